@@ -1,0 +1,80 @@
+// Package broker owns everything NATS: the connection, JetStream streams,
+// consumers and key-value buckets, and the optional embedded nats-server. It
+// is the only package in remediator that imports nats.go, nats.go/jetstream
+// or nats-server, and its API exposes none of their types: callers see
+// [Broker], [Consumer], [Message], [KV], plain structs and the sentinel errors
+// of this package.
+//
+// # Embedded or external
+//
+// [StartEmbedded] runs a single nats-server with JetStream inside the
+// process (file storage in [EmbeddedConfig.StoreDir]); it is meant for a
+// one-box install and for tests. A production deployment points [Connect] at
+// an external NATS cluster instead. Either way the rest of the program talks
+// to NATS through a [Broker] from [Connect], over a normal client connection
+// ([Embedded.ClientURL] for the embedded server), so the code path is the
+// same. The embedded server never traps signals; the caller stops it with
+// [Embedded.Shutdown] after draining the [Broker].
+//
+// Durability note for the embedded server: JetStream acknowledges a publish
+// once the message is written to the operating system, not once it is
+// fsync'ed. By default the server fsyncs every two minutes, so a power loss
+// (not a process crash) can lose up to that window of acknowledged messages.
+// [EmbeddedConfig.SyncInterval] shortens the window at the cost of disk I/O.
+//
+// # Streams
+//
+// [Broker.Provision] creates, or updates in place, the four streams of the
+// public contract (see ARCHITECTURE.md):
+//
+//	REMEDIATION_EVENTS    remediation.events.>    limits retention  incoming findings
+//	REMEDIATION_DISPATCH  remediation.dispatch.>  work-queue        one job per (event, flow)
+//	REMEDIATION_STATUS    remediation.status.>    limits retention  outcome records
+//	REMEDIATION_DLQ       remediation.dlq.>       limits retention  dead-letter records
+//
+// All four keep messages for [StreamsConfig.MaxAge] and de-duplicate
+// publishes carrying the same Nats-Msg-Id ([PublishOptions.MsgID]) within
+// [StreamsConfig.DuplicateWindow]. Provision refuses (with a
+// [*ProvisionError]) to touch a stream whose storage type or retention policy
+// differs from what is wanted, because JetStream cannot change those in place.
+// The DISPATCH stream is a work queue: an acked job is removed, and the server
+// rejects two consumers on it whose filter subjects overlap.
+//
+// # Consuming and acknowledging
+//
+// Consumers are durable pull consumers with explicit acks; the caller asks
+// for messages with [Consumer.Fetch] only when it has capacity, so waiting
+// work stays in JetStream and nothing is prefetched beyond what was asked.
+// Every message ends with exactly one of:
+//
+//   - [Message.Ack]: done. Ack is a double ack: it waits until the server
+//     confirms that it recorded the ack. A plain ack is fire-and-forget; if it
+//     were lost (a reconnect at the wrong moment) the message would be
+//     redelivered after AckWait although its result was already stored. The
+//     confirmation keeps "ack only after the result is stored" honest, and
+//     lets the caller see and log a failed ack.
+//   - [Message.Nak] with a delay: retry later, without holding a worker. The
+//     consumer's AckWait/BackOff does not apply to naks, so the caller picks
+//     the delay.
+//   - [Message.Term]: never redeliver (after dead-lettering it).
+//
+// [Message.InProgress] extends AckWait for slow work. Nak, Term and
+// InProgress are not confirmed by the server; if one is lost the message is
+// simply redelivered after AckWait, which the worker tolerates anyway because
+// every record it writes carries a de-duplication id.
+//
+// # Reading streams
+//
+// [Broker.GetMessage], [Broker.Scan], [Broker.Tail], [Broker.StreamInfo] and
+// [Broker.ConsumerInfos] serve the operator CLI (dead-letter list, show,
+// replay and purge; status history; tail). Scan and Tail use short-lived
+// ordered consumers that never acknowledge, so reading a stream never changes
+// what a worker will receive.
+//
+// # Key-value
+//
+// [Broker.KeyValue] opens a JetStream key-value bucket, used by the worker for
+// attempt history, idempotency markers, kill switches and shared rate budgets.
+// [KV.Create] and [KV.Update] are compare-and-set operations that fail with
+// [ErrKeyExists] and [ErrRevisionMismatch].
+package broker

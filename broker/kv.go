@@ -1,0 +1,175 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// KVConfig configures a key-value bucket. The zero value of each optional
+// field means its documented default.
+type KVConfig struct {
+	// Bucket is the bucket name (letters, digits, '-', '_'). Required.
+	Bucket string
+	// TTL expires every value this long after it was written. 0 = never.
+	TTL time.Duration
+	// History is how many revisions to keep per key, 1 to 64. Default 1.
+	History int
+	// Replicas is the number of copies. Default 1; use 3 on a NATS cluster.
+	Replicas int
+	// Storage is "file" (default) or "memory".
+	Storage string
+}
+
+// KV is a JetStream key-value bucket. It is safe for concurrent use.
+type KV struct {
+	bucket string
+	kv     jetstream.KeyValue
+}
+
+// KeyValue opens the bucket, creating it, or updating its settings when it
+// exists with others.
+func (b *Broker) KeyValue(ctx context.Context, cfg KVConfig) (*KV, error) {
+	if cfg.Bucket == "" {
+		return nil, errors.New("kv: Bucket is required")
+	}
+	if cfg.History == 0 {
+		cfg.History = 1
+	}
+	if cfg.History < 1 || cfg.History > 64 {
+		return nil, fmt.Errorf("kv %s: history %d must be between 1 and 64", cfg.Bucket, cfg.History)
+	}
+	if cfg.TTL < 0 {
+		return nil, fmt.Errorf("kv %s: TTL %s must not be negative", cfg.Bucket, cfg.TTL)
+	}
+	if cfg.Replicas == 0 {
+		cfg.Replicas = 1
+	}
+	storage, err := storageType(cfg.Storage)
+	if err != nil {
+		return nil, fmt.Errorf("kv %s: %w", cfg.Bucket, err)
+	}
+	kv, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:   cfg.Bucket,
+		TTL:      cfg.TTL,
+		History:  uint8(cfg.History),
+		Replicas: cfg.Replicas,
+		Storage:  storage,
+	})
+	if err != nil {
+		if errors.Is(err, jetstream.ErrInvalidBucketName) {
+			return nil, fmt.Errorf("kv: invalid bucket name %q: use letters, digits, '-' and '_'", cfg.Bucket)
+		}
+		return nil, streamErr("open kv bucket", "KV_"+cfg.Bucket, err)
+	}
+	return &KV{bucket: cfg.Bucket, kv: kv}, nil
+}
+
+// Get returns the latest value of key and its revision. A missing or deleted
+// key gives an error wrapping [ErrKeyNotFound].
+func (kv *KV) Get(ctx context.Context, key string) ([]byte, uint64, error) {
+	e, err := kv.kv.Get(ctx, key)
+	if err != nil {
+		return nil, 0, kvErr("get", kv.bucket, key, err)
+	}
+	return e.Value(), e.Revision(), nil
+}
+
+// Put writes value for key, whatever is there, and returns the new revision.
+func (kv *KV) Put(ctx context.Context, key string, value []byte) (uint64, error) {
+	rev, err := kv.kv.Put(ctx, key, value)
+	return rev, kvErr("put", kv.bucket, key, err)
+}
+
+// Create writes value only if key has no value (never set, or deleted), and
+// returns the new revision; otherwise the error wraps [ErrKeyExists].
+func (kv *KV) Create(ctx context.Context, key string, value []byte) (uint64, error) {
+	rev, err := kv.kv.Create(ctx, key, value)
+	return rev, kvErr("create", kv.bucket, key, err)
+}
+
+// Update writes value only if key's latest revision is lastRevision, and
+// returns the new revision; otherwise the error wraps [ErrRevisionMismatch].
+func (kv *KV) Update(ctx context.Context, key string, value []byte, lastRevision uint64) (uint64, error) {
+	rev, err := kv.kv.Update(ctx, key, value, lastRevision)
+	return rev, kvErr("update", kv.bucket, key, err)
+}
+
+// Delete marks key deleted (Get then reports [ErrKeyNotFound]). Deleting a
+// missing key is not an error.
+func (kv *KV) Delete(ctx context.Context, key string) error {
+	return kvErr("delete", kv.bucket, key, kv.kv.Delete(ctx, key))
+}
+
+// Keys lists the keys that have a value, sorted; an empty slice when none.
+func (kv *KV) Keys(ctx context.Context) ([]string, error) {
+	keys, err := kv.kv.Keys(ctx)
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return []string{}, nil
+	}
+	if err != nil {
+		return nil, kvErr("keys", kv.bucket, "", err)
+	}
+	return keys, nil
+}
+
+// Watch calls fn with the current value of every key matching key ("" =
+// all keys; '*' and '>' wildcards allowed), then with every change, until
+// ctx ends; it then returns nil. deleted reports a delete or purge (value is
+// then empty). fn runs on one goroutine, in order. Watch returns an error if
+// the watch cannot start or the connection is closed under it.
+func (kv *KV) Watch(ctx context.Context, key string, fn func(key string, value []byte, deleted bool)) error {
+	var (
+		w   jetstream.KeyWatcher
+		err error
+	)
+	if key == "" {
+		w, err = kv.kv.WatchAll(ctx)
+	} else {
+		w, err = kv.kv.Watch(ctx, key)
+	}
+	if err != nil {
+		return kvErr("watch", kv.bucket, key, err)
+	}
+	defer stopWatcher(w)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e, ok := <-w.Updates():
+			if !ok {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("kv watch %s/%s: stopped by the server or a closed connection", kv.bucket, key)
+			}
+			if e == nil {
+				continue // end of the initial values
+			}
+			op := e.Operation()
+			fn(e.Key(), e.Value(), op == jetstream.KeyValueDelete || op == jetstream.KeyValuePurge)
+		}
+	}
+}
+
+// stopWatcher stops w and drains its channel: the watcher's delivery
+// goroutine blocks on a full channel and only exits once it can send, then
+// closes the channel. Bounded in case the connection is already gone.
+func stopWatcher(w jetstream.KeyWatcher) {
+	_ = w.Stop()
+	timeout := time.NewTimer(5 * time.Second)
+	defer timeout.Stop()
+	for {
+		select {
+		case _, ok := <-w.Updates():
+			if !ok {
+				return
+			}
+		case <-timeout.C:
+			return
+		}
+	}
+}

@@ -1,0 +1,120 @@
+package broker_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/remediator/remediator/broker"
+)
+
+func TestProvisionIsIdempotent(t *testing.T) {
+	t.Parallel()
+	b, logs := connectLogged(t)
+	ctx := testCtx(t)
+
+	if err := b.Provision(ctx, broker.StreamsConfig{}); err != nil {
+		t.Fatalf("first Provision: %v", err)
+	}
+	if got := countLines(logs.take(), "stream created"); got != 4 {
+		t.Fatalf("first Provision logged %d created streams, want 4", got)
+	}
+	if err := b.Provision(ctx, broker.StreamsConfig{}); err != nil {
+		t.Fatalf("second Provision: %v", err)
+	}
+	out := logs.take()
+	if got := countLines(out, "stream unchanged"); got != 4 {
+		t.Fatalf("second Provision logged %d unchanged streams, want 4:\n%s", got, out)
+	}
+	if strings.Contains(out, "stream updated") || strings.Contains(out, "stream created") {
+		t.Fatalf("second Provision changed something:\n%s", out)
+	}
+	if err := b.StreamsPresent(ctx); err != nil {
+		t.Fatalf("StreamsPresent: %v", err)
+	}
+}
+
+func TestProvisionUpdatesMaxAge(t *testing.T) {
+	t.Parallel()
+	b, logs := connectLogged(t)
+	ctx := testCtx(t)
+
+	if err := b.Provision(ctx, broker.StreamsConfig{}); err != nil {
+		t.Fatalf("Provision: %v", err)
+	}
+	logs.take()
+	if err := b.Provision(ctx, broker.StreamsConfig{MaxAge: 24 * time.Hour}); err != nil {
+		t.Fatalf("Provision with MaxAge 24h: %v", err)
+	}
+	out := logs.take()
+	if got := countLines(out, "stream updated"); got != 4 {
+		t.Fatalf("logged %d updated streams, want 4:\n%s", got, out)
+	}
+	if !strings.Contains(out, "max_age 168h0m0s → 24h0m0s") {
+		t.Fatalf("update log does not show the max age change:\n%s", out)
+	}
+	if err := b.Provision(ctx, broker.StreamsConfig{MaxAge: 24 * time.Hour}); err != nil {
+		t.Fatalf("Provision again: %v", err)
+	}
+	if got := countLines(logs.take(), "stream unchanged"); got != 4 {
+		t.Fatalf("after the update, Provision with the same settings changed %d streams", 4-got)
+	}
+}
+
+func TestProvisionRefusesStorageChange(t *testing.T) {
+	t.Parallel()
+	b, logs := connectLogged(t)
+	ctx := testCtx(t)
+
+	if err := b.Provision(ctx, broker.StreamsConfig{}); err != nil {
+		t.Fatalf("Provision: %v", err)
+	}
+	err := b.Provision(ctx, broker.StreamsConfig{Storage: "memory", MaxAge: time.Hour})
+	var pe *broker.ProvisionError
+	if !errors.As(err, &pe) {
+		t.Fatalf("Provision with other storage: err = %v, want a *ProvisionError", err)
+	}
+	if pe.Stream != broker.StreamEvents || pe.Setting != "storage" || pe.Current != "file" || pe.Wanted != "memory" {
+		t.Fatalf("ProvisionError = %+v, want stream %s, setting storage, file → memory", pe, broker.StreamEvents)
+	}
+	for _, want := range []string{broker.StreamEvents, broker.StreamDLQ, "storage", "nats stream rm " + broker.StreamEvents, `streams.storage to "file"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %q:\n%v", want, err)
+		}
+	}
+	// Nothing was changed, not even the max age.
+	logs.take()
+	if err := b.Provision(ctx, broker.StreamsConfig{}); err != nil {
+		t.Fatalf("Provision with the original settings: %v", err)
+	}
+	if got := countLines(logs.take(), "stream unchanged"); got != 4 {
+		t.Fatal("a refused Provision changed streams")
+	}
+}
+
+func TestProvisionValidates(t *testing.T) {
+	t.Parallel()
+	b, _ := connectLogged(t)
+	err := b.Provision(testCtx(t), broker.StreamsConfig{Storage: "disk", MaxAge: time.Minute, DuplicateWindow: time.Hour})
+	if err == nil {
+		t.Fatal("Provision accepted an invalid configuration")
+	}
+	for _, want := range []string{`unknown storage "disk"`, "duplicateWindow"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %q: %v", want, err)
+		}
+	}
+}
+
+func TestStreamsPresentNamesMissingStreams(t *testing.T) {
+	t.Parallel()
+	b, _ := connectLogged(t)
+	err := b.StreamsPresent(testCtx(t))
+	if !errors.Is(err, broker.ErrStreamNotFound) {
+		t.Fatalf("StreamsPresent before Provision: err = %v, want ErrStreamNotFound", err)
+	}
+	if !strings.Contains(err.Error(), broker.StreamDispatch) {
+		t.Fatalf("error does not name the missing streams: %v", err)
+	}
+}

@@ -1,0 +1,60 @@
+package cli
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/remediator/remediator/service"
+	"github.com/remediator/remediator/telemetry"
+)
+
+func newRunCmd(g *globals) *cobra.Command {
+	var dataDir string
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the worker (embeds NATS and the Okta Workflows simulator unless configured otherwise)",
+		Long: `Run validates, routes and dispatches events until SIGINT or SIGTERM, then shuts down
+in stages: it stops fetching, lets in-flight events finish (worker.shutdownTimeout), records
+their results, drains the NATS connection and stops the embedded server last.
+
+With no --nats-url, NATS_URL or nats.url it starts an embedded NATS server with JetStream
+on 127.0.0.1:4222 (data under ./data/nats). With no --config it uses the built-in
+configuration, whose flows are served by an in-process Okta Workflows simulator.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger()
+			if err != nil {
+				return err
+			}
+			cfg, err := g.loadConfig()
+			if err != nil {
+				return err
+			}
+			if dataDir != "" {
+				cfg.NATS.Embedded.StoreDir = dataDir
+			}
+			ctx := cmd.Context()
+			tr, err := telemetry.SetupTracing(ctx, Version)
+			if err != nil {
+				return err
+			}
+			defer func() {
+				sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_ = tr.Shutdown(sctx)
+			}()
+			if tr.Exporting {
+				log.Info("exporting traces over OTLP", slog.String("endpoint", tr.Endpoint))
+			} else {
+				log.Info("traces are not exported: set OTEL_EXPORTER_OTLP_ENDPOINT (e.g. http://localhost:4318 for Jaeger) to send them")
+			}
+			log.Info("starting remediator", slog.String("version", Version), slog.String("config", cfg.Source()))
+			return service.Run(ctx, cfg, service.Options{Logger: log})
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data-dir", "", "embedded NATS storage directory (overrides nats.embedded.storeDir; default ./data/nats)")
+	return cmd
+}

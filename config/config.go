@@ -1,0 +1,456 @@
+package config
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/remediator/remediator/event"
+)
+
+// Config is the whole configuration. Every field's comment states its default.
+type Config struct {
+	NATS      NATS       `yaml:"nats"`
+	Streams   Streams    `yaml:"streams"`
+	HTTP      HTTP       `yaml:"http"`
+	Worker    Worker     `yaml:"worker"`
+	Simulator Simulator  `yaml:"simulator"`
+	Flows     []Flow     `yaml:"flows"`
+	Routes    []Route    `yaml:"routes"`
+	RiskRules []RiskRule `yaml:"entityRiskPolicy"`
+
+	// source is the file the configuration came from ("built-in default" otherwise).
+	source string
+}
+
+// NATS says where JetStream is. With URL empty, remediator embeds its own server.
+type NATS struct {
+	// URL of an external NATS cluster, e.g. "nats://nats-0:4222,nats://nats-1:4222". Default:
+	// empty, which starts an embedded server (see Embedded). Overridden by --nats-url / NATS_URL.
+	URL string `yaml:"url"`
+	// CredsFile is a NATS .creds file (JWT and NKey seed). Default: none.
+	CredsFile string `yaml:"credsFile"`
+	// NKeyFile is an NKey seed file. Default: none.
+	NKeyFile string `yaml:"nkeyFile"`
+	// User for user/password auth; the password is read from the environment variable named
+	// by PasswordEnv, never from this file. Default: none.
+	User        string `yaml:"user"`
+	PasswordEnv string `yaml:"passwordEnv"`
+	// TLS client settings. Default: none (TLS is still used when the URL is tls://).
+	TLSCAFile   string `yaml:"tlsCAFile"`
+	TLSCertFile string `yaml:"tlsCertFile"`
+	TLSKeyFile  string `yaml:"tlsKeyFile"`
+	// Embedded configures the in-process server used when URL is empty.
+	Embedded Embedded `yaml:"embedded"`
+}
+
+// Embedded configures the in-process NATS server.
+type Embedded struct {
+	// Host to listen on. Default "127.0.0.1" (other local clients, such as the nats CLI, can publish).
+	Host string `yaml:"host"`
+	// Port to listen on. Default 4222.
+	Port int `yaml:"port"`
+	// StoreDir holds JetStream's files; keep it to keep streams across restarts. Default "./data/nats".
+	StoreDir string `yaml:"storeDir"`
+	// SyncInterval is how often JetStream fsyncs to disk. Default: the server's (2m). A small value
+	// such as 1s trades a little throughput for less data at risk if the machine loses power.
+	SyncInterval time.Duration `yaml:"syncInterval"`
+}
+
+// Streams configures the JetStream streams remediator provisions.
+type Streams struct {
+	// MaxAge is how long events, statuses and dead letters are kept, for audit and replay. Default 168h (7 days).
+	MaxAge time.Duration `yaml:"maxAge"`
+	// Replicas per stream. Default 1; use 3 on a 3-node cluster.
+	Replicas int `yaml:"replicas"`
+	// DuplicateWindow is how long JetStream remembers Nats-Msg-Id values to drop duplicate
+	// publishes. Default 2m. Memory grows with the number of ids published in the window.
+	DuplicateWindow time.Duration `yaml:"duplicateWindow"`
+	// Storage is "file" or "memory". Default "file".
+	Storage string `yaml:"storage"`
+}
+
+// HTTP configures the health and metrics server.
+type HTTP struct {
+	// Addr to listen on for /healthz, /readyz and /metrics. Default "127.0.0.1:8080"; empty string disables it.
+	Addr string `yaml:"addr"`
+}
+
+// Worker tunes the pipeline.
+type Worker struct {
+	// IntakeConcurrency bounds events being validated and routed at once per replica. Default 16.
+	IntakeConcurrency int `yaml:"intakeConcurrency"`
+	// MaxAttempts is the attempt budget of one flow invocation, counting every JetStream
+	// delivery; beyond it the event is dead-lettered as retries_exhausted. Default 8.
+	MaxAttempts int `yaml:"maxAttempts"`
+	// QuickRetries are in-process retries of a transient failure before the event is handed back
+	// to JetStream with a delay. Default 2.
+	QuickRetries int `yaml:"quickRetries"`
+	// RetryBaseDelay is the first JetStream redelivery delay; it doubles per delivery (with
+	// jitter) up to RetryMaxDelay. Defaults 2s and 5m.
+	RetryBaseDelay time.Duration `yaml:"retryBaseDelay"`
+	RetryMaxDelay  time.Duration `yaml:"retryMaxDelay"`
+	// ShutdownTimeout is how long in-flight events may take to finish on SIGTERM. Default 30s.
+	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
+}
+
+// Simulator configures the built-in Okta Workflows simulator.
+type Simulator struct {
+	// Enabled starts the simulator inside `remediator run`. Default false; true in the shipped default configuration.
+	Enabled bool `yaml:"enabled"`
+	// Addr to listen on. Default "127.0.0.1:8090".
+	Addr string `yaml:"addr"`
+	// TokenEnv names the environment variable holding the client token the simulated flows
+	// expect. Default "REMEDIATOR_FLOWSIM_TOKEN"; when unset, `run` generates a random token.
+	TokenEnv string `yaml:"tokenEnv"`
+	// Flows served by the simulator.
+	Flows []SimFlow `yaml:"flows"`
+}
+
+// SimFlow is one flow served by the simulator.
+type SimFlow struct {
+	// Alias is the path segment of /api/flo/{alias}/invoke.
+	Alias string `yaml:"alias"`
+	// Name is for people.
+	Name string `yaml:"name"`
+	// RateLimit in invocations per second. Default 10, as Okta Workflows.
+	RateLimit float64 `yaml:"rateLimit"`
+}
+
+// Flow is an Okta Workflows API Endpoint flow remediator may invoke.
+type Flow struct {
+	// Name identifies the flow in routes, subjects and status records: letters, digits, '-' and '_'.
+	Name string `yaml:"name"`
+	// URL is the invoke URL: https://{org}.workflows.okta.com/api/flo/{alias}/invoke (no ?clientToken=).
+	URL string `yaml:"url"`
+	// ClientToken says where the flow's client token is: an environment variable or a file.
+	// The token itself never appears in configuration.
+	ClientToken Secret `yaml:"clientToken"`
+	// Timeout per call. Default 30s; must be below Okta's 60s cut-off.
+	Timeout time.Duration `yaml:"timeout"`
+	// RateLimit in invocations per second for this flow, shared by all replicas. Default 10.
+	RateLimit float64 `yaml:"rateLimit"`
+	// Concurrency bounds calls in flight to this flow per replica. Default 4.
+	Concurrency int `yaml:"concurrency"`
+	// ExecutionIDHeader is the response header holding the execution id. Default "X-Execution-Id".
+	ExecutionIDHeader string `yaml:"executionIdHeader"`
+}
+
+// Secret points at a secret value without containing it.
+type Secret struct {
+	// Env names an environment variable.
+	Env string `yaml:"env"`
+	// File is a path whose content is the secret (re-read when it changes).
+	File string `yaml:"file"`
+}
+
+// Route sends matching ISPM issues to flows. Every route that matches adds its flows.
+type Route struct {
+	// Name identifies the route in status records and logs.
+	Name string `yaml:"name"`
+	// Match conditions; an empty list matches anything; values match case-insensitively.
+	Match IssueMatch `yaml:"match"`
+	// Flows to run, by name.
+	Flows []string `yaml:"flows"`
+}
+
+// IssueMatch are the conditions of a [Route]. All non-empty lists must match.
+type IssueMatch struct {
+	Titles         []string `yaml:"titles"`
+	Categories     []string `yaml:"categories"`
+	Severities     []string `yaml:"severities"`
+	EntityTypes    []string `yaml:"entityTypes"`
+	SourceProducts []string `yaml:"sourceProducts"`
+}
+
+// RiskRule is an entity-risk policy rule, as Okta models it: rules are tried in priority
+// order (lowest first) and the first that matches runs its flow.
+type RiskRule struct {
+	Name string `yaml:"name"`
+	// Priority: lower runs first; custom rules need 1..98 (99 is Okta's default catch-all).
+	Priority int `yaml:"priority"`
+	// Status is "ACTIVE" (default) or "INACTIVE".
+	Status     string         `yaml:"status"`
+	Conditions RiskConditions `yaml:"conditions"`
+	// Flow is the flow the rule runs.
+	Flow string `yaml:"flow"`
+}
+
+// RiskConditions are the conditions of a [RiskRule].
+type RiskConditions struct {
+	// Level is ANY (default), LOW, MEDIUM or HIGH.
+	Level string `yaml:"level"`
+	// DetectionTypes: include XOR exclude, values from Okta's eight riskDetectionTypes.
+	DetectionTypes IncludeExclude `yaml:"detectionTypes"`
+	// Users and Groups by Okta id.
+	Users  IncludeExclude `yaml:"users"`
+	Groups IncludeExclude `yaml:"groups"`
+}
+
+// IncludeExclude is a pair of id lists.
+type IncludeExclude struct {
+	Include []string `yaml:"include"`
+	Exclude []string `yaml:"exclude"`
+}
+
+//go:embed default.yaml
+var defaultYAML []byte
+
+// DefaultYAML is the shipped default configuration file.
+func DefaultYAML() []byte { return bytes.Clone(defaultYAML) }
+
+// Default returns the shipped default configuration: an embedded NATS server and flows on the
+// built-in simulator.
+func Default() (*Config, error) {
+	c, err := parse(defaultYAML, "built-in default configuration")
+	if err != nil {
+		return nil, fmt.Errorf("the built-in default configuration is broken: %w", err)
+	}
+	return c, nil
+}
+
+// Load reads a configuration file. Unknown keys are errors.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return parse(b, path)
+}
+
+// Parse reads configuration from YAML bytes; source names them in errors.
+func Parse(b []byte, source string) (*Config, error) { return parse(b, source) }
+
+func parse(b []byte, source string) (*Config, error) {
+	c := &Config{source: source}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	// An empty file is valid: it means "all defaults".
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%s: %w", source, err)
+	}
+	c.SetDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Source names where the configuration came from.
+func (c *Config) Source() string {
+	if c.source == "" {
+		return "configuration"
+	}
+	return c.source
+}
+
+// SetDefaults fills every zero field with its documented default.
+func (c *Config) SetDefaults() {
+	e := &c.NATS.Embedded
+	setString(&e.Host, "127.0.0.1")
+	setInt(&e.Port, 4222)
+	setString(&e.StoreDir, "./data/nats")
+	s := &c.Streams
+	setDuration(&s.MaxAge, 7*24*time.Hour)
+	setInt(&s.Replicas, 1)
+	setDuration(&s.DuplicateWindow, 2*time.Minute)
+	setString(&s.Storage, "file")
+	if c.HTTP.Addr == "" {
+		c.HTTP.Addr = "127.0.0.1:8080"
+	}
+	w := &c.Worker
+	setInt(&w.IntakeConcurrency, 16)
+	setInt(&w.MaxAttempts, 8)
+	if w.QuickRetries == 0 {
+		w.QuickRetries = 2
+	}
+	setDuration(&w.RetryBaseDelay, 2*time.Second)
+	setDuration(&w.RetryMaxDelay, 5*time.Minute)
+	setDuration(&w.ShutdownTimeout, 30*time.Second)
+	sim := &c.Simulator
+	setString(&sim.Addr, "127.0.0.1:8090")
+	setString(&sim.TokenEnv, "REMEDIATOR_FLOWSIM_TOKEN")
+	for i := range sim.Flows {
+		if sim.Flows[i].RateLimit == 0 {
+			sim.Flows[i].RateLimit = 10
+		}
+	}
+	for i := range c.Flows {
+		f := &c.Flows[i]
+		setDuration(&f.Timeout, 30*time.Second)
+		if f.RateLimit == 0 {
+			f.RateLimit = 10
+		}
+		setInt(&f.Concurrency, 4)
+		setString(&f.ExecutionIDHeader, "X-Execution-Id")
+	}
+	for i := range c.RiskRules {
+		r := &c.RiskRules[i]
+		setString(&r.Status, "ACTIVE")
+		setString(&r.Conditions.Level, "ANY")
+		r.Status = strings.ToUpper(r.Status)
+		r.Conditions.Level = strings.ToUpper(r.Conditions.Level)
+	}
+}
+
+// Flow returns the flow named name.
+func (c *Config) Flow(name string) (*Flow, bool) {
+	for i := range c.Flows {
+		if c.Flows[i].Name == name {
+			return &c.Flows[i], true
+		}
+	}
+	return nil, false
+}
+
+// OktaTimeout is Okta Workflows' cut-off for an API Endpoint call.
+const OktaTimeout = 60 * time.Second
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// Validate checks the configuration and reports every problem at once, each naming the
+// source, the entry and what is wrong.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(where, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s: %s", c.Source(), where, fmt.Sprintf(format, args...)))
+	}
+	if c.Streams.Storage != "file" && c.Streams.Storage != "memory" {
+		bad("streams.storage", "%q is not file or memory", c.Streams.Storage)
+	}
+	if c.Streams.Replicas < 1 || c.Streams.Replicas > 5 {
+		bad("streams.replicas", "%d is not between 1 and 5", c.Streams.Replicas)
+	}
+	if c.Worker.MaxAttempts < 1 {
+		bad("worker.maxAttempts", "must be at least 1")
+	}
+	if c.Worker.QuickRetries < 0 {
+		bad("worker.quickRetries", "must not be negative")
+	}
+	if c.Worker.RetryMaxDelay < c.Worker.RetryBaseDelay {
+		bad("worker.retryMaxDelay", "%s is below retryBaseDelay %s", c.Worker.RetryMaxDelay, c.Worker.RetryBaseDelay)
+	}
+	flows := map[string]bool{}
+	for i, f := range c.Flows {
+		where := fmt.Sprintf("flows[%d] (%s)", i, f.Name)
+		switch {
+		case !nameRE.MatchString(f.Name):
+			bad(where, "name %q must be 1-64 letters, digits, '-' or '_'", f.Name)
+		case flows[f.Name]:
+			bad(where, "flow %q is defined twice", f.Name)
+		}
+		flows[f.Name] = true
+		if !strings.HasPrefix(f.URL, "https://") && !strings.HasPrefix(f.URL, "http://") {
+			bad(where, "url %q must be an http(s) invoke URL", f.URL)
+		}
+		if strings.Contains(f.URL, "clientToken=") {
+			bad(where, "url carries a clientToken query parameter; move the token to clientToken.env or clientToken.file")
+		}
+		if (f.ClientToken.Env == "") == (f.ClientToken.File == "") {
+			bad(where, "clientToken needs exactly one of env or file")
+		}
+		if f.Timeout <= 0 || f.Timeout >= OktaTimeout {
+			bad(where, "timeout %s must be above 0 and below Okta's %s cut-off", f.Timeout, OktaTimeout)
+		}
+		if f.RateLimit <= 0 {
+			bad(where, "rateLimit must be positive")
+		}
+		if f.Concurrency < 1 {
+			bad(where, "concurrency must be at least 1")
+		}
+	}
+	for i, r := range c.Routes {
+		where := fmt.Sprintf("routes[%d] (%s)", i, r.Name)
+		if r.Name == "" {
+			bad(where, "name is required")
+		}
+		if len(r.Flows) == 0 {
+			bad(where, "flows is empty")
+		}
+		for _, f := range r.Flows {
+			if !flows[f] {
+				bad(where, "flow %q is not defined under flows", f)
+			}
+		}
+	}
+	for i, r := range c.RiskRules {
+		where := fmt.Sprintf("entityRiskPolicy[%d] (%s)", i, r.Name)
+		for _, e := range r.validate(flows) {
+			bad(where, "%s", e)
+		}
+	}
+	seen := map[int]string{}
+	for _, r := range c.RiskRules {
+		if other, ok := seen[r.Priority]; ok && r.Priority != 0 {
+			bad(fmt.Sprintf("entityRiskPolicy (%s)", r.Name), "priority %d is also used by rule %q; priorities must be unique", r.Priority, other)
+		}
+		seen[r.Priority] = r.Name
+	}
+	if c.Simulator.Enabled {
+		for i, f := range c.Simulator.Flows {
+			if !nameRE.MatchString(f.Alias) {
+				bad(fmt.Sprintf("simulator.flows[%d]", i), "alias %q must be letters, digits, '-' or '_'", f.Alias)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (r RiskRule) validate(flows map[string]bool) []string {
+	var p []string
+	if r.Name == "" {
+		p = append(p, "name is required")
+	}
+	if r.Priority < 1 || r.Priority >= 99 {
+		p = append(p, fmt.Sprintf("priority %d: custom rules need 1..98 (99 is the default catch-all)", r.Priority))
+	}
+	if r.Status != "ACTIVE" && r.Status != "INACTIVE" {
+		p = append(p, fmt.Sprintf("status %q is not ACTIVE or INACTIVE", r.Status))
+	}
+	switch r.Conditions.Level {
+	case "ANY", "LOW", "MEDIUM", "HIGH":
+	default:
+		p = append(p, fmt.Sprintf("conditions.level %q is not ANY, LOW, MEDIUM or HIGH", r.Conditions.Level))
+	}
+	dt := r.Conditions.DetectionTypes
+	if len(dt.Include) > 0 && len(dt.Exclude) > 0 {
+		p = append(p, "conditions.detectionTypes sets both include and exclude; Okta allows one or the other")
+	}
+	for _, d := range append(append([]string{}, dt.Include...), dt.Exclude...) {
+		if !event.IsDetectionType(d) {
+			p = append(p, fmt.Sprintf("conditions.detectionTypes: unknown detection type %q", d))
+		}
+	}
+	if r.Flow == "" {
+		p = append(p, "flow is required (the rule's one action: run a flow)")
+	} else if !flows[r.Flow] {
+		p = append(p, fmt.Sprintf("flow %q is not defined under flows", r.Flow))
+	}
+	return p
+}
+
+func setString(p *string, v string) {
+	if *p == "" {
+		*p = v
+	}
+}
+
+func setInt(p *int, v int) {
+	if *p == 0 {
+		*p = v
+	}
+}
+
+func setDuration(p *time.Duration, v time.Duration) {
+	if *p == 0 {
+		*p = v
+	}
+}

@@ -1,0 +1,382 @@
+package event
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Decode normalises a document of the given shape (already validated by package schema)
+// into an Event.
+//
+//   - [ShapeISPMOnDemand]: the flat delegated-flow inputs; every "additionalData…" member
+//     goes into Issue.AdditionalData under its own name. Principal is oktaUserId.
+//   - [ShapeISPMWebhook]: the webhook envelope; ID, Time and Type come from id, timestamp
+//     and type, the Issue from eventData and its affectedEntity (identifierInService, or
+//     idInService when that is absent). Each member k of affectedEntity.additionalData becomes
+//     Issue.AdditionalData["additionalData"+UpperCamel(k)] (e.g. lastLogin becomes
+//     additionalDataLastLogin), scalars as their JSON text without quotes, arrays and objects
+//     as compact JSON, nulls left out. Principal is a top-level oktaUserId, if any.
+//   - [ShapeEntityRisk]: the entity-risk trigger; risk levels are upper-cased. Principal is
+//     ruleId, or oktaUserId when there is no rule.
+//
+// Time is parsed with [ParseTime] and left zero when absent or unparsable.
+// Issue.AdditionalData is never nil for an ISPM event. Members are matched by exact,
+// case-sensitive name; unknown members are ignored. Decode returns an error, never panics,
+// for bytes that are not a JSON object or whose known members have the wrong JSON type
+// (the first such member in a fixed order, so the message is stable).
+func Decode(shape Shape, data []byte) (*Event, error) {
+	switch shape {
+	case ShapeISPMOnDemand, ShapeISPMWebhook, ShapeEntityRisk:
+	default:
+		return nil, fmt.Errorf("event: unknown shape %q", shape)
+	}
+	if !json.Valid(data) {
+		// Unmarshal names the problem and where it is; Valid also catches trailing data.
+		err := json.Unmarshal(data, new(json.RawMessage))
+		if err == nil {
+			err = errors.New("not a single JSON value")
+		}
+		return nil, fmt.Errorf("event: decode %s: %w", shape, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		return nil, fmt.Errorf("event: decode %s: %w", shape, err)
+	}
+	top, ok := doc.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("event: decode %s: top level is %s, not an object", shape, jsonType(doc))
+	}
+	r := &reader{}
+	var e *Event
+	switch shape {
+	case ShapeISPMOnDemand:
+		e = r.onDemand(top)
+	case ShapeISPMWebhook:
+		e = r.webhook(top)
+	case ShapeEntityRisk:
+		e = r.entityRisk(top)
+	}
+	if r.err != nil {
+		return nil, fmt.Errorf("event: decode %s: %w", shape, r.err)
+	}
+	e.Shape = shape
+	return e, nil
+}
+
+// reader reads members of decoded JSON objects and keeps the first type error.
+type reader struct {
+	err error
+}
+
+func (r *reader) fail(path, want string, v any) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%s: expected %s, got %s", path, want, jsonType(v))
+	}
+}
+
+// str returns the string member key of o ("" when absent or null).
+func (r *reader) str(o map[string]any, path, key string) string {
+	v, ok := o[key]
+	if !ok || v == nil {
+		return ""
+	}
+	s, ok := v.(string)
+	if !ok {
+		r.fail(path+"/"+key, "a string", v)
+	}
+	return s
+}
+
+// obj returns the object member key of o (nil when absent or null).
+func (r *reader) obj(o map[string]any, path, key string) map[string]any {
+	v, ok := o[key]
+	if !ok || v == nil {
+		return nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		r.fail(path+"/"+key, "an object", v)
+	}
+	return m
+}
+
+func (r *reader) timestamp(o map[string]any, key string) time.Time {
+	t, _ := ParseTime(r.str(o, "", key))
+	return t
+}
+
+// ParseTime parses an RFC 3339 date-time as Decode reads event times: "T" and "Z" in
+// either case (RFC 3339 allows both), a leap second read as the second before it. ok is
+// false, and t zero, for anything else. Package schema uses it for the JSON Schema
+// "date-time" format, so that a time the schema accepts is a time Decode reads.
+func ParseTime(s string) (t time.Time, ok bool) {
+	s = strings.ToUpper(s)
+	if strings.ContainsRune(s, ',') { // Go also takes a decimal comma; RFC 3339 does not
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil && len(s) > 19 && s[16:19] == ":60" {
+		t, err = time.Parse(time.RFC3339Nano, s[:17]+"59"+s[19:])
+	}
+	if err != nil {
+		return time.Time{}, false
+	}
+	if _, off := t.Zone(); off <= -24*3600 || off >= 24*3600 { // Go takes +24:00; RFC 3339 stops at 23
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+// onDemandFields pairs the on-demand input names with Issue fields, in ISPM's order.
+func onDemandFields(i *Issue) []struct {
+	key string
+	dst *string
+} {
+	return []struct {
+		key string
+		dst *string
+	}{
+		{"issueId", &i.ID},
+		{"issueCategory", &i.Category},
+		{"issueSeverity", &i.Severity},
+		{"issueTitle", &i.Title},
+		{"issueFullDescription", &i.FullDescription},
+		{"issueShortDescription", &i.ShortDescription},
+		{"issueDetectedAt", &i.DetectedAt},
+		{"issueSuggestedRemediation", &i.SuggestedRemediation},
+		{"issueRiskAndImpact", &i.RiskAndImpact},
+		{"issueLink", &i.Link},
+		{"entityId", &i.EntityID},
+		{"entityIdInService", &i.EntityIDInService},
+		{"entityType", &i.EntityType},
+		{"entityDisplayName", &i.EntityDisplayName},
+		{"entitySourceProductName", &i.EntitySourceProductName},
+		{"entitySourceProductTenant", &i.EntitySourceProductTenant},
+	}
+}
+
+const additionalDataPrefix = "additionalData"
+
+func (r *reader) onDemand(top map[string]any) *Event {
+	e := &Event{
+		ID:        r.str(top, "", "eventId"),
+		Kind:      KindISPMIssue,
+		Time:      r.timestamp(top, "eventTimestamp"),
+		Source:    r.str(top, "", "eventSource"),
+		Type:      r.str(top, "", "eventType"),
+		Principal: r.str(top, "", "oktaUserId"),
+	}
+	is := &Issue{AdditionalData: map[string]string{}}
+	for _, f := range onDemandFields(is) {
+		*f.dst = r.str(top, "", f.key)
+	}
+	for _, key := range sortedKeys(top) {
+		if strings.HasPrefix(key, additionalDataPrefix) && top[key] != nil {
+			is.AdditionalData[key] = r.str(top, "", key)
+		}
+	}
+	e.Issue = is
+	return e
+}
+
+func (r *reader) webhook(top map[string]any) *Event {
+	e := &Event{
+		ID:        r.str(top, "", "id"),
+		Kind:      KindISPMIssue,
+		Time:      r.timestamp(top, "timestamp"),
+		Source:    r.str(top, "", "source"),
+		Type:      r.str(top, "", "type"),
+		Principal: r.str(top, "", "oktaUserId"),
+	}
+	const dp = "/eventData"
+	d := r.obj(top, "", "eventData")
+	if d == nil && r.err == nil {
+		r.err = fmt.Errorf("%s: missing", dp)
+	}
+	is := &Issue{
+		ID:                   r.str(d, dp, "id"),
+		Category:             r.str(d, dp, "category"),
+		Severity:             r.str(d, dp, "severity"),
+		Title:                r.str(d, dp, "title"),
+		FullDescription:      r.str(d, dp, "fullDescription"),
+		ShortDescription:     r.str(d, dp, "shortDescription"),
+		DetectedAt:           r.str(d, dp, "detectedAt"),
+		SuggestedRemediation: r.str(d, dp, "suggestedRemediation"),
+		RiskAndImpact:        r.str(d, dp, "riskAndImpact"),
+		Link:                 r.str(d, dp, "link"),
+		AdditionalData:       map[string]string{},
+	}
+	const ap = dp + "/affectedEntity"
+	if a := r.obj(d, dp, "affectedEntity"); a != nil {
+		is.EntityID = r.str(a, ap, "id")
+		is.EntityType = r.str(a, ap, "type")
+		is.EntityDisplayName = r.str(a, ap, "displayName")
+		is.EntityIDInService = r.str(a, ap, "identifierInService")
+		if alt := r.str(a, ap, "idInService"); is.EntityIDInService == "" {
+			is.EntityIDInService = alt
+		}
+		is.EntitySourceProductName = r.str(a, ap, "sourceProductName")
+		is.EntitySourceProductTenant = r.str(a, ap, "sourceProductTenant")
+		r.flattenAdditionalData(r.obj(a, ap, "additionalData"), is.AdditionalData)
+	}
+	e.Issue = is
+	return e
+}
+
+// flattenAdditionalData writes each member of ad under "additionalData"+UpperCamel(key).
+// Keys are visited in sorted order and the first to claim a name keeps it, so that the
+// result does not depend on map order when two keys collide (e.g. "last_login" and
+// "lastLogin").
+func (r *reader) flattenAdditionalData(ad map[string]any, dst map[string]string) {
+	for _, k := range sortedKeys(ad) {
+		suffix := upperCamel(k)
+		if suffix == "" {
+			continue
+		}
+		name := additionalDataPrefix + suffix
+		if _, taken := dst[name]; taken {
+			continue
+		}
+		if s, ok := flatString(ad[k]); ok {
+			dst[name] = s
+		}
+	}
+}
+
+// flatString renders a JSON value as one string: strings as they are, numbers and booleans
+// as their JSON text, arrays and objects as compact JSON. ok is false for null.
+func flatString(v any) (string, bool) {
+	switch v := v.(type) {
+	case nil:
+		return "", false
+	case string:
+		return v, true
+	case json.Number:
+		return v.String(), true
+	case bool:
+		if v {
+			return "true", true
+		}
+		return "false", true
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return "", false
+	}
+	return strings.TrimSuffix(b.String(), "\n"), true
+}
+
+// upperCamel turns "lastLogin" into "LastLogin" and "unrotated_tokens" or
+// "unrotated-tokens" into "UnrotatedTokens": words split at anything that is not a letter
+// or digit, each word's first letter upper-cased, the rest kept.
+func upperCamel(s string) string {
+	var b strings.Builder
+	upper := true
+	for _, c := range s {
+		if c == utf8.RuneError || !(unicode.IsLetter(c) || unicode.IsDigit(c)) {
+			upper = true
+			continue
+		}
+		if upper {
+			c = unicode.ToUpper(c)
+			upper = false
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+func (r *reader) entityRisk(top map[string]any) *Event {
+	level := func(key string) string {
+		return strings.ToUpper(strings.TrimSpace(r.str(top, "", key)))
+	}
+	rt := &RiskTrigger{
+		UserID:            r.str(top, "", "userId"),
+		UserLogin:         r.str(top, "", "userLogin"),
+		RiskLevel:         level("riskLevel"),
+		PreviousRiskLevel: level("previousRiskLevel"),
+		DetectionType:     r.str(top, "", "detectionType"),
+		DetectionName:     r.str(top, "", "detectionName"),
+		Reasons:           r.str(top, "", "reasons"),
+		Issuer:            r.str(top, "", "issuer"),
+		PolicyID:          r.str(top, "", "policyId"),
+		RuleID:            r.str(top, "", "ruleId"),
+		RuleName:          r.str(top, "", "ruleName"),
+		OktaTraceID:       r.str(top, "", "oktaTraceId"),
+		Groups:            r.strList(top, "", "groups"),
+	}
+	principal := rt.RuleID
+	if principal == "" {
+		principal = r.str(top, "", "oktaUserId")
+	}
+	return &Event{
+		ID:        r.str(top, "", "eventId"),
+		Kind:      KindEntityRisk,
+		Time:      r.timestamp(top, "eventTime"),
+		Source:    r.str(top, "", "eventSource"),
+		Type:      r.str(top, "", "eventType"),
+		Principal: principal,
+		Risk:      rt,
+	}
+}
+
+// strList returns the array-of-strings member key of o (nil when absent or null).
+func (r *reader) strList(o map[string]any, path, key string) []string {
+	v, ok := o[key]
+	if !ok || v == nil {
+		return nil
+	}
+	arr, ok := v.([]any)
+	if !ok {
+		r.fail(path+"/"+key, "an array", v)
+		return nil
+	}
+	out := make([]string, 0, len(arr))
+	for i, item := range arr {
+		s, ok := item.(string)
+		if !ok {
+			r.fail(fmt.Sprintf("%s/%s/%d", path, key, i), "a string", item)
+			return nil
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func jsonType(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "boolean"
+	case json.Number, float64:
+		return "number"
+	case string:
+		return "string"
+	case []any:
+		return "array"
+	case map[string]any:
+		return "object"
+	}
+	return fmt.Sprintf("%T", v)
+}

@@ -1,0 +1,337 @@
+package schema
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/santhosh-tekuri/jsonschema/v5"
+
+	"github.com/remediator/remediator/event"
+)
+
+// MaxDocumentBytes is the largest document Validate and ValidateShape accept. A larger one
+// is refused unread with a *SyntaxError that matches ErrTooLarge: past the limit the
+// validator does not know whether the bytes are JSON at all. ISPM's and ITP's documents are
+// a few kilobytes; JetStream's default maximum message size is 1 MiB as well.
+const MaxDocumentBytes = 1 << 20
+
+//go:embed *.json
+var files embed.FS
+
+// shapeFiles names the schema file of each shape.
+var shapeFiles = map[event.Shape]string{
+	event.ShapeISPMOnDemand: "ispm-issue-ondemand.v1.json",
+	event.ShapeISPMWebhook:  "ispm-issue-webhook.v1.json",
+	event.ShapeEntityRisk:   "entity-risk-trigger.v1.json",
+}
+
+// Files returns the embedded schema documents by file name (e.g.
+// "ispm-issue-ondemand.v1.json"), for docs and the `remediator schema` commands. The map
+// and slices are the caller's own copies.
+func Files() map[string][]byte {
+	entries, err := fs.ReadDir(files, ".")
+	if err != nil {
+		return map[string][]byte{}
+	}
+	out := make(map[string][]byte, len(entries))
+	for _, e := range entries {
+		if data, err := files.ReadFile(e.Name()); err == nil {
+			out[e.Name()] = data
+		}
+	}
+	return out
+}
+
+type compiled struct {
+	id     string
+	schema *jsonschema.Schema
+}
+
+// Validator checks documents against the compiled schemas. It is safe for concurrent use.
+type Validator struct {
+	schemas map[event.Shape]compiled
+}
+
+// New compiles the embedded schemas. It fails only if an embedded schema is broken.
+func New() (*Validator, error) {
+	c := jsonschema.NewCompiler()
+	c.Draft = jsonschema.Draft2020
+	c.AssertFormat = true
+	// date-time is what event.Decode can read: RFC 3339, checked by the same parser, so that
+	// a valid entity-risk trigger always has an event time. (jsonschema's own check admits a
+	// few strings Go's parser rejects, such as "+9" for an hour.)
+	c.Formats["date-time"] = func(v any) bool {
+		s, ok := v.(string)
+		if !ok {
+			return true
+		}
+		_, ok = event.ParseTime(s)
+		return ok
+	}
+	c.LoadURL = func(s string) (io.ReadCloser, error) {
+		return nil, fmt.Errorf("schema: will not load %s: only embedded schemas are used", s)
+	}
+	ids := make(map[event.Shape]string, len(shapeFiles))
+	for shape, name := range shapeFiles {
+		data, err := files.ReadFile(name)
+		if err != nil {
+			return nil, fmt.Errorf("schema: read %s: %w", name, err)
+		}
+		var head struct {
+			ID string `json:"$id"`
+		}
+		if err := json.Unmarshal(data, &head); err != nil || head.ID == "" {
+			return nil, fmt.Errorf("schema: %s has no $id", name)
+		}
+		if err := c.AddResource(head.ID, bytes.NewReader(data)); err != nil {
+			return nil, fmt.Errorf("schema: add %s: %v", name, err)
+		}
+		ids[shape] = head.ID
+	}
+	v := &Validator{schemas: make(map[event.Shape]compiled, len(ids))}
+	for shape, id := range ids {
+		s, err := c.Compile(id)
+		if err != nil {
+			// %v, not %w: jsonschema's error types stay inside this package.
+			return nil, fmt.Errorf("schema: compile %s: %v", shapeFiles[shape], err)
+		}
+		v.schemas[shape] = compiled{id: id, schema: s}
+	}
+	return v, nil
+}
+
+// SchemaID returns the $id of the schema for shape, or "" for an unknown shape.
+func (v *Validator) SchemaID(shape event.Shape) string {
+	return v.schemas[shape].id
+}
+
+// Validate checks data as an event of the given kind and returns the shape it validated as.
+//
+// For [event.KindISPMIssue], a document with a top-level "eventData" or "type" member is
+// the webhook shape, anything else the on-demand shape. For [event.KindEntityRisk], the
+// entity-risk shape.
+//
+// It returns a *SyntaxError when data is not a single JSON value (also for empty input and
+// trailing data) or is larger than MaxDocumentBytes, and a *ViolationError when it is JSON
+// but breaks the schema (also when the top level is not an object). On error the returned
+// shape is still the one the document was, or would have been, checked as; it is empty
+// when that is unknown (an unknown kind, or an ISPM document that is not JSON).
+func (v *Validator) Validate(kind event.Kind, data []byte) (event.Shape, error) {
+	var shape event.Shape
+	switch kind {
+	case event.KindISPMIssue:
+	case event.KindEntityRisk:
+		shape = event.ShapeEntityRisk
+	default:
+		return "", fmt.Errorf("%w %q", ErrUnknownKind, kind)
+	}
+	doc, err := parse(data)
+	if err != nil {
+		return shape, err
+	}
+	if kind == event.KindISPMIssue {
+		shape = ispmShape(doc)
+	}
+	return shape, v.check(shape, doc)
+}
+
+// ValidateShape checks data against the schema of one shape, with the errors of Validate.
+func (v *Validator) ValidateShape(shape event.Shape, data []byte) error {
+	if _, ok := v.schemas[shape]; !ok {
+		return fmt.Errorf("%w %q", ErrUnknownShape, shape)
+	}
+	doc, err := parse(data)
+	if err != nil {
+		return err
+	}
+	return v.check(shape, doc)
+}
+
+// ispmShape tells the webhook envelope from the on-demand input set.
+func ispmShape(doc any) event.Shape {
+	if m, ok := doc.(map[string]any); ok {
+		_, hasData := m["eventData"]
+		_, hasType := m["type"]
+		if hasData || hasType {
+			return event.ShapeISPMWebhook
+		}
+	}
+	return event.ShapeISPMOnDemand
+}
+
+// parse decodes exactly one JSON value, numbers as json.Number as jsonschema expects.
+func parse(data []byte) (any, error) {
+	if len(data) > MaxDocumentBytes {
+		return nil, &SyntaxError{
+			Offset: MaxDocumentBytes,
+			Msg:    fmt.Sprintf("%d bytes, limit is %d", len(data), MaxDocumentBytes),
+			cause:  ErrTooLarge,
+		}
+	}
+	if !json.Valid(data) {
+		if len(bytes.TrimLeft(data, " \t\r\n")) == 0 {
+			return nil, &SyntaxError{Offset: int64(len(data)), Msg: "empty document"}
+		}
+		// Unmarshal reports the same scan error json.Valid found, with its offset.
+		var se *json.SyntaxError
+		if err := json.Unmarshal(data, new(json.RawMessage)); errors.As(err, &se) {
+			return nil, &SyntaxError{Offset: se.Offset, Msg: se.Error()}
+		}
+		return nil, &SyntaxError{Msg: "not a JSON value"}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		return nil, &SyntaxError{Offset: dec.InputOffset(), Msg: err.Error()}
+	}
+	return doc, nil
+}
+
+func (v *Validator) check(shape event.Shape, doc any) error {
+	c, ok := v.schemas[shape]
+	if !ok {
+		return fmt.Errorf("%w %q", ErrUnknownShape, shape)
+	}
+	err := c.schema.Validate(doc)
+	if err == nil {
+		return nil
+	}
+	var ve *jsonschema.ValidationError
+	if !errors.As(err, &ve) {
+		return fmt.Errorf("schema: validate as %s: %v", shape, err)
+	}
+	return &ViolationError{Schema: c.id, Shape: shape, Violations: flatten(ve)}
+}
+
+// flatten turns jsonschema's error tree into its sorted, de-duplicated leaves. The inner
+// nodes ("doesn't validate with ...", empty wrapper messages) carry no information of
+// their own.
+func flatten(root *jsonschema.ValidationError) []Violation {
+	var out []Violation
+	var walk func(*jsonschema.ValidationError)
+	walk = func(e *jsonschema.ValidationError) {
+		if len(e.Causes) > 0 {
+			for _, c := range e.Causes {
+				walk(c)
+			}
+			return
+		}
+		if e.Message != "" {
+			out = append(out, leaf(e)...)
+		}
+	}
+	walk(root)
+	if len(out) == 0 {
+		out = []Violation{{Pointer: pointer(root.InstanceLocation), Message: "does not match the schema"}}
+	}
+	slices.SortFunc(out, func(a, b Violation) int {
+		if c := strings.Compare(a.Pointer, b.Pointer); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.Keyword, b.Keyword); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Message, b.Message)
+	})
+	return slices.Compact(out)
+}
+
+// maxMessageBytes bounds a violation message, which may quote a document value (the
+// longest message from our own schemas, the detectionType enum, is under 300 bytes).
+const maxMessageBytes = 512
+
+func leaf(e *jsonschema.ValidationError) []Violation {
+	ptr := pointer(e.InstanceLocation)
+	kw := e.KeywordLocation[strings.LastIndexByte(e.KeywordLocation, '/')+1:]
+	msg := e.Message
+	switch kw {
+	case "required":
+		names, ok := parseQuotedList(strings.TrimPrefix(msg, "missing properties: "))
+		if !ok {
+			break
+		}
+		vs := make([]Violation, len(names))
+		for i, n := range names {
+			vs[i] = Violation{Pointer: ptr + "/" + escapeToken(n), Keyword: kw, Message: "missing required property"}
+		}
+		return vs
+	case "format":
+		// "'<value>' is not valid '<format>'": drop the value, which may be long.
+		const sep = " is not valid '"
+		if i := strings.LastIndex(msg, sep); i >= 0 {
+			msg = "not a valid " + strings.TrimSuffix(msg[i+len(sep):], "'")
+		}
+	}
+	return []Violation{{Pointer: ptr, Keyword: kw, Message: truncate(msg, maxMessageBytes)}}
+}
+
+// pointer turns jsonschema's instance location, whose tokens are JSON-pointer escaped and
+// then URL-path escaped, into a plain RFC 6901 pointer.
+func pointer(loc string) string {
+	if loc == "" {
+		return ""
+	}
+	toks := strings.Split(loc, "/")
+	for i, t := range toks {
+		if u, err := url.PathUnescape(t); err == nil {
+			toks[i] = u
+		}
+	}
+	return strings.Join(toks, "/")
+}
+
+// escapeToken escapes one RFC 6901 reference token.
+func escapeToken(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
+}
+
+// parseQuotedList parses jsonschema's "'a', 'b'" lists, whose items are Go-quoted strings
+// with the double and single quotes swapped in role.
+func parseQuotedList(s string) ([]string, bool) {
+	var names []string
+	for s != "" {
+		if s[0] != '\'' {
+			return nil, false
+		}
+		i := 1
+		for i < len(s) && s[i] != '\'' {
+			if s[i] == '\\' {
+				i++
+			}
+			i++
+		}
+		if i >= len(s) {
+			return nil, false
+		}
+		inner := strings.ReplaceAll(s[1:i], `"`, `\"`)
+		inner = strings.ReplaceAll(inner, `\'`, `'`)
+		name, err := strconv.Unquote(`"` + inner + `"`)
+		if err != nil {
+			return nil, false
+		}
+		names = append(names, name)
+		s = strings.TrimPrefix(s[i+1:], ", ")
+	}
+	return names, len(names) > 0
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
+}

@@ -1,0 +1,85 @@
+package status
+
+import (
+	"fmt"
+	"time"
+)
+
+// Reason says why an event is in the dead-letter stream. Its value is the last token of the
+// dead-letter subject (remediation.dlq.<reason>).
+type Reason string
+
+const (
+	// ReasonInvalidJSON: the payload is not JSON.
+	ReasonInvalidJSON Reason = "invalid_json"
+	// ReasonSchemaViolation: the payload is JSON but breaks the event schema.
+	ReasonSchemaViolation Reason = "schema_violation"
+	// ReasonNoRoute: no routing rule or policy rule matches the event.
+	ReasonNoRoute Reason = "no_route"
+	// ReasonUnauthorized: the event's principal may not run the flow.
+	ReasonUnauthorized Reason = "unauthorized"
+	// ReasonPermanentFailure: the flow answered with an error that retrying cannot fix.
+	ReasonPermanentFailure Reason = "permanent_failure"
+	// ReasonRetriesExhausted: every allowed attempt failed transiently.
+	ReasonRetriesExhausted Reason = "retries_exhausted"
+)
+
+// Reasons lists every dead-letter reason.
+var Reasons = []Reason{
+	ReasonInvalidJSON, ReasonSchemaViolation, ReasonNoRoute, ReasonUnauthorized,
+	ReasonPermanentFailure, ReasonRetriesExhausted,
+}
+
+// ParseReason checks s against [Reasons].
+func ParseReason(s string) (Reason, error) {
+	for _, r := range Reasons {
+		if string(r) == s {
+			return r, nil
+		}
+	}
+	return "", fmt.Errorf("unknown dead-letter reason %q (want one of %v)", s, Reasons)
+}
+
+// DLQSubjectPrefix is the prefix of every dead-letter subject.
+const DLQSubjectPrefix = "remediation.dlq."
+
+// Subject returns the dead-letter subject for a reason.
+func (r Reason) Subject() string { return DLQSubjectPrefix + string(r) }
+
+// DeadLetter is one dead-letter message: everything needed to understand the failure and to
+// replay the original event.
+type DeadLetter struct {
+	Reason Reason `json:"reason"`
+	// Error says exactly what is wrong (for a schema violation: the JSON pointer and the rule).
+	Error     string `json:"error"`
+	EventID   string `json:"eventId,omitempty"`
+	EventKind string `json:"eventKind,omitempty"`
+	Flow      string `json:"flow,omitempty"`
+	Rule      string `json:"rule,omitempty"`
+	// Subject is the subject the original event was published to; replay publishes there.
+	Subject string `json:"subject"`
+	// Headers are the original message headers, less secrets.
+	Headers map[string][]string `json:"headers,omitempty"`
+	// Payload is the original event, byte for byte (base64 in JSON).
+	Payload []byte `json:"payload"`
+	// IdempotencyKey is the key the flow saw (or would have seen); replays keep it.
+	IdempotencyKey string    `json:"idempotencyKey,omitempty"`
+	Attempts       int       `json:"attempts"`
+	History        []Attempt `json:"history,omitempty"`
+	FirstSeen      time.Time `json:"firstSeen"`
+	LastSeen       time.Time `json:"lastSeen"`
+	TraceID        string    `json:"traceId,omitempty"`
+	// EventSequence is the sequence of the original event in REMEDIATION_EVENTS.
+	EventSequence uint64 `json:"eventSequence,omitempty"`
+	// Replays counts how many times this event has been replayed from the DLQ before.
+	Replays int `json:"replays,omitempty"`
+}
+
+// Attempt is one invocation attempt kept in a dead letter's history.
+type Attempt struct {
+	Attempt        int       `json:"attempt"`
+	HTTPStatus     int       `json:"httpStatus,omitempty"`
+	Error          string    `json:"error,omitempty"`
+	OutcomeUnknown bool      `json:"outcomeUnknown,omitempty"`
+	At             time.Time `json:"at"`
+}

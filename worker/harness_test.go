@@ -1,0 +1,271 @@
+package worker_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.uber.org/goleak"
+
+	"github.com/remediator/remediator/broker"
+	"github.com/remediator/remediator/broker/brokertest"
+	"github.com/remediator/remediator/config"
+	"github.com/remediator/remediator/event"
+	"github.com/remediator/remediator/flow"
+	"github.com/remediator/remediator/flowsim"
+	"github.com/remediator/remediator/policy"
+	"github.com/remediator/remediator/publish"
+	"github.com/remediator/remediator/schema"
+	"github.com/remediator/remediator/status"
+	"github.com/remediator/remediator/worker"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// The HTTP transport keeps idle connections' reader goroutines until they time out.
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+	)
+}
+
+const simToken = "test-client-token-5f0c1e"
+
+// harness is a worker on a real embedded JetStream, calling a real simulator over HTTP.
+type harness struct {
+	t      *testing.T
+	b      *broker.Broker
+	sim    *flowsim.Simulator
+	pub    *publish.Publisher
+	cancel context.CancelFunc
+	done   chan error
+	logs   *logBuffer
+	wc     worker.Config
+}
+
+type options struct {
+	mutate       func(*config.Config)
+	workerConfig func(*worker.Config)
+	faults       map[string]flowsim.Faults
+}
+
+func start(t *testing.T, opt options) *harness {
+	t.Helper()
+	b := brokertest.Connect(t)
+	cfg, err := config.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opt.mutate != nil {
+		opt.mutate(cfg)
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var simFlows []flowsim.Flow
+	for _, f := range cfg.Flows {
+		simFlows = append(simFlows, flowsim.Flow{Alias: f.Name, Name: f.Name, Token: simToken, RateLimit: 1000, Faults: opt.faults[f.Name]})
+	}
+	sim, err := flowsim.New(flowsim.Config{Flows: simFlows, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+
+	var flows []worker.Flow
+	for _, f := range cfg.Flows {
+		flows = append(flows, worker.Flow{
+			Endpoint: flow.Endpoint{
+				Name: f.Name, URL: srv.URL + "/api/flo/" + f.Name + "/invoke",
+				Auth: flow.ClientToken{Source: flow.StaticToken(simToken)}, Timeout: 2 * time.Second,
+			},
+			RateLimit: 1000, Concurrency: 4,
+		})
+	}
+	v, err := schema.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &logBuffer{}
+	tp := sdktrace.NewTracerProvider()
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	wc := worker.Config{
+		Broker: b, Validator: v, Router: policy.New(cfg), Invoker: flow.NewClient(flow.ClientConfig{}), Flows: flows,
+		TracerProvider:  tp,
+		Logger:          slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		RetryBaseDelay:  50 * time.Millisecond,
+		RetryMaxDelay:   200 * time.Millisecond,
+		QuickRetryDelay: 10 * time.Millisecond,
+		ShutdownTimeout: 5 * time.Second,
+	}
+	if opt.workerConfig != nil {
+		opt.workerConfig(&wc)
+	}
+	h := &harness{t: t, b: b, sim: sim, pub: publish.New(b, tp), logs: logs, wc: wc}
+	t.Cleanup(h.stop)
+	h.run()
+	return h
+}
+
+// run starts a worker (again) on the harness's broker and simulator.
+func (h *harness) run() {
+	h.t.Helper()
+	w, err := worker.New(h.wc)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel, h.done = cancel, make(chan error, 1)
+	go func() { h.done <- w.Run(ctx) }()
+	eventually(h.t, 10*time.Second, "worker ready", w.Ready)
+}
+
+// stop shuts the worker down and waits for it.
+func (h *harness) stop() {
+	if h.cancel == nil {
+		return
+	}
+	h.cancel()
+	h.cancel = nil
+	select {
+	case err := <-h.done:
+		if err != nil {
+			h.t.Errorf("worker stopped with error: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		h.t.Error("worker did not stop within 15s")
+	}
+}
+
+func (h *harness) publish(subject string, data []byte) publish.Result {
+	h.t.Helper()
+	res, err := h.pub.Publish(context.Background(), data, publish.Options{Subject: subject})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return res
+}
+
+// statuses returns every status record stored so far.
+func (h *harness) statuses() []status.Record {
+	h.t.Helper()
+	var out []status.Record
+	err := h.b.Scan(context.Background(), broker.StreamStatus, "", 0, time.Time{}, func(m *broker.StoredMessage) bool {
+		var r status.Record
+		if err := json.Unmarshal(m.Data, &r); err != nil {
+			h.t.Errorf("status record is not JSON: %v: %s", err, m.Data)
+		}
+		out = append(out, r)
+		return true
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return out
+}
+
+// deadLetters returns every dead letter stored so far, with their subjects.
+func (h *harness) deadLetters() ([]status.DeadLetter, []string) {
+	h.t.Helper()
+	var out []status.DeadLetter
+	var subjects []string
+	err := h.b.Scan(context.Background(), broker.StreamDLQ, "", 0, time.Time{}, func(m *broker.StoredMessage) bool {
+		var r status.DeadLetter
+		if err := json.Unmarshal(m.Data, &r); err != nil {
+			h.t.Errorf("dead letter is not JSON: %v: %s", err, m.Data)
+		}
+		out = append(out, r)
+		subjects = append(subjects, m.Subject)
+		return true
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return out, subjects
+}
+
+// waitStatus waits for a status record of the event with the given outcome and flow ("" = any).
+func (h *harness) waitStatus(eventID string, outcome status.Outcome, flow string) status.Record {
+	h.t.Helper()
+	var found status.Record
+	eventually(h.t, 15*time.Second, fmt.Sprintf("status %s for event %s flow %q", outcome, eventID, flow), func() bool {
+		for _, r := range h.statuses() {
+			if r.EventID == eventID && r.Outcome == outcome && (flow == "" || r.Flow == flow) {
+				found = r
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+// waitDeadLetter waits for a dead letter matching pred.
+func (h *harness) waitDeadLetter(what string, pred func(status.DeadLetter) bool) (status.DeadLetter, string) {
+	h.t.Helper()
+	var found status.DeadLetter
+	var subject string
+	eventually(h.t, 15*time.Second, what, func() bool {
+		dls, subjects := h.deadLetters()
+		for i, dl := range dls {
+			if pred(dl) {
+				found, subject = dl, subjects[i]
+				return true
+			}
+		}
+		return false
+	})
+	return found, subject
+}
+
+// eventually polls cond until it holds or timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func readFixture(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile("../examples/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// logBuffer collects log output from concurrent goroutines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func publishOpts(msgID string) publish.Options {
+	return publish.Options{Subject: event.SubjectISPM, MsgID: msgID}
+}

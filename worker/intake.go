@@ -1,0 +1,164 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+
+	"github.com/remediator/remediator/broker"
+	"github.com/remediator/remediator/event"
+	"github.com/remediator/remediator/schema"
+	"github.com/remediator/remediator/status"
+	"github.com/remediator/remediator/telemetry"
+)
+
+func (w *Worker) intakeHandler() Handler {
+	return Chain(HandlerFunc(w.intake), w.Trace, w.Log, w.recordIntake, w.Recover)
+}
+
+// intake validates, routes and fans out one event. It returns nil only once every dispatch job
+// is stored.
+func (w *Worker) intake(ctx context.Context, d *Delivery) error {
+	kind, ok := event.KindForSubject(d.Subject)
+	if !ok {
+		return DeadLetterf(status.ReasonNoRoute, "subject %q carries no known event kind: publish ISPM issues to %s and entity-risk triggers to %s",
+			d.Subject, event.SubjectISPM, event.SubjectITP)
+	}
+	ev, err := w.decode(ctx, kind, d.Data)
+	if err != nil {
+		return err
+	}
+	d.Event = ev
+
+	_, span := w.tracer.Start(ctx, "route", traceAttrs(attrEventID.String(ev.ID)))
+	decisions, err := w.cfg.Router.Route(ev)
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+		span.End()
+		return DeadLetter(status.ReasonNoRoute, err)
+	}
+	for _, dec := range decisions {
+		span.AddEvent("flow", traceAttrs(attrFlow.String(dec.Flow), attribute.String("rule", dec.Rule)))
+	}
+	span.End()
+
+	firstSeen := d.Published
+	if firstSeen.IsZero() {
+		firstSeen = time.Now().UTC()
+	}
+	for _, dec := range decisions {
+		if _, ok := w.flows[dec.Flow]; !ok {
+			return DeadLetterf(status.ReasonNoRoute, "rule %q routes to flow %q, which this worker does not run", dec.Rule, dec.Flow)
+		}
+		job := &Job{
+			Version: jobVersion, Key: JobKey(ev.Kind, ev.ID, dec.Flow), IdempotencyKey: IdempotencyKey(ev.Kind, ev.ID, dec.Flow),
+			EventID: ev.ID, EventKind: ev.Kind, EventTime: ev.Time, Flow: dec.Flow, Rule: dec.Rule, Priority: ev.Priority(),
+			Inputs: ev.Inputs(), Subject: d.Subject, Headers: d.Header, Payload: d.Data,
+			EventSequence: d.Sequence, FirstSeen: firstSeen,
+		}
+		if err := w.storeJob(ctx, job); err != nil {
+			return Retry(0, "could not store the dispatch job", fmt.Errorf("store dispatch job for flow %s: %w", dec.Flow, err))
+		}
+	}
+	return nil
+}
+
+// decode validates and normalises the document, mapping failures to dead-letter reasons.
+func (w *Worker) decode(ctx context.Context, kind event.Kind, data []byte) (*event.Event, error) {
+	_, span := w.tracer.Start(ctx, "validate", traceAttrs(attribute.String("event.kind", string(kind))))
+	defer span.End()
+	shape, err := w.cfg.Validator.Validate(kind, data)
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+		var syn *schema.SyntaxError
+		if errors.As(err, &syn) {
+			return nil, DeadLetter(status.ReasonInvalidJSON, err)
+		}
+		return nil, DeadLetter(status.ReasonSchemaViolation, err)
+	}
+	ev, err := event.Decode(shape, data)
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+		return nil, DeadLetter(status.ReasonSchemaViolation, err)
+	}
+	span.SetAttributes(attrEventID.String(ev.ID), attribute.String("event.shape", string(shape)))
+	return ev, nil
+}
+
+// storeJob publishes a job. Its msg id is per (job, event sequence), so a redelivered event
+// does not store it twice while a replay (a new sequence) does.
+func (w *Worker) storeJob(ctx context.Context, job *Job) error {
+	data, err := json.Marshal(job)
+	if err != nil {
+		return err
+	}
+	h := map[string][]string{}
+	telemetry.Inject(ctx, h)
+	_, err = w.cfg.Broker.Publish(ctx, DispatchSubject(job.Flow, job.Priority), data, broker.PublishOptions{
+		MsgID:  fmt.Sprintf("job:%s:%d", job.Key, job.EventSequence),
+		Header: h,
+	})
+	return err
+}
+
+// recordIntake stores the dead letter and rejected status of a refused event. A successful
+// intake has already stored its jobs.
+func (w *Worker) recordIntake(next Handler) Handler {
+	return HandlerFunc(func(ctx context.Context, d *Delivery) error {
+		err := next.Handle(ctx, d)
+		if err == nil {
+			d.recorded = true
+			return nil
+		}
+		dl, ok := asDeadLetter(err)
+		if !ok {
+			return err
+		}
+		now := time.Now().UTC()
+		rec := status.DeadLetter{
+			Reason: dl.Reason, Error: errText(dl), Subject: d.Subject, Headers: d.Header, Payload: d.Data,
+			EventSequence: d.Sequence, FirstSeen: orNow(d.Published, now), LastSeen: now,
+		}
+		if d.Event != nil {
+			rec.EventID, rec.EventKind = d.Event.ID, string(d.Event.Kind)
+		} else {
+			rec.EventID = event.PeekID(d.Data)
+			if k, ok := event.KindForSubject(d.Subject); ok {
+				rec.EventKind = string(k)
+			}
+		}
+		key := fmt.Sprintf("event:%d", d.Sequence)
+		seq, perr := w.publishDeadLetter(ctx, key, rec)
+		if perr != nil {
+			return Retry(0, "could not store the dead letter", perr)
+		}
+		st := status.Record{
+			EventID: rec.EventID, EventKind: rec.EventKind, Outcome: status.Rejected, Attempt: 0,
+			Error: rec.Error, Reason: dl.Reason, DLQSequence: seq,
+		}
+		if serr := w.publishStatus(ctx, key, st); serr != nil {
+			return Retry(0, "could not store the status", serr)
+		}
+		d.recorded = true
+		return err
+	})
+}
+
+func errText(dl *DeadLetterError) string {
+	if dl.Err == nil {
+		return string(dl.Reason)
+	}
+	return dl.Err.Error()
+}
+
+func orNow(t, now time.Time) time.Time {
+	if t.IsZero() {
+		return now
+	}
+	return t.UTC()
+}

@@ -1,0 +1,92 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/remediator/remediator/broker"
+	"github.com/remediator/remediator/status"
+	"github.com/remediator/remediator/telemetry"
+)
+
+// publishRecord stores one record in JetStream, in its own producer span, with msgID so that a
+// redelivered message does not write it twice.
+func (w *Worker) publishRecord(ctx context.Context, subject, msgID string, v any) (uint64, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return 0, fmt.Errorf("encode record: %w", err)
+	}
+	ctx, span := w.tracer.Start(ctx, "publish "+subject, trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(
+			semconv.MessagingSystemKey.String("nats"),
+			semconv.MessagingDestinationName(subject),
+			semconv.MessagingOperationTypeSend,
+			semconv.MessagingOperationName("publish"),
+			semconv.MessagingMessageID(msgID),
+		))
+	defer span.End()
+	h := map[string][]string{}
+	telemetry.Inject(ctx, h)
+	ack, err := w.cfg.Broker.Publish(ctx, subject, data, broker.PublishOptions{MsgID: msgID, Header: h})
+	if err != nil {
+		span.RecordError(err)
+		return 0, err
+	}
+	span.SetAttributes(attribute.Int64("messaging.nats.stream_sequence", int64(ack.Sequence)), attribute.Bool("messaging.nats.duplicate", ack.Duplicate))
+	return ack.Sequence, nil
+}
+
+// publishStatus stores a status record. Its msgID makes it idempotent per (key, outcome, attempt).
+func (w *Worker) publishStatus(ctx context.Context, key string, rec status.Record) error {
+	if rec.Timestamp.IsZero() {
+		rec.Timestamp = time.Now().UTC()
+	}
+	if rec.TraceID == "" {
+		rec.TraceID = telemetry.TraceID(ctx)
+	}
+	msgID := fmt.Sprintf("status:%s:%s:%d", key, rec.Outcome, rec.Attempt)
+	_, err := w.publishRecord(ctx, rec.Outcome.Subject(), msgID, rec)
+	return err
+}
+
+// publishDeadLetter stores a dead letter and returns its sequence in REMEDIATION_DLQ.
+func (w *Worker) publishDeadLetter(ctx context.Context, key string, dl status.DeadLetter) (uint64, error) {
+	if dl.TraceID == "" {
+		dl.TraceID = telemetry.TraceID(ctx)
+	}
+	dl.Headers = redactHeaders(dl.Headers)
+	return w.publishRecord(ctx, dl.Reason.Subject(), "dlq:"+key, dl)
+}
+
+// secretHeader reports header names whose values must never be copied into records.
+func secretHeader(name string) bool {
+	n := strings.ToLower(name)
+	for _, s := range []string{"authorization", "token", "secret", "password", "cookie", "api-key", "apikey", "credential"} {
+		if strings.Contains(n, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func redactHeaders(h map[string][]string) map[string][]string {
+	if len(h) == 0 {
+		return nil
+	}
+	out := make(map[string][]string, len(h))
+	for k, v := range h {
+		if secretHeader(k) {
+			out[k] = []string{"[REDACTED]"}
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}
