@@ -126,21 +126,25 @@ func (c *Consumer) Fetch(ctx context.Context, maxMessages int, wait time.Duratio
 	if err != nil || len(msgs) > 0 || wait <= 0 {
 		return msgs, err
 	}
-	// 2. Nothing ready: wait for one, bounded by wait and ctx. The server
-	// expires the pull slightly before wctx ends, so a timeout ends cleanly.
+	// 2. Nothing ready: wait for one, bounded by wait and ctx, in pulls of at most maxPull.
 	if wait < minFetchWait {
 		return nil, nil
 	}
-	wctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	msgs, err = c.collect(c.cons.Fetch(1, jetstream.FetchContext(wctx)))
-	if len(msgs) == 0 {
+	deadline := time.Now().Add(wait)
+	for {
+		chunk := min(time.Until(deadline), maxPull)
+		if chunk < minFetchWait {
+			return nil, nil // wait elapsed
+		}
+		msgs, err = c.pull(ctx, chunk)
+		if err != nil || len(msgs) > 0 {
+			break
+		}
 		if ctx.Err() != nil {
 			return nil, context.Cause(ctx)
 		}
-		if wctx.Err() != nil {
-			return nil, nil // wait elapsed
-		}
+	}
+	if len(msgs) == 0 {
 		return nil, err
 	}
 	// 3. Got one: add what else is ready, without waiting.
@@ -153,6 +157,43 @@ func (c *Consumer) Fetch(ctx context.Context, maxMessages int, wait time.Duratio
 		msgs = append(msgs, more...)
 	}
 	return msgs, nil
+}
+
+// maxPull bounds one pull request: a longer wait is several pulls, so that a cancelled wait
+// leaves nothing behind for long.
+const maxPull = 500 * time.Millisecond
+
+// pull waits up to wait for one message. The pull ends by the server's expiry, never by a
+// client-side context: nats.go drops a message that arrives just as its context ends, and that
+// message would then sit unacked until AckWait. If ctx ends first, whatever the pull still
+// brings is handed straight back (nak) for redelivery.
+func (c *Consumer) pull(ctx context.Context, wait time.Duration) ([]*Message, error) {
+	batch, err := c.cons.Fetch(1, jetstream.FetchMaxWait(wait))
+	if err != nil {
+		return nil, c.fetchErr(err)
+	}
+	type result struct {
+		msgs []*Message
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		msgs, err := c.collect(batch, nil)
+		done <- result{msgs, err}
+	}()
+	select {
+	case r := <-done:
+		return r.msgs, r.err
+	case <-ctx.Done():
+		go func() {
+			for _, m := range (<-done).msgs {
+				if err := m.Nak(0); err != nil {
+					c.logger.Debug("fetch: could not hand back a late message; it returns after AckWait", "consumer", c.name, "error", err)
+				}
+			}
+		}()
+		return nil, context.Cause(ctx)
+	}
 }
 
 // collect reads a batch to the end.

@@ -24,15 +24,16 @@
 //
 // # Streams
 //
-// [Broker.Provision] creates, or updates in place, the four streams of the
+// [Broker.Provision] creates, or updates in place, the five streams of the
 // public contract (see ARCHITECTURE.md):
 //
 //	REMEDIATION_EVENTS    remediation.events.>    limits retention  incoming findings
 //	REMEDIATION_DISPATCH  remediation.dispatch.>  work-queue        one job per (event, flow)
 //	REMEDIATION_STATUS    remediation.status.>    limits retention  outcome records
 //	REMEDIATION_DLQ       remediation.dlq.>       limits retention  dead-letter records
+//	REMEDIATION_AUDIT     remediation.audit.>     limits retention  operator audit records
 //
-// All four keep messages for [StreamsConfig.MaxAge] and de-duplicate
+// All five keep messages for [StreamsConfig.MaxAge] and de-duplicate
 // publishes carrying the same Nats-Msg-Id ([PublishOptions.MsgID]) within
 // [StreamsConfig.DuplicateWindow]. Provision refuses (with a
 // [*ProvisionError]) to touch a stream whose storage type or retention policy

@@ -26,6 +26,11 @@ const (
 
 	StreamDLQ   = "REMEDIATION_DLQ"
 	SubjectsDLQ = "remediation.dlq.>"
+
+	// StreamAudit holds the operator audit trail: who replayed or purged
+	// which dead letters, and when.
+	StreamAudit   = "REMEDIATION_AUDIT"
+	SubjectsAudit = "remediation.audit.>"
 )
 
 // HeaderMsgID is the JetStream de-duplication header; set it with
@@ -38,7 +43,7 @@ const (
 	StorageMemory = "memory"
 )
 
-// StreamsConfig configures the four streams. The zero value of each field
+// StreamsConfig configures the five streams. The zero value of each field
 // means its documented default.
 type StreamsConfig struct {
 	// MaxAge is how long every stream keeps a message. Default 7 days.
@@ -47,7 +52,7 @@ type StreamsConfig struct {
 	// NATS cluster.
 	Replicas int
 	// DuplicateWindow is how long JetStream remembers a Nats-Msg-Id to drop a
-	// duplicate publish, on all four streams. Default 2m; at most MaxAge.
+	// duplicate publish, on all five streams. Default 2m; at most MaxAge.
 	DuplicateWindow time.Duration
 	// MaxBytes caps each stream's size; the oldest messages are dropped
 	// beyond it. Default -1: unlimited.
@@ -121,7 +126,7 @@ func retentionName(r jetstream.RetentionPolicy) string {
 	}
 }
 
-// wantedStreams returns the four stream configurations for cfg (defaults set).
+// wantedStreams returns the five stream configurations for cfg (defaults set).
 func wantedStreams(cfg StreamsConfig) []jetstream.StreamConfig {
 	storage, _ := storageType(cfg.Storage)
 	mk := func(name, subjects string, retention jetstream.RetentionPolicy, desc string) jetstream.StreamConfig {
@@ -144,13 +149,14 @@ func wantedStreams(cfg StreamsConfig) []jetstream.StreamConfig {
 		mk(StreamDispatch, SubjectsDispatch, jetstream.WorkQueuePolicy, "remediator: one dispatch job per (event, flow)"),
 		mk(StreamStatus, SubjectsStatus, jetstream.LimitsPolicy, "remediator: outcome records"),
 		mk(StreamDLQ, SubjectsDLQ, jetstream.LimitsPolicy, "remediator: dead-letter records"),
+		mk(StreamAudit, SubjectsAudit, jetstream.LimitsPolicy, "remediator: operator audit records (dead-letter replays and purges)"),
 	}
 }
 
-// Provision creates the four streams, or updates an existing one in place
+// Provision creates the five streams, or updates an existing one in place
 // when a setting JetStream can change (subjects, max age, replicas, duplicate
 // window, max bytes) differs; settings remediator does not manage are left as
-// they are. It first checks all four: if any exists with a different storage
+// they are. It first checks all five: if any exists with a different storage
 // type or retention policy, it changes nothing and returns the
 // [*ProvisionError]s (joined; match with [errors.As]). Each stream is logged
 // at Info as created, updated (with the differences) or unchanged. Provision
@@ -273,12 +279,12 @@ func provisionErr(op string, want jetstream.StreamConfig, err error) error {
 	}
 }
 
-// StreamsPresent returns nil when all four streams exist, for readiness
+// StreamsPresent returns nil when all five streams exist, for readiness
 // checks; otherwise an error naming the missing ones (wrapping
 // [ErrStreamNotFound]) or the failure to ask.
 func (b *Broker) StreamsPresent(ctx context.Context) error {
 	var missing []string
-	for _, name := range []string{StreamEvents, StreamDispatch, StreamStatus, StreamDLQ} {
+	for _, name := range []string{StreamEvents, StreamDispatch, StreamStatus, StreamDLQ, StreamAudit} {
 		_, err := b.js.Stream(ctx, name)
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
 			missing = append(missing, name)

@@ -17,15 +17,15 @@ func TestProvisionIsIdempotent(t *testing.T) {
 	if err := b.Provision(ctx, broker.StreamsConfig{}); err != nil {
 		t.Fatalf("first Provision: %v", err)
 	}
-	if got := countLines(logs.take(), "stream created"); got != 4 {
-		t.Fatalf("first Provision logged %d created streams, want 4", got)
+	if got := countLines(logs.take(), "stream created"); got != 5 {
+		t.Fatalf("first Provision logged %d created streams, want 5", got)
 	}
 	if err := b.Provision(ctx, broker.StreamsConfig{}); err != nil {
 		t.Fatalf("second Provision: %v", err)
 	}
 	out := logs.take()
-	if got := countLines(out, "stream unchanged"); got != 4 {
-		t.Fatalf("second Provision logged %d unchanged streams, want 4:\n%s", got, out)
+	if got := countLines(out, "stream unchanged"); got != 5 {
+		t.Fatalf("second Provision logged %d unchanged streams, want 5:\n%s", got, out)
 	}
 	if strings.Contains(out, "stream updated") || strings.Contains(out, "stream created") {
 		t.Fatalf("second Provision changed something:\n%s", out)
@@ -48,8 +48,8 @@ func TestProvisionUpdatesMaxAge(t *testing.T) {
 		t.Fatalf("Provision with MaxAge 24h: %v", err)
 	}
 	out := logs.take()
-	if got := countLines(out, "stream updated"); got != 4 {
-		t.Fatalf("logged %d updated streams, want 4:\n%s", got, out)
+	if got := countLines(out, "stream updated"); got != 5 {
+		t.Fatalf("logged %d updated streams, want 5:\n%s", got, out)
 	}
 	if !strings.Contains(out, "max_age 168h0m0s → 24h0m0s") {
 		t.Fatalf("update log does not show the max age change:\n%s", out)
@@ -57,8 +57,8 @@ func TestProvisionUpdatesMaxAge(t *testing.T) {
 	if err := b.Provision(ctx, broker.StreamsConfig{MaxAge: 24 * time.Hour}); err != nil {
 		t.Fatalf("Provision again: %v", err)
 	}
-	if got := countLines(logs.take(), "stream unchanged"); got != 4 {
-		t.Fatalf("after the update, Provision with the same settings changed %d streams", 4-got)
+	if got := countLines(logs.take(), "stream unchanged"); got != 5 {
+		t.Fatalf("after the update, Provision with the same settings changed %d streams", 5-got)
 	}
 }
 
@@ -88,7 +88,7 @@ func TestProvisionRefusesStorageChange(t *testing.T) {
 	if err := b.Provision(ctx, broker.StreamsConfig{}); err != nil {
 		t.Fatalf("Provision with the original settings: %v", err)
 	}
-	if got := countLines(logs.take(), "stream unchanged"); got != 4 {
+	if got := countLines(logs.take(), "stream unchanged"); got != 5 {
 		t.Fatal("a refused Provision changed streams")
 	}
 }
@@ -114,7 +114,29 @@ func TestStreamsPresentNamesMissingStreams(t *testing.T) {
 	if !errors.Is(err, broker.ErrStreamNotFound) {
 		t.Fatalf("StreamsPresent before Provision: err = %v, want ErrStreamNotFound", err)
 	}
-	if !strings.Contains(err.Error(), broker.StreamDispatch) {
-		t.Fatalf("error does not name the missing streams: %v", err)
+	for _, name := range []string{broker.StreamEvents, broker.StreamDispatch, broker.StreamStatus, broker.StreamDLQ, broker.StreamAudit} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name the missing stream %s: %v", name, err)
+		}
+	}
+}
+
+func TestProvisionCreatesTheAuditStream(t *testing.T) {
+	t.Parallel()
+	b, _ := connectLogged(t)
+	ctx := testCtx(t)
+	if err := b.Provision(ctx, broker.StreamsConfig{}); err != nil {
+		t.Fatalf("Provision: %v", err)
+	}
+	ack := mustPublish(t, b, "remediation.audit.dlq.replay", `{"action":"dlq.replay"}`)
+	if ack.Stream != broker.StreamAudit {
+		t.Fatalf("an audit record was stored in %q, want %s", ack.Stream, broker.StreamAudit)
+	}
+	info, err := b.StreamInfo(ctx, broker.StreamAudit, false)
+	if err != nil {
+		t.Fatalf("StreamInfo(%s): %v", broker.StreamAudit, err)
+	}
+	if info.Messages != 1 {
+		t.Fatalf("%s holds %d messages, want 1", broker.StreamAudit, info.Messages)
 	}
 }

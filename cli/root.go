@@ -36,11 +36,19 @@ type globals struct {
 	tlsKey     string
 
 	stdout, stderr io.Writer
+	// stdin answers confirmation prompts; stdinTerminal says whether a person can type there.
+	stdin         io.Reader
+	stdinTerminal bool
 }
 
-// Main runs the command line with args and returns the process exit code.
+// Main runs the command line with args and returns the process exit code. Confirmation
+// prompts (dlq replay, dlq purge) read the process's standard input.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	g := &globals{stdout: stdout, stderr: stderr}
+	return run(ctx, &globals{stdout: stdout, stderr: stderr, stdin: os.Stdin, stdinTerminal: isTerminal(os.Stdin)}, args)
+}
+
+func run(ctx context.Context, g *globals, args []string) int {
+	stdout, stderr := g.stdout, g.stderr
 	root := newRoot(g)
 	root.SetArgs(args)
 	root.SetOut(stdout)
@@ -80,7 +88,7 @@ Start it with "remediator run"; with no configuration it embeds NATS and simulat
 	pf.StringVar(&g.tlsKey, "tlskey", "", "client key for NATS TLS")
 	pf.StringVar(&g.logLevel, "log-level", envOr("REMEDIATOR_LOG_LEVEL", "info"), "log level: debug, info, warn, error")
 	pf.StringVar(&g.logFormat, "log-format", envOr("REMEDIATOR_LOG_FORMAT", "json"), "log format: json or text")
-	root.AddCommand(newRunCmd(g), newPublishCmd(g), newStatusCmd(g), newFlowsimCmd(g), newSchemaCmd(g))
+	root.AddCommand(newRunCmd(g), newPublishCmd(g), newStatusCmd(g), newDLQCmd(g), newStatsCmd(g), newFlowsimCmd(g), newSchemaCmd(g), newFlowsCmd(g), newPolicyCmd(g))
 	return root
 }
 
@@ -106,7 +114,7 @@ func (g *globals) logger() (*slog.Logger, error) {
 	default:
 		return nil, usageError{fmt.Errorf("--log-format %q: want json or text", g.logFormat)}
 	}
-	return slog.New(telemetry.LogHandler(h)), nil
+	return slog.New(telemetry.LogHandler(telemetry.RedactHandler(h))), nil
 }
 
 // loadConfig reads --config, or the built-in default.
@@ -138,16 +146,20 @@ func (g *globals) loadConfig() (*config.Config, error) {
 	return cfg, nil
 }
 
+// url is the NATS URL the client commands use.
+func (g *globals) url() string {
+	if g.natsURL == "" {
+		return DefaultNATSURL
+	}
+	return g.natsURL
+}
+
 // connect opens a client connection for the one-shot commands. It fails fast when NATS is not
 // there, rather than reconnecting forever.
 func (g *globals) connect(ctx context.Context) (*broker.Broker, error) {
-	url := g.natsURL
-	if url == "" {
-		url = DefaultNATSURL
-	}
 	log := slog.New(slog.DiscardHandler)
 	return broker.Connect(ctx, broker.ConnConfig{
-		URL: url, Name: "remediator-cli", CredsFile: g.creds,
+		URL: g.url(), Name: "remediator-cli", CredsFile: g.creds,
 		TLSCAFile: g.tlsCA, TLSCertFile: g.tlsCert, TLSKeyFile: g.tlsKey, MaxReconnects: 0,
 	}, log)
 }

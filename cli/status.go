@@ -1,11 +1,15 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -14,12 +18,144 @@ import (
 )
 
 func newStatusCmd(g *globals) *cobra.Command {
+	var since string
 	cmd := &cobra.Command{
-		Use:   "status",
-		Short: "Show results from the status stream",
+		Use:   "status [EVENT_ID]",
+		Short: "Show the full history of one event, or follow results (status tail)",
+		Long: `status EVENT_ID prints every status record of one event, in time order (each attempt,
+outcome, flow, HTTP status, execution id, trace id, and the error, retry delay or reason),
+and its dead letters if any. EVENT_ID is the document's eventId (or id/uuid).
+
+It reads the whole of REMEDIATION_STATUS (kept streams.maxAge, 7 days by default), which takes
+a while on a large stream: bound it with --since. "status tail" follows new records live.`,
+		Example: `  remediator status f73a7741-6980-4d44-b0bf-13a2fa7ac556
+  remediator status f73a7741-6980-4d44-b0bf-13a2fa7ac556 --since 2h --json
+  remediator status tail --outcome failed`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			var from time.Time
+			if since != "" {
+				t, err := parseSince(since, time.Now())
+				if err != nil {
+					return usageError{fmt.Errorf("--since: %w", err)}
+				}
+				from = t
+			}
+			ctx := cmd.Context()
+			b, err := g.connect(ctx)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			h, err := g.eventHistory(ctx, b, args[0], from)
+			if err != nil {
+				return err
+			}
+			if len(h.Statuses) == 0 && len(h.DeadLetters) == 0 {
+				return fmt.Errorf("no status record or dead letter for event id %q in %s or %s — check the id (the document's eventId); an event only just published may still be in flight (`remediator status tail`); records are kept streams.maxAge (7 days by default)",
+					args[0], broker.StreamStatus, broker.StreamDLQ)
+			}
+			if g.jsonOut {
+				return writeJSON(g.stdout, h)
+			}
+			printHistory(g.stdout, h)
+			return nil
+		},
 	}
+	cmd.Flags().StringVar(&since, "since", "", "only records since this time (RFC 3339) or this long ago (2h, 7d); default: the whole stream")
+	cmd.Flags().BoolVar(&g.jsonOut, "json", false, "print the history as JSON")
 	cmd.AddCommand(newStatusTailCmd(g))
 	return cmd
+}
+
+// eventHistoryJSON is the history of one event: `status EVENT_ID --json`.
+type eventHistoryJSON struct {
+	EventID     string          `json:"eventId"`
+	Statuses    []status.Record `json:"statuses"`
+	DeadLetters []dlqEntry      `json:"deadLetters"`
+}
+
+// eventHistory scans the status and dead-letter streams for eventID. Status records are not
+// indexed by event, so this reads every record since from (or the whole stream).
+func (g *globals) eventHistory(ctx context.Context, b *broker.Broker, eventID string, from time.Time) (eventHistoryJSON, error) {
+	h := eventHistoryJSON{EventID: eventID, Statuses: []status.Record{}, DeadLetters: []dlqEntry{}}
+	needle, _ := json.Marshal(eventID) // as the worker encodes it, quotes included
+	err := b.Scan(ctx, broker.StreamStatus, status.SubjectPrefix+">", 0, from, func(m *broker.StoredMessage) bool {
+		if !bytes.Contains(m.Data, needle) && !bytes.Contains(m.Data, []byte(eventID)) {
+			return true // cheap pre-check before decoding
+		}
+		var r status.Record
+		if json.Unmarshal(m.Data, &r) == nil && r.EventID == eventID {
+			h.Statuses = append(h.Statuses, r)
+		}
+		return true
+	})
+	if err != nil {
+		return h, g.explain(err, broker.StreamStatus)
+	}
+	slices.SortStableFunc(h.Statuses, func(a, b status.Record) int { return a.Timestamp.Compare(b.Timestamp) })
+	err = g.scanDLQ(ctx, b, dlqFilter{since: from}, func(dl deadLetter) bool {
+		if dl.Rec.EventID == eventID {
+			h.DeadLetters = append(h.DeadLetters, dl.entry())
+		}
+		return true
+	})
+	return h, err
+}
+
+const historyHeader = "TIME                           OUTCOME    FLOW                   TRY  HTTP  TRACE ID                          DETAIL"
+
+func printHistory(w io.Writer, h eventHistoryJSON) {
+	records := "status records"
+	if len(h.Statuses) == 1 {
+		records = "status record"
+	}
+	fmt.Fprintf(w, "Event %s: %d %s, %s\n\n", h.EventID, len(h.Statuses), records, countLetters(len(h.DeadLetters)))
+	if len(h.Statuses) > 0 {
+		fmt.Fprintln(w, historyHeader)
+	}
+	for _, r := range h.Statuses {
+		http := "-"
+		if r.HTTPStatus != 0 {
+			http = fmt.Sprint(r.HTTPStatus)
+		}
+		var detail string
+		switch r.Outcome {
+		case status.Retrying:
+			detail = fmt.Sprintf("retry in %s: %s", time.Duration(r.Delay).Round(time.Millisecond), r.Why)
+			if r.Error != "" {
+				detail += " — " + oneLine(r.Error)
+			}
+		case status.Failed, status.Rejected:
+			detail = fmt.Sprintf("%s: %s (dlq seq %d)", r.Reason, oneLine(r.Error), r.DLQSequence)
+		case status.Succeeded:
+			detail = "execution " + orDash(r.ExecutionID)
+			if r.DurationMS > 0 {
+				detail += fmt.Sprintf(", took %s", time.Duration(r.DurationMS)*time.Millisecond)
+			}
+		default:
+			detail = strings.TrimSpace(r.Why + " " + oneLine(r.Error))
+		}
+		if r.OutcomeUnknown {
+			detail += " (outcome unknown: the flow may have run)"
+		}
+		if r.ExecutionID != "" && r.Outcome != status.Succeeded {
+			detail += " (execution " + r.ExecutionID + ")"
+		}
+		fmt.Fprintf(w, "%-29s  %-9s  %-21s  %3d  %-4s  %-32s  %s\n",
+			r.Timestamp.Local().Format("2006-01-02T15:04:05.000Z07:00"), r.Outcome, orDash(clip(r.Flow, 21)), r.Attempt, http,
+			orDash(r.TraceID), detail)
+	}
+	if len(h.DeadLetters) > 0 {
+		fmt.Fprintln(w, "\nDead letters (`remediator dlq show SEQ` for the details):")
+		fmt.Fprintln(w, dlqHeader)
+		for _, e := range h.DeadLetters {
+			printDLQLine(w, e)
+		}
+	}
 }
 
 func newStatusTailCmd(g *globals) *cobra.Command {
@@ -90,9 +226,11 @@ func printStatus(w io.Writer, data []byte, asJSON bool) {
 		r.Timestamp.Local().Format(time.RFC3339), r.Outcome, clip(r.EventID, 38), clip(r.Flow, 22), r.Attempt, http, detail)
 }
 
+// clip shortens s to at most n characters, marking the cut with "…".
 func clip(s string, n int) string {
-	if len(s) <= n {
+	if utf8.RuneCountInString(s) <= n {
 		return s
 	}
-	return s[:n-1] + "…"
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
 }

@@ -26,6 +26,12 @@ type Config struct {
 	Flows     []Flow     `yaml:"flows"`
 	Routes    []Route    `yaml:"routes"`
 	RiskRules []RiskRule `yaml:"entityRiskPolicy"`
+	// ResourceSets say who may view and run which flows. Default: none, so no flow may run.
+	ResourceSets []ResourceSet `yaml:"resourceSets"`
+	// DefaultPrincipals name, per event subject, the principal of an event that carries none
+	// (no oktaUserId, no Remediator-Principal header). Only remediation.events.ispm takes one.
+	// Default: none, so such an event is dead-lettered as unauthorized.
+	DefaultPrincipals map[string]string `yaml:"defaultPrincipals"`
 
 	// source is the file the configuration came from ("built-in default" otherwise).
 	source string
@@ -80,7 +86,7 @@ type Streams struct {
 
 // HTTP configures the health and metrics server.
 type HTTP struct {
-	// Addr to listen on for /healthz, /readyz and /metrics. Default "127.0.0.1:8080"; empty string disables it.
+	// Addr to listen on for /healthz, /readyz and /metrics. Default "127.0.0.1:8080"; "off" disables it.
 	Addr string `yaml:"addr"`
 }
 
@@ -100,6 +106,9 @@ type Worker struct {
 	RetryMaxDelay  time.Duration `yaml:"retryMaxDelay"`
 	// ShutdownTimeout is how long in-flight events may take to finish on SIGTERM. Default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
+	// AckWait is how long JetStream waits before redelivering an event whose worker went silent
+	// (crashed, killed, partitioned); a live worker extends it with heartbeats. Default 30s.
+	AckWait time.Duration `yaml:"ackWait"`
 }
 
 // Simulator configures the built-in Okta Workflows simulator.
@@ -142,6 +151,9 @@ type Flow struct {
 	Concurrency int `yaml:"concurrency"`
 	// ExecutionIDHeader is the response header holding the execution id. Default "X-Execution-Id".
 	ExecutionIDHeader string `yaml:"executionIdHeader"`
+	// Inputs maps event inputs to the flow's inputs (see [Flow.MapInputs]). Default: none, and
+	// the flow receives every input of the event.
+	Inputs []Input `yaml:"inputs"`
 }
 
 // Secret points at a secret value without containing it.
@@ -275,6 +287,7 @@ func (c *Config) SetDefaults() {
 	setDuration(&w.RetryBaseDelay, 2*time.Second)
 	setDuration(&w.RetryMaxDelay, 5*time.Minute)
 	setDuration(&w.ShutdownTimeout, 30*time.Second)
+	setDuration(&w.AckWait, 30*time.Second)
 	sim := &c.Simulator
 	setString(&sim.Addr, "127.0.0.1:8090")
 	setString(&sim.TokenEnv, "REMEDIATOR_FLOWSIM_TOKEN")
@@ -291,6 +304,17 @@ func (c *Config) SetDefaults() {
 		}
 		setInt(&f.Concurrency, 4)
 		setString(&f.ExecutionIDHeader, "X-Execution-Id")
+		for j := range f.Inputs {
+			f.Inputs[j].Type = f.Inputs[j].typ()
+		}
+	}
+	for i := range c.ResourceSets {
+		s := &c.ResourceSets[i]
+		for j, p := range s.Permissions {
+			if q := canonicalPermission(p); q == PermissionView || q == PermissionRun {
+				s.Permissions[j] = q
+			}
+		}
 	}
 	for i := range c.RiskRules {
 		r := &c.RiskRules[i]
@@ -331,6 +355,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Worker.MaxAttempts < 1 {
 		bad("worker.maxAttempts", "must be at least 1")
+	}
+	if c.Worker.AckWait < time.Second {
+		bad("worker.ackWait", "%s is too short; use at least 1s (a live worker sends heartbeats every 10s, so keep it above that in production)", c.Worker.AckWait)
 	}
 	if c.Worker.QuickRetries < 0 {
 		bad("worker.quickRetries", "must not be negative")
@@ -387,6 +414,18 @@ func (c *Config) Validate() error {
 			bad(where, "%s", e)
 		}
 	}
+	kinds := c.flowKinds()
+	for i, f := range c.Flows {
+		k := kinds[f.Name]
+		if len(k) == 0 {
+			k = []event.Kind{event.KindISPMIssue, event.KindEntityRisk}
+		}
+		for _, e := range f.validateInputs(k) {
+			bad(fmt.Sprintf("flows[%d] (%s)", i, f.Name), "%s", e)
+		}
+	}
+	c.validateResourceSets(bad, flows)
+	c.validateDefaultPrincipals(bad)
 	seen := map[int]string{}
 	for _, r := range c.RiskRules {
 		if other, ok := seen[r.Priority]; ok && r.Priority != 0 {
@@ -429,6 +468,7 @@ func (r RiskRule) validate(flows map[string]bool) []string {
 			p = append(p, fmt.Sprintf("conditions.detectionTypes: unknown detection type %q", d))
 		}
 	}
+	p = append(p, r.Conditions.validatePeople()...)
 	if r.Flow == "" {
 		p = append(p, "flow is required (the rule's one action: run a flow)")
 	} else if !flows[r.Flow] {

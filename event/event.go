@@ -62,8 +62,11 @@ type Event struct {
 	Time   time.Time
 	Source string
 	Type   string
-	// Principal is who asks for the remediation: the Okta user id of the admin for an ISPM
-	// on-demand run, the policy rule for an entity-risk trigger. Empty when unknown.
+	// Principal is who the document says asks for the remediation: the oktaUserId of the admin
+	// for an ISPM on-demand run, the ruleId (or oktaUserId) of an entity-risk trigger. Empty
+	// when unknown. It is a claim: authorization takes the principal from policy.Router.Principal,
+	// which prefers a Remediator-Principal header for ISPM issues and uses the rule remediator
+	// routes an entity-risk trigger by.
 	Principal string
 
 	Issue *Issue       // set when Kind is KindISPMIssue

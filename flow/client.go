@@ -15,6 +15,9 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults and limits.
@@ -137,6 +140,12 @@ type ClientConfig struct {
 	HTTPClient *http.Client
 	// UserAgent is the User-Agent header. Default DefaultUserAgent.
 	UserAgent string
+	// TracerProvider makes the HTTP client span of each call (otelhttp, HTTP semantic
+	// conventions; the URL is recorded without its query string). Default
+	// otel.GetTracerProvider().
+	TracerProvider trace.TracerProvider
+	// MeterProvider records the http.client.* metrics. Default otel.GetMeterProvider().
+	MeterProvider metric.MeterProvider
 }
 
 // Client invokes flows. It is safe for concurrent use.
@@ -154,6 +163,7 @@ func NewClient(cfg ClientConfig) *Client {
 	} else {
 		hc.Transport = newTransport()
 	}
+	hc.Transport = instrument(hc.Transport, cfg.TracerProvider, cfg.MeterProvider)
 	// A redirect from the invoke API is a misconfiguration; hand the 3xx back as is.
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	if cfg.UserAgent == "" {

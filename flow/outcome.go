@@ -162,18 +162,18 @@ func clampDuration(d time.Duration) time.Duration {
 // snippet turns up to n bytes of a response body into one printable line with secrets
 // removed.
 func snippet(body []byte, n int, secrets []string) string {
-	if len(body) > n {
-		body = body[:n]
+	// Redact before cutting, so that a secret straddling the cut leaves no visible prefix.
+	s := redact(strings.ToValidUTF8(string(body), ""), secrets)
+	if len(s) > n {
+		s = strings.ToValidUTF8(s[:n], "")
 	}
-	s := strings.ToValidUTF8(string(body), "")
 	s = strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f {
 			return ' '
 		}
 		return r
 	}, s)
-	s = strings.Join(strings.Fields(s), " ")
-	return redact(s, secrets)
+	return strings.Join(strings.Fields(s), " ")
 }
 
 // redact replaces each secret in s.

@@ -79,3 +79,13 @@ func TestSnippet(t *testing.T) {
 		t.Errorf("snippet = %q, want %q", got, want)
 	}
 }
+
+func TestSnippetRedactsASecretStraddlingTheCut(t *testing.T) {
+	t.Parallel()
+	secret := "tok-SECRET-8c1f"
+	body := []byte(strings.Repeat("x", 195) + secret + " trailing")
+	got := snippet(body, 200, []string{secret})
+	if strings.Contains(got, "tok-SEC") {
+		t.Errorf("snippet %q shows the start of the secret", got)
+	}
+}

@@ -28,8 +28,13 @@ type Decision struct {
 
 // Router holds the compiled routing configuration. It is safe for concurrent use.
 type Router struct {
-	routes []config.Route
-	rules  []config.RiskRule // active rules, by priority
+	routes   []config.Route
+	rules    []config.RiskRule // active rules, by priority
+	allRules []config.RiskRule // every rule, by priority (for Explain)
+
+	sets              []config.ResourceSet
+	defaultPrincipals map[string]string
+	flows             map[string]config.Flow
 }
 
 // New compiles the routes and entity-risk rules of a validated configuration.
@@ -41,6 +46,9 @@ func New(cfg *config.Config) *Router {
 		}
 	}
 	sort.SliceStable(r.rules, func(i, j int) bool { return r.rules[i].Priority < r.rules[j].Priority })
+	r.allRules = slices.Clone(cfg.RiskRules)
+	sort.SliceStable(r.allRules, func(i, j int) bool { return r.allRules[i].Priority < r.allRules[j].Priority })
+	r.compileAuthz(cfg)
 	return r
 }
 

@@ -99,8 +99,9 @@ var ErrUnknownKind = errors.New("cannot tell whether this is an ISPM issue or an
 
 // DetectSubject picks the subject for a document: entity-risk triggers (they have riskLevel)
 // go to remediation.events.itp, ISPM issues (issueId, eventData, ...) to remediation.events.ispm.
-// A document that is not a JSON object goes to the ISPM subject, where the worker will
-// dead-letter it with a clear reason rather than the publisher guessing.
+// For a document that is not a JSON object, or has none of those members, it returns an error
+// wrapping [ErrUnknownKind] rather than guessing; pass the subject explicitly to publish it
+// anyway (the worker then dead-letters it with a clear reason).
 func DetectSubject(data []byte) (string, error) {
 	var doc map[string]json.RawMessage
 	if err := json.Unmarshal(data, &doc); err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/remediator/remediator/flowsim"
 	"github.com/remediator/remediator/policy"
 	"github.com/remediator/remediator/schema"
+	"github.com/remediator/remediator/telemetry"
 	"github.com/remediator/remediator/worker"
 )
 
@@ -31,12 +32,14 @@ type Options struct {
 	Ready func(Addrs)
 	// HTTPClient is used to call flows. Default: flow.NewClient's own.
 	HTTPClient *http.Client
+	// Metrics are served on /metrics. Default: a fresh telemetry.SetupMetrics() for this run.
+	Metrics *telemetry.Metrics
 }
 
 // Addrs are the addresses a running service listens on.
 type Addrs struct {
 	NATS      string // client URL of the server in use
-	HTTP      string // health and metrics; "" when disabled
+	HTTP      string // /healthz, /readyz and /metrics; "" when disabled
 	Simulator string // base URL of the simulator; "" when disabled
 }
 
@@ -62,6 +65,16 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 			cancel()
 		}
 	}()
+
+	metrics := opts.Metrics
+	if metrics == nil {
+		m, err := telemetry.SetupMetrics()
+		if err != nil {
+			return err
+		}
+		cleanups = append(cleanups, m.Shutdown)
+		metrics = m
+	}
 
 	natsURL := cfg.NATS.URL
 	if natsURL == "" {
@@ -120,18 +133,19 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		return err
 	}
 	w, err := worker.New(worker.Config{
-		Broker: b, Validator: validator, Router: policy.New(cfg), Invoker: flow.NewClient(flow.ClientConfig{HTTPClient: opts.HTTPClient}),
-		Flows: flows, Logger: log,
+		Broker: b, Validator: validator, Router: policy.New(cfg),
+		Invoker: flow.NewClient(flow.ClientConfig{HTTPClient: opts.HTTPClient, MeterProvider: metrics.Provider}),
+		Flows:   flows, Logger: log, MeterProvider: metrics.Provider,
 		IntakeConcurrency: cfg.Worker.IntakeConcurrency, MaxAttempts: cfg.Worker.MaxAttempts, QuickRetries: quickRetries(cfg.Worker.QuickRetries),
 		RetryBaseDelay: cfg.Worker.RetryBaseDelay, RetryMaxDelay: cfg.Worker.RetryMaxDelay,
-		ShutdownTimeout: cfg.Worker.ShutdownTimeout, JobRetention: cfg.Streams.MaxAge, Replicas: cfg.Streams.Replicas,
+		ShutdownTimeout: cfg.Worker.ShutdownTimeout, AckWait: cfg.Worker.AckWait, JobRetention: cfg.Streams.MaxAge, Replicas: cfg.Streams.Replicas,
 	})
 	if err != nil {
 		return err
 	}
 
 	if cfg.HTTP.Addr != "" && cfg.HTTP.Addr != "off" {
-		addr, stop, err := serveHTTP(cfg.HTTP.Addr, health{broker: b, worker: w}, log)
+		addr, stop, err := serveHTTP(cfg.HTTP.Addr, health{broker: b, worker: w}, metrics.Handler, log)
 		if err != nil {
 			return err
 		}
@@ -271,7 +285,7 @@ func (h health) ready(ctx context.Context) error {
 	return nil
 }
 
-func serveHTTP(addr string, h health, log *slog.Logger) (string, func(context.Context) error, error) {
+func serveHTTP(addr string, h health, metrics http.Handler, log *slog.Logger) (string, func(context.Context) error, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
@@ -285,6 +299,7 @@ func serveHTTP(addr string, h health, log *slog.Logger) (string, func(context.Co
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
+	mux.Handle("GET /metrics", metrics) // Prometheus text format
 	ln, err := listen(context.Background(), addr, "http.addr")
 	if err != nil {
 		return "", nil, err

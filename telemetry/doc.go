@@ -7,4 +7,10 @@
 // and the service is named by OTEL_SERVICE_NAME (default "remediator"). Without an endpoint,
 // spans are still created — every status record carries a real trace id — but none leave
 // the process. Jaeger accepts OTLP natively on ports 4317 (gRPC) and 4318 (HTTP).
+//
+// Metrics are OpenTelemetry instruments exported in the Prometheus text format from a private
+// registry ([SetupMetrics]); the service serves them on /metrics. Logs are slog records that
+// carry trace_id and span_id within a span ([LogHandler]) and never a secret-looking
+// attribute's value ([RedactHandler]). Package otlptest is an in-process OTLP receiver for
+// tests.
 package telemetry

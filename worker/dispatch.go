@@ -31,6 +31,7 @@ type jobState struct {
 
 // Sentinels the dispatch handler returns to its recorder; they never reach the runner.
 var (
+	errCircuitOpen     = errors.New("circuit breaker open")
 	errAlreadyTerminal = errors.New("job already has a terminal record")
 	errDuplicate       = errors.New("the flow already succeeded for this event")
 )
@@ -82,21 +83,37 @@ func (w *Worker) dispatch(ctx context.Context, d *Delivery) error {
 	)
 	policy := backoff.WithContext(backoff.WithMaxRetries(quick, uint64(w.cfg.QuickRetries)), ctx)
 	var last *flow.Error
+	prepaid := d.prepaid
 	op := func() error {
-		if err := fr.limiter.Wait(ctx); err != nil {
-			return backoff.Permanent(Retry(0, "shutting down", err))
+		if !prepaid { // quick retries spend the shared budget like any call
+			if _, err := fr.waitBudget(ctx); err != nil {
+				return backoff.Permanent(Retry(0, "rate budget unavailable", err))
+			}
+		}
+		prepaid = false
+		done, err := fr.breaker.Allow()
+		if err != nil {
+			return backoff.Permanent(errCircuitOpen)
 		}
 		_ = d.Msg.InProgress()
 		ferr := w.attempt(ctx, d, fr, job, ds)
+		done(ferr)
 		if ferr == nil {
 			return nil
 		}
-		if errors.As(ferr, &last) && last.Class == flow.ClassRetryable && last.RetryAfter <= quickRetryMax && len(ds.st.Attempts) < w.cfg.MaxAttempts {
+		if errors.As(ferr, &last) && last.StatusCode == 429 {
+			if perr := fr.budget.penalize(ctx, last.RetryAfter); perr != nil {
+				w.log.WarnContext(ctx, "could not lower the shared rate budget", "flow", job.Flow, "error", perr)
+			}
+		}
+		if last != nil && last.Class == flow.ClassRetryable && last.RetryAfter <= quickRetryMax &&
+			len(ds.st.Attempts) < w.cfg.MaxAttempts && !breakerOpen(fr.breaker) {
 			return ferr // worth a quick retry
 		}
 		return backoff.Permanent(ferr)
 	}
 	notify := func(err error, delay time.Duration) {
+		w.metrics.retried(ctx, job.Flow, retryQuick)
 		if last != nil && last.RetryAfter > delay {
 			delay = last.RetryAfter
 		}
@@ -112,6 +129,17 @@ func (w *Worker) dispatch(ctx context.Context, d *Delivery) error {
 	}
 	if re, ok := asRetry(err); ok { // shutdown while waiting for budget
 		return re
+	}
+	if errors.Is(err, errCircuitOpen) {
+		// Not an attempt: the flow is resting. Keep what this delivery learnt and wait in JetStream.
+		if len(ds.st.Attempts) > 0 {
+			if serr := w.saveJob(ctx, job.Key, ds); serr != nil {
+				return Retry(0, "job state unavailable", serr)
+			}
+		}
+		cool := fr.Breaker.Cooldown
+		w.announceRetry(ctx, d, job, cool, fmt.Sprintf("circuit breaker for flow %s is open after repeated failures; waiting for it to cool down", job.Flow))
+		return Retry(cool, "circuit breaker open", errCircuitOpen)
 	}
 	var ferr *flow.Error
 	if !errors.As(err, &ferr) {
@@ -135,6 +163,7 @@ func (w *Worker) dispatch(ctx context.Context, d *Delivery) error {
 	if err := w.saveJob(ctx, job.Key, ds); err != nil {
 		return Retry(0, "job state unavailable", err)
 	}
+	w.metrics.retried(ctx, job.Flow, retryRedelivery)
 	w.announceRetry(ctx, d, job, delay, "handed back to JetStream after "+why)
 	return Retry(delay, why, err)
 }
@@ -153,6 +182,7 @@ func (w *Worker) attempt(ctx context.Context, d *Delivery, fr *flowRunner, job *
 	h := map[string][]string{}
 	telemetry.Inject(ctx, h)
 	res, err := w.cfg.Invoker.Invoke(ctx, fr.Endpoint, flow.Request{Inputs: job.Inputs, IdempotencyKey: job.IdempotencyKey, Header: h})
+	w.metrics.attempted(ctx, job.Flow, res, err)
 	now := time.Now().UTC()
 	rec := &status.Record{
 		EventID: job.EventID, EventKind: string(job.EventKind), Flow: job.Flow, Rule: job.Rule,
@@ -187,12 +217,19 @@ func (w *Worker) attempt(ctx context.Context, d *Delivery, fr *flowRunner, job *
 // announceRetry publishes a retrying status; failing to is logged, not fatal: the message is
 // not acked, so nothing is lost.
 func (w *Worker) announceRetry(ctx context.Context, d *Delivery, job *Job, delay time.Duration, why string) {
-	if d.Attempt == nil {
-		return
+	var rec status.Record
+	if d.Attempt != nil {
+		rec = *d.Attempt
+	} else { // no call made in this delivery (e.g. the breaker is open): report the job itself
+		rec = status.Record{EventID: job.EventID, EventKind: string(job.EventKind), Flow: job.Flow, Rule: job.Rule,
+			Attempt: len(d.History), IdempotencyKey: job.IdempotencyKey}
 	}
-	rec := *d.Attempt
 	rec.Outcome, rec.Delay, rec.Why, rec.Timestamp = status.Retrying, status.Duration(delay), why, time.Now().UTC()
-	if err := w.publishStatus(ctx, genKey(job), rec); err != nil {
+	key := genKey(job)
+	if d.Attempt == nil {
+		key += fmt.Sprintf(":held:%d", d.Delivered) // one per delivery, not per attempt
+	}
+	if err := w.publishStatus(ctx, key, rec); err != nil {
 		w.log.WarnContext(ctx, "could not publish retrying status", "event_id", job.EventID, "flow", job.Flow, "error", err)
 	}
 }
@@ -249,6 +286,7 @@ func (w *Worker) recordDispatch(next Handler) Handler {
 			if perr := w.publishStatus(ctx, genKey(job), rec); perr != nil {
 				return Retry(0, "could not store the status", perr)
 			}
+			w.metrics.remediated(ctx, job)
 			d.recorded = true
 			return nil
 		}

@@ -46,6 +46,8 @@ type Delivery struct {
 	recorded bool
 	// dispatch carries job state from the dispatch handler to its recorder.
 	dispatch *dispatchState
+	// prepaid: the runner already spent a rate-budget slot for the first attempt.
+	prepaid bool
 }
 
 // Handler handles one delivery. See the package documentation for what its error means.

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.uber.org/goleak"
 
 	"github.com/remediator/remediator/broker"
 	"github.com/remediator/remediator/broker/brokertest"
@@ -28,33 +27,28 @@ import (
 	"github.com/remediator/remediator/worker"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// The HTTP transport keeps idle connections' reader goroutines until they time out.
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
-		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
-		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
-	)
-}
+func TestMain(m *testing.M) { brokertest.VerifyTestMain(m) }
 
 const simToken = "test-client-token-5f0c1e"
 
 // harness is a worker on a real embedded JetStream, calling a real simulator over HTTP.
 type harness struct {
-	t      *testing.T
-	b      *broker.Broker
-	sim    *flowsim.Simulator
-	pub    *publish.Publisher
-	cancel context.CancelFunc
-	done   chan error
-	logs   *logBuffer
-	wc     worker.Config
+	t       *testing.T
+	b       *broker.Broker
+	sim     *flowsim.Simulator
+	pub     *publish.Publisher
+	workers []*running
+	logs    *logBuffer
+	wc      worker.Config
 }
 
 type options struct {
 	mutate       func(*config.Config)
 	workerConfig func(*worker.Config)
 	faults       map[string]flowsim.Faults
+	// rate is every flow's limit, enforced by the simulator and respected by the worker.
+	// Default: 1000/s, so that tests not about rates are not slowed by them.
+	rate float64
 }
 
 func start(t *testing.T, opt options) *harness {
@@ -70,9 +64,12 @@ func start(t *testing.T, opt options) *harness {
 			t.Fatal(err)
 		}
 	}
+	if opt.rate == 0 {
+		opt.rate = 1000
+	}
 	var simFlows []flowsim.Flow
 	for _, f := range cfg.Flows {
-		simFlows = append(simFlows, flowsim.Flow{Alias: f.Name, Name: f.Name, Token: simToken, RateLimit: 1000, Faults: opt.faults[f.Name]})
+		simFlows = append(simFlows, flowsim.Flow{Alias: f.Name, Name: f.Name, Token: simToken, RateLimit: opt.rate, Faults: opt.faults[f.Name]})
 	}
 	sim, err := flowsim.New(flowsim.Config{Flows: simFlows, Seed: 1})
 	if err != nil {
@@ -88,7 +85,7 @@ func start(t *testing.T, opt options) *harness {
 				Name: f.Name, URL: srv.URL + "/api/flo/" + f.Name + "/invoke",
 				Auth: flow.ClientToken{Source: flow.StaticToken(simToken)}, Timeout: 2 * time.Second,
 			},
-			RateLimit: 1000, Concurrency: 4,
+			RateLimit: opt.rate, Concurrency: 4,
 		})
 	}
 	v, err := schema.New()
@@ -112,11 +109,32 @@ func start(t *testing.T, opt options) *harness {
 	}
 	h := &harness{t: t, b: b, sim: sim, pub: publish.New(b, tp), logs: logs, wc: wc}
 	t.Cleanup(h.stop)
+	t.Cleanup(func() {
+		if t.Failed() { // leave the evidence: what the pipeline recorded, and the simulator's counters
+			for _, r := range h.statuses() {
+				t.Logf("status: %s %s flow=%s attempt=%d http=%d why=%q error=%q", r.Outcome, r.EventID, r.Flow, r.Attempt, r.HTTPStatus, r.Why, r.Error)
+			}
+			dls, _ := h.deadLetters()
+			for _, d := range dls {
+				t.Logf("dead letter: %s %s flow=%s attempts=%d error=%q", d.Reason, d.EventID, d.Flow, d.Attempts, d.Error)
+			}
+			for _, f := range cfg.Flows {
+				t.Logf("simulator %s: %+v", f.Name, h.sim.Stats(f.Name))
+			}
+			t.Logf("worker logs:\n%s", h.logs.String())
+		}
+	})
 	h.run()
 	return h
 }
 
-// run starts a worker (again) on the harness's broker and simulator.
+type running struct {
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// run starts a worker — another replica if some run already — on the harness's broker and
+// simulator.
 func (h *harness) run() {
 	h.t.Helper()
 	w, err := worker.New(h.wc)
@@ -124,26 +142,28 @@ func (h *harness) run() {
 		h.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	h.cancel, h.done = cancel, make(chan error, 1)
-	go func() { h.done <- w.Run(ctx) }()
+	r := &running{cancel: cancel, done: make(chan error, 1)}
+	h.workers = append(h.workers, r)
+	go func() { r.done <- w.Run(ctx) }()
 	eventually(h.t, 10*time.Second, "worker ready", w.Ready)
 }
 
-// stop shuts the worker down and waits for it.
+// stop shuts every worker down and waits for them.
 func (h *harness) stop() {
-	if h.cancel == nil {
-		return
+	for _, r := range h.workers {
+		r.cancel()
 	}
-	h.cancel()
-	h.cancel = nil
-	select {
-	case err := <-h.done:
-		if err != nil {
-			h.t.Errorf("worker stopped with error: %v", err)
+	for _, r := range h.workers {
+		select {
+		case err := <-r.done:
+			if err != nil {
+				h.t.Errorf("worker stopped with error: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			h.t.Error("worker did not stop within 15s")
 		}
-	case <-time.After(15 * time.Second):
-		h.t.Error("worker did not stop within 15s")
 	}
+	h.workers = nil
 }
 
 func (h *harness) publish(subject string, data []byte) publish.Result {

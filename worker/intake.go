@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/remediator/remediator/broker"
 	"github.com/remediator/remediator/event"
+	"github.com/remediator/remediator/policy"
 	"github.com/remediator/remediator/schema"
 	"github.com/remediator/remediator/status"
 	"github.com/remediator/remediator/telemetry"
@@ -24,6 +26,7 @@ func (w *Worker) intakeHandler() Handler {
 // intake validates, routes and fans out one event. It returns nil only once every dispatch job
 // is stored.
 func (w *Worker) intake(ctx context.Context, d *Delivery) error {
+	w.metrics.eventReceived(ctx, d)
 	kind, ok := event.KindForSubject(d.Subject)
 	if !ok {
 		return DeadLetterf(status.ReasonNoRoute, "subject %q carries no known event kind: publish ISPM issues to %s and entity-risk triggers to %s",
@@ -34,6 +37,7 @@ func (w *Worker) intake(ctx context.Context, d *Delivery) error {
 		return err
 	}
 	d.Event = ev
+	w.metrics.eventValidated(ctx, ev.Kind)
 
 	_, span := w.tracer.Start(ctx, "route", traceAttrs(attrEventID.String(ev.ID)))
 	decisions, err := w.cfg.Router.Route(ev)
@@ -47,18 +51,25 @@ func (w *Worker) intake(ctx context.Context, d *Delivery) error {
 	}
 	span.End()
 
-	firstSeen := d.Published
-	if firstSeen.IsZero() {
-		firstSeen = time.Now().UTC()
-	}
 	for _, dec := range decisions {
 		if _, ok := w.flows[dec.Flow]; !ok {
 			return DeadLetterf(status.ReasonNoRoute, "rule %q routes to flow %q, which this worker does not run", dec.Rule, dec.Flow)
 		}
+	}
+	inputs, err := w.authorize(ctx, d, ev, decisions)
+	if err != nil {
+		return err
+	}
+
+	firstSeen := d.Published
+	if firstSeen.IsZero() {
+		firstSeen = time.Now().UTC()
+	}
+	for i, dec := range decisions {
 		job := &Job{
 			Version: jobVersion, Key: JobKey(ev.Kind, ev.ID, dec.Flow), IdempotencyKey: IdempotencyKey(ev.Kind, ev.ID, dec.Flow),
 			EventID: ev.ID, EventKind: ev.Kind, EventTime: ev.Time, Flow: dec.Flow, Rule: dec.Rule, Priority: ev.Priority(),
-			Inputs: ev.Inputs(), Subject: d.Subject, Headers: d.Header, Payload: d.Data,
+			Inputs: inputs[i], Subject: d.Subject, Headers: d.Header, Payload: d.Data,
 			EventSequence: d.Sequence, FirstSeen: firstSeen,
 		}
 		if err := w.storeJob(ctx, job); err != nil {
@@ -67,6 +78,62 @@ func (w *Worker) intake(ctx context.Context, d *Delivery) error {
 	}
 	return nil
 }
+
+// authorize finds the event's principal and checks that it may run every flow decided, then
+// maps the event's inputs for each flow (inputs[i] is for decisions[i]). It is all or nothing:
+// if the principal may not run one of the flows, the whole event is dead-lettered as
+// unauthorized, naming every denied flow, and no flow runs; an event that does not fit a
+// flow's input mapping is dead-lettered as schema_violation, and no flow runs either.
+func (w *Worker) authorize(ctx context.Context, d *Delivery, ev *event.Event, decisions []policy.Decision) ([]map[string]any, error) {
+	_, span := w.tracer.Start(ctx, "authorize", traceAttrs(attrEventID.String(ev.ID)))
+	defer span.End()
+	p, err := w.cfg.Router.Principal(ev, d.Header, d.Subject)
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+		return nil, DeadLetter(status.ReasonUnauthorized, err)
+	}
+	span.SetAttributes(attribute.String("principal", p.ID), attribute.String("principal.from", p.From))
+	denied := &deniedError{flows: len(decisions)}
+	for _, dec := range decisions {
+		if err := w.cfg.Router.Authorize(ev, p, dec.Flow); err != nil {
+			denied.errs = append(denied.errs, err)
+		}
+	}
+	if len(denied.errs) > 0 {
+		span.SetStatus(codes.Error, denied.Error())
+		return nil, DeadLetter(status.ReasonUnauthorized, denied)
+	}
+	inputs := make([]map[string]any, len(decisions))
+	for i, dec := range decisions {
+		in, err := w.cfg.Router.Inputs(ev, dec.Flow)
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+			return nil, DeadLetter(status.ReasonSchemaViolation, err)
+		}
+		inputs[i] = in
+	}
+	return inputs, nil
+}
+
+// deniedError is every authorization refusal of one event, on one line.
+type deniedError struct {
+	errs  []error
+	flows int // flows the event was routed to
+}
+
+func (e *deniedError) Error() string {
+	msg := make([]string, len(e.errs))
+	for i, err := range e.errs {
+		msg[i] = err.Error()
+	}
+	s := strings.Join(msg, "; ")
+	if len(e.errs) < e.flows {
+		s += fmt.Sprintf(" (none of the event's %d flows runs when one is denied)", e.flows)
+	}
+	return s
+}
+
+func (e *deniedError) Unwrap() []error { return e.errs }
 
 // decode validates and normalises the document, mapping failures to dead-letter reasons.
 func (w *Worker) decode(ctx context.Context, kind event.Kind, data []byte) (*event.Event, error) {
@@ -144,6 +211,7 @@ func (w *Worker) recordIntake(next Handler) Handler {
 		if serr := w.publishStatus(ctx, key, st); serr != nil {
 			return Retry(0, "could not store the status", serr)
 		}
+		w.metrics.eventRejected(ctx, rec.EventKind, dl.Reason)
 		d.recorded = true
 		return err
 	})

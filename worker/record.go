@@ -53,6 +53,9 @@ func (w *Worker) publishStatus(ctx context.Context, key string, rec status.Recor
 	}
 	msgID := fmt.Sprintf("status:%s:%s:%d", key, rec.Outcome, rec.Attempt)
 	_, err := w.publishRecord(ctx, rec.Outcome.Subject(), msgID, rec)
+	if err == nil {
+		w.metrics.statusWritten(ctx, rec)
+	}
 	return err
 }
 
@@ -62,7 +65,11 @@ func (w *Worker) publishDeadLetter(ctx context.Context, key string, dl status.De
 		dl.TraceID = telemetry.TraceID(ctx)
 	}
 	dl.Headers = redactHeaders(dl.Headers)
-	return w.publishRecord(ctx, dl.Reason.Subject(), "dlq:"+key, dl)
+	seq, err := w.publishRecord(ctx, dl.Reason.Subject(), "dlq:"+key, dl)
+	if err == nil {
+		w.metrics.deadLettered(ctx, dl.Reason)
+	}
+	return seq, err
 }
 
 // secretHeader reports header names whose values must never be copied into records.

@@ -29,18 +29,28 @@ type runner struct {
 	slots    chan struct{}
 	handler  Handler
 	inflight sync.WaitGroup
+	// gate, when set, holds fetching while the destination refuses work and spends its
+	// budget for each fetched message before the message is handled.
+	gate gate
+}
+
+// gate is what a runner asks before fetching and before handling. *flowRunner implements it.
+type gate interface {
+	// ready blocks until fetching makes sense (the flow's breaker is not open).
+	ready(ctx context.Context) error
+	// admit blocks until the message may be handled (a rate-budget slot has come).
+	admit(ctx context.Context) error
 }
 
 func (w *Worker) newRunner(name string, sources []fetcher, concurrency int, h Handler) *runner {
 	return &runner{w: w, name: name, sources: sources, slots: make(chan struct{}, concurrency), handler: h}
 }
 
-// Fetch waits: a short one on the preferred sources so that urgent work is not stuck behind a
-// long poll on a quiet one, a longer one on the last.
+// Fetch waits: none on the preferred sources (take what is there), a long poll on the last, so
+// that urgent work waits at most one poll when everything was quiet.
 const (
-	preferredFetchWait = 20 * time.Millisecond
-	lastFetchWait      = 500 * time.Millisecond
-	fetchErrorPause    = time.Second
+	lastFetchWait   = 250 * time.Millisecond
+	fetchErrorPause = time.Second
 )
 
 func (r *runner) fetchLoop(fetchCtx, workCtx context.Context) {
@@ -49,6 +59,12 @@ func (r *runner) fetchLoop(fetchCtx, workCtx context.Context) {
 		case r.slots <- struct{}{}:
 		case <-fetchCtx.Done():
 			return
+		}
+		if r.gate != nil {
+			if err := r.gate.ready(fetchCtx); err != nil {
+				<-r.slots
+				return
+			}
 		}
 		msg, err := r.next(fetchCtx)
 		if msg == nil {
@@ -66,11 +82,27 @@ func (r *runner) fetchLoop(fetchCtx, workCtx context.Context) {
 			}
 			continue
 		}
+		prepaid := false
+		if r.gate != nil {
+			// The message waits here for its slot, not in JetStream; this loop holds at most one.
+			if err := r.gate.admit(fetchCtx); err != nil {
+				if nerr := msg.Nak(0); nerr != nil {
+					r.w.log.Warn("could not hand back a message; it will be redelivered", slog.String("runner", r.name), slog.Any("error", nerr))
+				}
+				<-r.slots
+				if fetchCtx.Err() != nil {
+					return
+				}
+				r.w.log.Warn("rate budget unavailable", slog.String("runner", r.name), slog.Any("error", err))
+				continue
+			}
+			prepaid = true
+		}
 		r.inflight.Add(1)
 		go func() {
 			defer r.inflight.Done()
 			defer func() { <-r.slots }()
-			r.process(workCtx, msg)
+			r.process(workCtx, msg, prepaid)
 		}()
 	}
 }
@@ -79,7 +111,7 @@ func (r *runner) fetchLoop(fetchCtx, workCtx context.Context) {
 func (r *runner) next(ctx context.Context) (*broker.Message, error) {
 	var firstErr error
 	for i, s := range r.sources {
-		wait := preferredFetchWait
+		var wait time.Duration
 		if i == len(r.sources)-1 {
 			wait = lastFetchWait
 		}
@@ -97,17 +129,15 @@ func (r *runner) next(ctx context.Context) (*broker.Message, error) {
 	return nil, firstErr
 }
 
-// heartbeat is how often a delivery being worked on tells JetStream it is still in progress.
-const heartbeat = 10 * time.Second
-
 // settleTimeout bounds the final ack/nak/term, which run even after shutdown began.
 const settleTimeout = 10 * time.Second
 
-func (r *runner) process(ctx context.Context, msg Message) {
+func (r *runner) process(ctx context.Context, msg Message, prepaid bool) {
+	defer r.w.metrics.track(ctx, r.name)() // remediator_inflight
 	d := &Delivery{
 		Msg: msg, Subject: msg.Subject(), Data: msg.Data(), Header: msg.Headers(),
 		Delivered: msg.Delivered(), Sequence: msg.StreamSequence(), Published: msg.Published(),
-		Stage: r.name,
+		Stage: r.name, prepaid: prepaid,
 	}
 	stopBeat := r.heartbeat(msg)
 	err := r.safeHandle(ctx, d)
@@ -118,7 +148,8 @@ func (r *runner) process(ctx context.Context, msg Message) {
 func (r *runner) heartbeat(msg Message) func() {
 	done := make(chan struct{})
 	go func() {
-		t := time.NewTicker(heartbeat)
+		// A third of AckWait: two beats may be lost before JetStream gives the message to another replica.
+		t := time.NewTicker(r.w.cfg.AckWait / 3)
 		defer t.Stop()
 		for {
 			select {

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
-	"golang.org/x/time/rate"
 
 	"github.com/remediator/remediator/broker"
 	"github.com/remediator/remediator/event"
@@ -31,9 +31,13 @@ type Validator interface {
 	Validate(kind event.Kind, data []byte) (event.Shape, error)
 }
 
-// Router decides which flows an event triggers. *policy.Router implements it.
+// Router decides which flows an event triggers, who asks for them, whether that principal
+// may run them, and what each flow receives. *policy.Router implements it.
 type Router interface {
 	Route(ev *event.Event) ([]policy.Decision, error)
+	Principal(ev *event.Event, header map[string][]string, subject string) (policy.Principal, error)
+	Authorize(ev *event.Event, p policy.Principal, flow string) error
+	Inputs(ev *event.Event, flow string) (map[string]any, error)
 }
 
 // Invoker calls a flow. *flow.Client implements it.
@@ -56,6 +60,8 @@ type Flow struct {
 	RateLimit float64
 	// Concurrency bounds calls in flight per replica. Default 4.
 	Concurrency int
+	// Breaker tunes the flow's circuit breaker.
+	Breaker BreakerConfig
 }
 
 // Consumer names.
@@ -63,6 +69,7 @@ const (
 	IntakeConsumer         = "remediator-intake"
 	dispatchConsumerPrefix = "remediator-dispatch-"
 	jobsBucket             = "remediation_jobs"
+	budgetsBucket          = "remediation_budgets"
 )
 
 // DispatchConsumer names the durable consumer of a flow's jobs at one priority.
@@ -81,6 +88,8 @@ type Config struct {
 	Logger *slog.Logger
 	// TracerProvider defaults to otel.GetTracerProvider().
 	TracerProvider trace.TracerProvider
+	// MeterProvider records the worker's metrics (see metrics.go). Default otel.GetMeterProvider().
+	MeterProvider metric.MeterProvider
 
 	// IntakeConcurrency bounds events in intake at once. Default 16.
 	IntakeConcurrency int
@@ -111,6 +120,9 @@ func (c *Config) setDefaults() {
 	if c.TracerProvider == nil {
 		c.TracerProvider = otel.GetTracerProvider()
 	}
+	if c.MeterProvider == nil {
+		c.MeterProvider = otel.GetMeterProvider()
+	}
 	def := func(p *int, v int) {
 		if *p == 0 {
 			*p = v
@@ -139,6 +151,7 @@ func (c *Config) setDefaults() {
 			c.Flows[i].RateLimit = 10
 		}
 		def(&c.Flows[i].Concurrency, 4)
+		c.Flows[i].Breaker.setDefaults()
 	}
 }
 
@@ -167,11 +180,15 @@ type Worker struct {
 	flows  map[string]*flowRunner
 	jobs   *broker.KV
 	ready  atomic.Bool
+
+	metrics *metrics
 }
 
 type flowRunner struct {
 	Flow
-	limiter *rate.Limiter
+	budget  *budget
+	breaker *breaker
+	metrics *metrics
 }
 
 // New checks cfg and returns a worker; call [Worker.Run] to start it.
@@ -186,8 +203,15 @@ func New(cfg Config) (*Worker, error) {
 		tracer: cfg.TracerProvider.Tracer("github.com/remediator/remediator/worker"),
 		flows:  map[string]*flowRunner{},
 	}
+	m, err := newMetrics(cfg.MeterProvider, w.log, cfg.Flows)
+	if err != nil {
+		return nil, err
+	}
+	w.metrics = m
 	for _, f := range cfg.Flows {
-		w.flows[f.Endpoint.Name] = &flowRunner{Flow: f, limiter: rate.NewLimiter(rate.Limit(f.RateLimit), 1)}
+		name := f.Endpoint.Name
+		w.flows[name] = &flowRunner{Flow: f, metrics: w.metrics,
+			breaker: newBreaker(name, f.Breaker, w.log, func(state int) { w.metrics.circuitState(name, state) })}
 	}
 	return w, nil
 }
@@ -205,6 +229,13 @@ func (w *Worker) Run(ctx context.Context) error {
 		return fmt.Errorf("worker: job state bucket: %w", err)
 	}
 	w.jobs = kv
+	budgets, err := w.cfg.Broker.KeyValue(ctx, broker.KVConfig{Bucket: budgetsBucket, History: 1, Replicas: w.cfg.Replicas})
+	if err != nil {
+		return fmt.Errorf("worker: rate budget bucket: %w", err)
+	}
+	for name, fr := range w.flows {
+		fr.budget = newBudget(budgets, name, fr.RateLimit)
+	}
 
 	intake, err := w.cfg.Broker.Consumer(ctx, broker.ConsumerConfig{
 		Stream: broker.StreamEvents, Durable: IntakeConsumer, FilterSubjects: []string{broker.SubjectsEvents},
@@ -227,9 +258,12 @@ func (w *Worker) Run(ctx context.Context) error {
 			}
 			sources = append(sources, c)
 		}
-		runners = append(runners, w.newRunner("dispatch/"+name, sources, fr.Concurrency, w.dispatchHandler()))
+		r := w.newRunner("dispatch/"+name, sources, fr.Concurrency, w.dispatchHandler())
+		r.gate = fr
+		runners = append(runners, r)
 	}
 
+	defer w.metrics.observeConsumers(runners)() // remediator_consumer_pending, while running
 	w.ready.Store(true)
 	defer w.ready.Store(false)
 	w.log.InfoContext(ctx, "worker started", slog.Int("flows", len(w.flows)), slog.Int("intake_concurrency", w.cfg.IntakeConcurrency))

@@ -280,11 +280,16 @@ func TestStopFinishesInFlightWorkAndLosesNothing(t *testing.T) {
 
 func withID(t *testing.T, doc []byte, id string) []byte {
 	t.Helper()
+	return replaceJSON(t, doc, "eventId", id)
+}
+
+func replaceJSON(t *testing.T, doc []byte, k, v string) []byte {
+	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(doc, &m); err != nil {
 		t.Fatal(err)
 	}
-	m["eventId"] = id
+	m[k] = v
 	b, err := json.Marshal(m)
 	if err != nil {
 		t.Fatal(err)

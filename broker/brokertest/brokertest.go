@@ -6,11 +6,14 @@ package brokertest
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"os"
 	"testing"
 	"time"
 
 	"github.com/remediator/remediator/broker"
+	"go.uber.org/goleak"
 )
 
 // startTimeout bounds server start-up, connection and provisioning in tests.
@@ -36,7 +39,7 @@ func Server(t testing.TB) *broker.Embedded {
 	return srv
 }
 
-// Connect starts [Server], connects to it, provisions the four streams with
+// Connect starts [Server], connects to it, provisions the five streams with
 // the default [broker.StreamsConfig] and returns the broker, closed in
 // t.Cleanup (before the server stops).
 func Connect(t testing.TB) *broker.Broker {
@@ -53,4 +56,27 @@ func Connect(t testing.TB) *broker.Broker {
 		t.Fatalf("brokertest: provision streams: %v", err)
 	}
 	return b
+}
+
+// VerifyTestMain runs the tests, then fails the run if goroutines leaked. It allows a few
+// seconds for what winds down on its own: a pull request of a closed connection keeps its
+// reader until the pull's expiry plus one second (nats.go), and at most 500ms pulls are used.
+func VerifyTestMain(m *testing.M, opts ...goleak.Option) {
+	code := m.Run()
+	if code == 0 {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			err := goleak.Find(opts...)
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				fmt.Fprintf(os.Stderr, "goleak: goroutines still running 5s after the tests ended: %v\n", err)
+				code = 1
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	os.Exit(code)
 }

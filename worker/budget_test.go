@@ -1,0 +1,117 @@
+package worker
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/remediator/remediator/broker"
+	"github.com/remediator/remediator/broker/brokertest"
+)
+
+func budgetKV(t *testing.T) *broker.KV {
+	t.Helper()
+	b := brokertest.Connect(t)
+	kv, err := b.KeyValue(context.Background(), broker.KVConfig{Bucket: budgetsBucket, History: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kv
+}
+
+// Three replicas booking slots for one flow at once never book more than the limit in any
+// second (plus the one-interval catch-up allowance). This is a property of the booked slots,
+// so it holds however slow or loaded the machine is.
+func TestBudgetIsSharedAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	kv := budgetKV(t)
+	const limit, perReplica = 20.0, 25
+	var mu sync.Mutex
+	var slots []time.Time
+	var wg sync.WaitGroup
+	for range 3 {
+		b := newBudget(kv, "suspend", limit)
+		wg.Go(func() {
+			for range perReplica {
+				s, err := b.reserve(context.Background())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				slots = append(slots, s)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(slots) != 3*perReplica {
+		t.Fatalf("booked %d slots, want %d", len(slots), 3*perReplica)
+	}
+	slices.SortFunc(slots, func(a, b time.Time) int { return a.Compare(b) })
+	for i := 1; i < len(slots); i++ {
+		if slots[i].Equal(slots[i-1]) {
+			t.Fatalf("two replicas booked the same slot %v", slots[i])
+		}
+	}
+	// Any one-second window holds at most limit+1 slots.
+	for i := range slots {
+		j := i
+		for j < len(slots) && slots[j].Sub(slots[i]) < time.Second {
+			j++
+		}
+		if n := j - i; n > int(limit)+1 {
+			t.Fatalf("%d slots within one second from %v; the limit is %.0f/s", n, slots[i], limit)
+		}
+	}
+	// And the schedule is dense: 75 slots at 20/s span about 3.7 s, not more.
+	if span := slots[len(slots)-1].Sub(slots[0]); span > time.Duration(float64(len(slots))/limit*float64(time.Second))+time.Second {
+		t.Errorf("75 slots span %s; the budget wastes capacity", span)
+	}
+}
+
+// A 429 seen by one replica keeps every replica away until Retry-After, and lowers the rate.
+func TestBudgetPenaltyAppliesToEveryReplica(t *testing.T) {
+	t.Parallel()
+	kv := budgetKV(t)
+	a, b := newBudget(kv, "notify", 10), newBudget(kv, "notify", 10)
+	if _, err := a.reserve(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now()
+	if err := a.penalize(context.Background(), 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	slot, err := b.reserve(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slot.Before(before.Add(3 * time.Second)) {
+		t.Errorf("replica b booked %v, before the flow's Retry-After (%v)", slot, before.Add(3*time.Second))
+	}
+	next, err := b.reserve(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gap := next.Sub(slot); gap < 150*time.Millisecond {
+		t.Errorf("after a 429 the slots are %s apart; the rate should have been lowered from 10/s (100ms)", gap)
+	}
+}
+
+func TestBudgetRecoversAfterPenalty(t *testing.T) {
+	t.Parallel()
+	b := &budget{limit: 10}
+	now := time.Unix(1000, 0)
+	st := budgetState{Rate: 5, Changed: now.UnixNano()}
+	if r := b.rate(st, now); r != 5 {
+		t.Errorf("rate right after the penalty = %v, want 5", r)
+	}
+	if r := b.rate(st, now.Add(2*time.Second)); r != 7 {
+		t.Errorf("rate 2s later = %v, want 7 (a tenth of the limit per second)", r)
+	}
+	if r := b.rate(st, now.Add(time.Minute)); r != 10 {
+		t.Errorf("rate a minute later = %v, want the limit", r)
+	}
+}
