@@ -68,6 +68,19 @@ func (b *Broker) KeyValue(ctx context.Context, cfg KVConfig) (*KV, error) {
 	return &KV{bucket: cfg.Bucket, kv: kv}, nil
 }
 
+// OpenKeyValue binds to an existing bucket without changing its settings — for tools that act
+// on a bucket a service owns. A missing bucket gives an error wrapping [ErrStreamNotFound].
+func (b *Broker) OpenKeyValue(ctx context.Context, bucket string) (*KV, error) {
+	kv, err := b.js.KeyValue(ctx, bucket)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			return nil, fmt.Errorf("kv bucket %s does not exist — is remediator running against this NATS? it creates it at start: %w", bucket, ErrStreamNotFound)
+		}
+		return nil, streamErr("open kv bucket", "KV_"+bucket, err)
+	}
+	return &KV{bucket: bucket, kv: kv}, nil
+}
+
 // Get returns the latest value of key and its revision. A missing or deleted
 // key gives an error wrapping [ErrKeyNotFound].
 func (kv *KV) Get(ctx context.Context, key string) ([]byte, uint64, error) {
@@ -119,9 +132,11 @@ func (kv *KV) Keys(ctx context.Context) ([]string, error) {
 // Watch calls fn with the current value of every key matching key ("" =
 // all keys; '*' and '>' wildcards allowed), then with every change, until
 // ctx ends; it then returns nil. deleted reports a delete or purge (value is
-// then empty). fn runs on one goroutine, in order. Watch returns an error if
-// the watch cannot start or the connection is closed under it.
-func (kv *KV) Watch(ctx context.Context, key string, fn func(key string, value []byte, deleted bool)) error {
+// then empty). fn runs on one goroutine, in order. ready, when not nil, is
+// called once every current value has been passed to fn (at once for an
+// empty bucket). Watch returns an error if the watch cannot start or the
+// connection is closed under it.
+func (kv *KV) Watch(ctx context.Context, key string, fn func(key string, value []byte, deleted bool), ready func()) error {
 	var (
 		w   jetstream.KeyWatcher
 		err error
@@ -146,8 +161,12 @@ func (kv *KV) Watch(ctx context.Context, key string, fn func(key string, value [
 				}
 				return fmt.Errorf("kv watch %s/%s: stopped by the server or a closed connection", kv.bucket, key)
 			}
-			if e == nil {
-				continue // end of the initial values
+			if e == nil { // end of the initial values
+				if ready != nil {
+					ready()
+					ready = nil
+				}
+				continue
 			}
 			op := e.Operation()
 			fn(e.Key(), e.Value(), op == jetstream.KeyValueDelete || op == jetstream.KeyValuePurge)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,10 +109,11 @@ func TestKVWatch(t *testing.T) {
 	updates := make(chan update, 10)
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
+	initialised := make(chan struct{})
 	go func() {
 		done <- kv.Watch(wctx, "kill.>", func(key string, value []byte, deleted bool) {
 			updates <- update{key, string(value), deleted}
-		})
+		}, func() { close(initialised) })
 	}()
 	next := func() update {
 		t.Helper()
@@ -126,6 +128,11 @@ func TestKVWatch(t *testing.T) {
 
 	if u := next(); u != (update{"kill.flow-a", "on", false}) {
 		t.Fatalf("initial value = %+v", u)
+	}
+	select {
+	case <-initialised:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Watch did not report the end of the initial values")
 	}
 	if _, err := kv.Put(ctx, "other", []byte("x")); err != nil { // not watched
 		t.Fatal(err)
@@ -174,5 +181,28 @@ func TestKeyValueValidates(t *testing.T) {
 	}
 	if _, err := b.KeyValue(ctx, broker.KVConfig{Bucket: "budgets", Storage: "memory", History: 3}); err != nil {
 		t.Fatalf("KeyValue with more history: %v", err)
+	}
+}
+
+func TestOpenKeyValueBindsToAnExistingBucket(t *testing.T) {
+	t.Parallel()
+	b := brokertest.Connect(t)
+	ctx := context.Background()
+	if _, err := b.OpenKeyValue(ctx, "nope"); !errors.Is(err, broker.ErrStreamNotFound) || !strings.Contains(err.Error(), "remediator running") {
+		t.Fatalf("missing bucket: err = %v; want ErrStreamNotFound and a hint", err)
+	}
+	owned, err := b.KeyValue(ctx, broker.KVConfig{Bucket: "owned", History: 5, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := owned.Put(ctx, "k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	kv, err := b.OpenKeyValue(ctx, "owned")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _, err := kv.Get(ctx, "k"); err != nil || string(v) != "v" {
+		t.Fatalf("Get through the bound bucket = %q, %v", v, err)
 	}
 }

@@ -14,8 +14,9 @@ import (
 )
 
 func newFlowsCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "flows", Short: "Show the configured flows and who may run them"}
+	cmd := &cobra.Command{Use: "flows", Short: "Show the configured flows and who may run them; pause, resume or dry-run them"}
 	cmd.AddCommand(newFlowsListCmd(g))
+	cmd.AddCommand(newFlowControlCmds(g)...)
 	return cmd
 }
 

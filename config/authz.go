@@ -272,7 +272,7 @@ func (f Flow) validateInputs(kinds []event.Kind) []string {
 		typ := m.typ()
 		typeOK := true
 		switch {
-		case typ == "list" || typ == "object" || typ == "array" || strings.HasPrefix(typ, "list"):
+		case typ == "list" || typ == "object" || typ == "array":
 			bad("type %q: delegated flows cannot take lists or objects; flatten it, e.g. join to text", m.Type)
 			typeOK = false
 		case !slices.Contains(InputTypes, typ):

@@ -154,6 +154,27 @@ type Flow struct {
 	// Inputs maps event inputs to the flow's inputs (see [Flow.MapInputs]). Default: none, and
 	// the flow receives every input of the event.
 	Inputs []Input `yaml:"inputs"`
+	// DryRun records each would-be invocation (a dry_run status with its inputs) instead of
+	// making it. Default false. Operators can also switch it at run time: `remediator flows dry-run`.
+	DryRun bool `yaml:"dryRun"`
+	// BlastRadius caps invocations per window across replicas; beyond it, events are held in
+	// JetStream and a held status says why. Default: no cap.
+	BlastRadius BlastRadius `yaml:"blastRadius"`
+	// Breaker tunes the circuit breaker. Defaults: open after 5 consecutive failures (or half of
+	// at least 20 calls in a minute), probe again after 30s.
+	Breaker Breaker `yaml:"breaker"`
+}
+
+// BlastRadius is a cap on a flow's invocations: at most Max per Window.
+type BlastRadius struct {
+	Max    int           `yaml:"max"`
+	Window time.Duration `yaml:"window"`
+}
+
+// Breaker tunes a flow's circuit breaker; zero fields take the defaults.
+type Breaker struct {
+	ConsecutiveFailures int           `yaml:"consecutiveFailures"`
+	Cooldown            time.Duration `yaml:"cooldown"`
 }
 
 // Secret points at a secret value without containing it.
@@ -392,6 +413,12 @@ func (c *Config) Validate() error {
 		}
 		if f.Concurrency < 1 {
 			bad(where, "concurrency must be at least 1")
+		}
+		if br := f.BlastRadius; br.Max < 0 || (br.Max > 0) != (br.Window > 0) {
+			bad(where, "blastRadius needs both max (at least 1) and window (e.g. 10m), or neither")
+		}
+		if f.Breaker.ConsecutiveFailures < 0 || f.Breaker.Cooldown < 0 {
+			bad(where, "breaker settings must not be negative")
 		}
 	}
 	for i, r := range c.Routes {

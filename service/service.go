@@ -198,7 +198,9 @@ func Flows(cfg *config.Config) ([]worker.Flow, error) {
 		}
 		out = append(out, worker.Flow{
 			Endpoint:  flow.Endpoint{Name: f.Name, URL: f.URL, Auth: flow.ClientToken{Source: src}, Timeout: f.Timeout, ExecutionIDHeader: f.ExecutionIDHeader},
-			RateLimit: f.RateLimit, Concurrency: f.Concurrency,
+			RateLimit: f.RateLimit, Concurrency: f.Concurrency, DryRun: f.DryRun,
+			BlastMax: f.BlastRadius.Max, BlastWindow: f.BlastRadius.Window,
+			Breaker: worker.BreakerConfig{ConsecutiveFailures: f.Breaker.ConsecutiveFailures, Cooldown: f.Breaker.Cooldown},
 		})
 	}
 	return out, nil

@@ -83,18 +83,31 @@ func newBreaker(name string, c BreakerConfig, log *slog.Logger, onChange func(st
 // breakerOpen reports whether the breaker refuses calls now.
 func breakerOpen(b *breaker) bool { return b.State() == gobreaker.StateOpen }
 
-// breakerPoll is how often a runner whose flow's breaker is open looks again.
-const breakerPoll = 250 * time.Millisecond
+// holdPoll is how often a runner whose flow is held (breaker open, paused, capped) looks again.
+const holdPoll = 250 * time.Millisecond
 
+// ready holds fetching while the flow must not be called: its breaker is open, an operator
+// paused it, or its blast-radius cap is full. Its jobs wait in JetStream meanwhile.
 func (fr *flowRunner) ready(ctx context.Context) error {
-	for breakerOpen(fr.breaker) {
+	for fr.held() {
 		select {
-		case <-time.After(breakerPoll):
+		case <-time.After(holdPoll):
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
 	return nil
+}
+
+func (fr *flowRunner) held() bool {
+	if breakerOpen(fr.breaker) {
+		return true
+	}
+	if _, paused := fr.controls.paused(fr.Endpoint.Name); paused {
+		return true
+	}
+	_, capped := fr.blast.full(time.Now())
+	return capped
 }
 
 func (fr *flowRunner) admit(ctx context.Context) error {

@@ -30,6 +30,13 @@ type jobState struct {
 }
 
 // Sentinels the dispatch handler returns to its recorder; they never reach the runner.
+// cappedError says the flow's blast-radius cap is full until a time.
+type cappedError struct{ until time.Time }
+
+func (e *cappedError) Error() string {
+	return "blast-radius cap reached until " + e.until.Format(time.RFC3339)
+}
+
 var (
 	errCircuitOpen     = errors.New("circuit breaker open")
 	errAlreadyTerminal = errors.New("job already has a terminal record")
@@ -83,8 +90,22 @@ func (w *Worker) dispatch(ctx context.Context, d *Delivery) error {
 	)
 	policy := backoff.WithContext(backoff.WithMaxRetries(quick, uint64(w.cfg.QuickRetries)), ctx)
 	var last *flow.Error
+	if fr.DryRun || fr.controls.dryRun(job.Flow) {
+		d.Attempt = &status.Record{
+			EventID: job.EventID, EventKind: string(job.EventKind), Flow: job.Flow, Rule: job.Rule,
+			Outcome: status.DryRun, DryRun: true, Inputs: job.Inputs, IdempotencyKey: job.IdempotencyKey,
+			Attempt: len(ds.st.Attempts), Why: "flow is in dry-run mode: the invocation was decided and recorded, not made",
+		}
+		return nil
+	}
+
 	prepaid := d.prepaid
 	op := func() error {
+		if ok, until, err := fr.blast.take(ctx); err != nil {
+			return backoff.Permanent(Retry(0, "blast-radius cap unavailable", err))
+		} else if !ok {
+			return backoff.Permanent(&cappedError{until: until})
+		}
 		if !prepaid { // quick retries spend the shared budget like any call
 			if _, err := fr.waitBudget(ctx); err != nil {
 				return backoff.Permanent(Retry(0, "rate budget unavailable", err))
@@ -129,6 +150,20 @@ func (w *Worker) dispatch(ctx context.Context, d *Delivery) error {
 	}
 	if re, ok := asRetry(err); ok { // shutdown while waiting for budget
 		return re
+	}
+	var capped *cappedError
+	if errors.As(err, &capped) {
+		if len(ds.st.Attempts) > 0 {
+			if serr := w.saveJob(ctx, job.Key, ds); serr != nil {
+				return Retry(0, "job state unavailable", serr)
+			}
+		}
+		wait := max(time.Until(capped.until), time.Second)
+		why := fmt.Sprintf("blast-radius cap for flow %s reached (%d invocations in %s); the event is held and will be dispatched when the window has room",
+			job.Flow, fr.BlastMax, fr.BlastWindow)
+		w.log.WarnContext(ctx, "blast-radius cap reached: holding events", "flow", job.Flow, "event_id", job.EventID, "until", capped.until)
+		w.announce(ctx, d, job, status.Held, wait, why)
+		return Retry(wait, "blast-radius cap reached", err)
 	}
 	if errors.Is(err, errCircuitOpen) {
 		// Not an attempt: the flow is resting. Keep what this delivery learnt and wait in JetStream.
@@ -217,6 +252,11 @@ func (w *Worker) attempt(ctx context.Context, d *Delivery, fr *flowRunner, job *
 // announceRetry publishes a retrying status; failing to is logged, not fatal: the message is
 // not acked, so nothing is lost.
 func (w *Worker) announceRetry(ctx context.Context, d *Delivery, job *Job, delay time.Duration, why string) {
+	w.announce(ctx, d, job, status.Retrying, delay, why)
+}
+
+// announce publishes a non-terminal status (retrying, held) for the job.
+func (w *Worker) announce(ctx context.Context, d *Delivery, job *Job, outcome status.Outcome, delay time.Duration, why string) {
 	var rec status.Record
 	if d.Attempt != nil {
 		rec = *d.Attempt
@@ -224,9 +264,12 @@ func (w *Worker) announceRetry(ctx context.Context, d *Delivery, job *Job, delay
 		rec = status.Record{EventID: job.EventID, EventKind: string(job.EventKind), Flow: job.Flow, Rule: job.Rule,
 			Attempt: len(d.History), IdempotencyKey: job.IdempotencyKey}
 	}
-	rec.Outcome, rec.Delay, rec.Why, rec.Timestamp = status.Retrying, status.Duration(delay), why, time.Now().UTC()
+	rec.Outcome, rec.Delay, rec.Why, rec.Timestamp = outcome, status.Duration(delay), why, time.Now().UTC()
+	if outcome != status.Retrying {
+		rec.Error = ""
+	}
 	key := genKey(job)
-	if d.Attempt == nil {
+	if d.Attempt == nil || outcome != status.Retrying {
 		key += fmt.Sprintf(":held:%d", d.Delivered) // one per delivery, not per attempt
 	}
 	if err := w.publishStatus(ctx, key, rec); err != nil {
@@ -273,7 +316,7 @@ func (w *Worker) recordDispatch(next Handler) Handler {
 				return Retry(0, "could not store the status", perr)
 			}
 			d.recorded = true
-			if rec.Outcome == status.Succeeded {
+			if rec.Outcome == status.Succeeded || rec.Outcome == status.DryRun {
 				return nil
 			}
 			return DeadLetter(rec.Reason, errors.New(rec.Error))
@@ -286,7 +329,9 @@ func (w *Worker) recordDispatch(next Handler) Handler {
 			if perr := w.publishStatus(ctx, genKey(job), rec); perr != nil {
 				return Retry(0, "could not store the status", perr)
 			}
-			w.metrics.remediated(ctx, job)
+			if rec.Outcome == status.Succeeded {
+				w.metrics.remediated(ctx, job)
+			}
 			d.recorded = true
 			return nil
 		}

@@ -46,6 +46,8 @@ type options struct {
 	mutate       func(*config.Config)
 	workerConfig func(*worker.Config)
 	faults       map[string]flowsim.Faults
+	// before runs before the worker starts, e.g. to set operator controls.
+	before func(*broker.Broker)
 	// rate is every flow's limit, enforced by the simulator and respected by the worker.
 	// Default: 1000/s, so that tests not about rates are not slowed by them.
 	rate float64
@@ -108,6 +110,9 @@ func start(t *testing.T, opt options) *harness {
 		opt.workerConfig(&wc)
 	}
 	h := &harness{t: t, b: b, sim: sim, pub: publish.New(b, tp), logs: logs, wc: wc}
+	if opt.before != nil {
+		opt.before(b)
+	}
 	t.Cleanup(h.stop)
 	t.Cleanup(func() {
 		if t.Failed() { // leave the evidence: what the pipeline recorded, and the simulator's counters
@@ -219,7 +224,7 @@ func (h *harness) waitStatus(eventID string, outcome status.Outcome, flow string
 	var found status.Record
 	eventually(h.t, 15*time.Second, fmt.Sprintf("status %s for event %s flow %q", outcome, eventID, flow), func() bool {
 		for _, r := range h.statuses() {
-			if r.EventID == eventID && r.Outcome == outcome && (flow == "" || r.Flow == flow) {
+			if (eventID == "" || r.EventID == eventID) && r.Outcome == outcome && (flow == "" || r.Flow == flow) {
 				found = r
 				return true
 			}

@@ -23,7 +23,7 @@ func (w *Worker) intakeHandler() Handler {
 	return Chain(HandlerFunc(w.intake), w.Trace, w.Log, w.recordIntake, w.Recover)
 }
 
-// intake validates, routes and fans out one event. It returns nil only once every dispatch job
+// intake validates, routes, authorizes and fans out one event. It returns nil only once every dispatch job
 // is stored.
 func (w *Worker) intake(ctx context.Context, d *Delivery) error {
 	w.metrics.eventReceived(ctx, d)

@@ -62,6 +62,13 @@ type Flow struct {
 	Concurrency int
 	// Breaker tunes the flow's circuit breaker.
 	Breaker BreakerConfig
+	// DryRun records each would-be invocation (a dry_run status with the inputs) instead of
+	// making it. Operators can also switch it on at run time (see DryRunKey).
+	DryRun bool
+	// BlastMax caps invocations of the flow per BlastWindow, across replicas; beyond it jobs
+	// are held and a held status says why. Zero: no cap.
+	BlastMax    int
+	BlastWindow time.Duration
 }
 
 // Consumer names.
@@ -179,16 +186,20 @@ type Worker struct {
 	tracer trace.Tracer
 	flows  map[string]*flowRunner
 	jobs   *broker.KV
-	ready  atomic.Bool
+	// controls are the operator switches (pause, dry-run), kept current by a watch.
+	controls *controls
+	ready    atomic.Bool
 
 	metrics *metrics
 }
 
 type flowRunner struct {
 	Flow
-	budget  *budget
-	breaker *breaker
-	metrics *metrics
+	budget   *budget
+	breaker  *breaker
+	metrics  *metrics
+	controls *controls
+	blast    *blastCap
 }
 
 // New checks cfg and returns a worker; call [Worker.Run] to start it.
@@ -198,10 +209,11 @@ func New(cfg Config) (*Worker, error) {
 		return nil, err
 	}
 	w := &Worker{
-		cfg:    cfg,
-		log:    cfg.Logger,
-		tracer: cfg.TracerProvider.Tracer("github.com/remediator/remediator/worker"),
-		flows:  map[string]*flowRunner{},
+		controls: newControls(),
+		cfg:      cfg,
+		log:      cfg.Logger,
+		tracer:   cfg.TracerProvider.Tracer("github.com/remediator/remediator/worker"),
+		flows:    map[string]*flowRunner{},
 	}
 	m, err := newMetrics(cfg.MeterProvider, w.log, cfg.Flows)
 	if err != nil {
@@ -210,7 +222,7 @@ func New(cfg Config) (*Worker, error) {
 	w.metrics = m
 	for _, f := range cfg.Flows {
 		name := f.Endpoint.Name
-		w.flows[name] = &flowRunner{Flow: f, metrics: w.metrics,
+		w.flows[name] = &flowRunner{Flow: f, metrics: w.metrics, controls: w.controls,
 			breaker: newBreaker(name, f.Breaker, w.log, func(state int) { w.metrics.circuitState(name, state) })}
 	}
 	return w, nil
@@ -235,7 +247,17 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	for name, fr := range w.flows {
 		fr.budget = newBudget(budgets, name, fr.RateLimit)
+		fr.blast = newBlastCap(budgets, name, fr.BlastMax, fr.BlastWindow)
 	}
+	ctlKV, err := w.cfg.Broker.KeyValue(ctx, broker.KVConfig{Bucket: ControlsBucket, History: 1, Replicas: w.cfg.Replicas})
+	if err != nil {
+		return fmt.Errorf("worker: controls bucket: %w", err)
+	}
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	controlsReady := make(chan struct{})
+	go w.controls.watch(watchCtx, ctlKV, w.log, controlsReady)
+	<-controlsReady // a paused flow must not get one call in before the switch is seen
 
 	intake, err := w.cfg.Broker.Consumer(ctx, broker.ConsumerConfig{
 		Stream: broker.StreamEvents, Durable: IntakeConsumer, FilterSubjects: []string{broker.SubjectsEvents},
