@@ -1,18 +1,15 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/remediator/remediator/event"
 	"github.com/remediator/remediator/publish"
-	"github.com/remediator/remediator/telemetry"
 )
 
 func newPublishCmd(g *globals) *cobra.Command {
@@ -34,15 +31,11 @@ the W3C trace context of a producer span travels in the headers.`,
 				}
 			}
 			ctx := cmd.Context()
-			tr, err := telemetry.SetupTracing(ctx, Version)
+			tr, flush, err := startTracing(ctx)
 			if err != nil {
 				return err
 			}
-			defer func() {
-				sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				_ = tr.Shutdown(sctx)
-			}()
+			defer flush()
 			b, err := g.connect(ctx)
 			if err != nil {
 				return err

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -162,4 +163,18 @@ func (g *globals) connect(ctx context.Context) (*broker.Broker, error) {
 		URL: g.url(), Name: "remediator-cli", CredsFile: g.creds,
 		TLSCAFile: g.tlsCA, TLSCertFile: g.tlsCert, TLSKeyFile: g.tlsKey, MaxReconnects: 0,
 	}, log)
+}
+
+// startTracing sets up OpenTelemetry from the OTEL_* environment and returns a function that
+// flushes pending spans (bounded, so that an unreachable collector cannot hold up the exit).
+func startTracing(ctx context.Context) (*telemetry.Tracing, func(), error) {
+	tr, err := telemetry.SetupTracing(ctx, Version)
+	if err != nil {
+		return nil, nil, err
+	}
+	return tr, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = tr.Shutdown(sctx)
+	}, nil
 }

@@ -1,14 +1,11 @@
 package cli
 
 import (
-	"context"
 	"log/slog"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/remediator/remediator/service"
-	"github.com/remediator/remediator/telemetry"
 )
 
 func newRunCmd(g *globals) *cobra.Command {
@@ -37,15 +34,11 @@ configuration, whose flows are served by an in-process Okta Workflows simulator.
 				cfg.NATS.Embedded.StoreDir = dataDir
 			}
 			ctx := cmd.Context()
-			tr, err := telemetry.SetupTracing(ctx, Version)
+			tr, flush, err := startTracing(ctx)
 			if err != nil {
 				return err
 			}
-			defer func() {
-				sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				_ = tr.Shutdown(sctx)
-			}()
+			defer flush()
 			if tr.Exporting {
 				log.Info("exporting traces over OTLP", slog.String("endpoint", tr.Endpoint))
 			} else {

@@ -99,7 +99,8 @@ type Worker struct {
 	MaxAttempts int `yaml:"maxAttempts"`
 	// QuickRetries are in-process retries of a transient failure before the event is handed back
 	// to JetStream with a delay. Default 2.
-	QuickRetries int `yaml:"quickRetries"`
+	// 0 turns them off.
+	QuickRetries *int `yaml:"quickRetries"`
 	// RetryBaseDelay is the first JetStream redelivery delay; it doubles per delivery (with
 	// jitter) up to RetryMaxDelay. Defaults 2s and 5m.
 	RetryBaseDelay time.Duration `yaml:"retryBaseDelay"`
@@ -302,8 +303,9 @@ func (c *Config) SetDefaults() {
 	w := &c.Worker
 	setInt(&w.IntakeConcurrency, 16)
 	setInt(&w.MaxAttempts, 8)
-	if w.QuickRetries == 0 {
-		w.QuickRetries = 2
+	if w.QuickRetries == nil { // unset; an explicit 0 means none
+		two := 2
+		w.QuickRetries = &two
 	}
 	setDuration(&w.RetryBaseDelay, 2*time.Second)
 	setDuration(&w.RetryMaxDelay, 5*time.Minute)
@@ -380,7 +382,7 @@ func (c *Config) Validate() error {
 	if c.Worker.AckWait < time.Second {
 		bad("worker.ackWait", "%s is too short; use at least 1s (a live worker sends heartbeats every 10s, so keep it above that in production)", c.Worker.AckWait)
 	}
-	if c.Worker.QuickRetries < 0 {
+	if *c.Worker.QuickRetries < 0 {
 		bad("worker.quickRetries", "must not be negative")
 	}
 	if c.Worker.RetryMaxDelay < c.Worker.RetryBaseDelay {

@@ -97,7 +97,7 @@ var documentedDefaults = []defaultCase{
 	{"http.addr", "127.0.0.1:8080", func(c *config.Config) any { return c.HTTP.Addr }, "127.0.0.1:8080"},
 	{"worker.intakeConcurrency", "16", func(c *config.Config) any { return c.Worker.IntakeConcurrency }, 16},
 	{"worker.maxAttempts", "8", func(c *config.Config) any { return c.Worker.MaxAttempts }, 8},
-	{"worker.quickRetries", "2", func(c *config.Config) any { return c.Worker.QuickRetries }, 2},
+	{"worker.quickRetries", "2", func(c *config.Config) any { return *c.Worker.QuickRetries }, 2},
 	{"worker.retryBaseDelay", "2s", func(c *config.Config) any { return c.Worker.RetryBaseDelay }, 2 * time.Second},
 	{"worker.retryBaseDelay", "5m", func(c *config.Config) any { return c.Worker.RetryMaxDelay }, 5 * time.Minute},
 	{"worker.shutdownTimeout", "30s", func(c *config.Config) any { return c.Worker.ShutdownTimeout }, 30 * time.Second},
@@ -185,7 +185,7 @@ entityRiskPolicy:
 		{"streams.storage", c.Streams.Storage, "memory"},
 		{"worker.maxAttempts", c.Worker.MaxAttempts, 3},
 		{"http.addr (off disables)", c.HTTP.Addr, "off"},
-		{"worker.quickRetries (defaulted)", c.Worker.QuickRetries, 2},
+		{"worker.quickRetries (defaulted)", *c.Worker.QuickRetries, 2},
 		{"flows[0].timeout", f.Timeout, 45 * time.Second},
 		{"flows[0].rateLimit", f.RateLimit, 2.5},
 		{"flows[0].concurrency", f.Concurrency, 1},
@@ -596,7 +596,7 @@ func TestLoad(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Load: %v", err)
 		}
-		if c.Worker.MaxAttempts != 3 || c.Worker.QuickRetries != 2 || c.Flows[0].Timeout != 30*time.Second {
+		if c.Worker.MaxAttempts != 3 || *c.Worker.QuickRetries != 2 || c.Flows[0].Timeout != 30*time.Second {
 			t.Errorf("Load = worker %+v, flow %+v; want maxAttempts 3 and defaults elsewhere", c.Worker, c.Flows[0])
 		}
 		if c.Source() != path {
@@ -618,4 +618,15 @@ func TestLoad(t *testing.T) {
 			t.Errorf("%d flows, want 4", len(c.Flows))
 		}
 	})
+}
+
+func TestQuickRetriesZeroMeansNone(t *testing.T) {
+	t.Parallel()
+	c, err := config.Parse([]byte("worker: {quickRetries: 0}\n"), "remediator.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *c.Worker.QuickRetries != 0 {
+		t.Errorf("quickRetries: 0 became %d; an explicit 0 must turn quick retries off", *c.Worker.QuickRetries)
+	}
 }

@@ -76,6 +76,10 @@ func newStack(t testing.TB, opt stackOptions) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
+	// Streams exist before any worker starts, as they do in production, so events can wait.
+	if err := b.Provision(context.Background(), broker.StreamsConfig{}); err != nil {
+		t.Fatal(err)
+	}
 
 	cfg, err := config.Default()
 	if err != nil {

@@ -136,7 +136,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		Broker: b, Validator: validator, Router: policy.New(cfg),
 		Invoker: flow.NewClient(flow.ClientConfig{HTTPClient: opts.HTTPClient, MeterProvider: metrics.Provider}),
 		Flows:   flows, Logger: log, MeterProvider: metrics.Provider,
-		IntakeConcurrency: cfg.Worker.IntakeConcurrency, MaxAttempts: cfg.Worker.MaxAttempts, QuickRetries: quickRetries(cfg.Worker.QuickRetries),
+		IntakeConcurrency: cfg.Worker.IntakeConcurrency, MaxAttempts: cfg.Worker.MaxAttempts, QuickRetries: quickRetries(*cfg.Worker.QuickRetries),
 		RetryBaseDelay: cfg.Worker.RetryBaseDelay, RetryMaxDelay: cfg.Worker.RetryMaxDelay,
 		ShutdownTimeout: cfg.Worker.ShutdownTimeout, AckWait: cfg.Worker.AckWait, JobRetention: cfg.Streams.MaxAge, Replicas: cfg.Streams.Replicas,
 	})

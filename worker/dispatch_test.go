@@ -119,3 +119,35 @@ func withField(t *testing.T, doc []byte, k, v string) []byte {
 	t.Helper()
 	return replaceJSON(t, doc, k, v)
 }
+
+// A call whose answer never comes (the flow ran; the answer was lost) is retried with the same
+// idempotency key and marked outcome unknown; the flow recognises the key and does not run twice.
+func TestTimeoutAfterSendIsRetriedWithTheSameKey(t *testing.T) {
+	t.Parallel()
+	h := start(t, options{
+		faults: map[string]flowsim.Faults{"suspend-okta-account": {TimeoutRate: 1, Hang: 10 * time.Second}},
+		workerConfig: func(c *worker.Config) {
+			c.QuickRetries = -1
+			for i := range c.Flows {
+				c.Flows[i].Endpoint.Timeout = 500 * time.Millisecond
+			}
+		},
+	})
+	id := "f73a7741-6980-4d44-b0bf-13a2fa7ac556"
+	h.publish(event.SubjectISPM, readFixture(t, "ispm-unused-admin.json"))
+	r := h.waitStatus(id, status.Retrying, "suspend-okta-account")
+	if !r.OutcomeUnknown || r.HTTPStatus != 0 || !strings.Contains(r.Why, "outcome unknown") {
+		t.Errorf("retrying status after a lost answer = %+v; want outcomeUnknown and why", r)
+	}
+	if err := h.sim.SetFaults("suspend-okta-account", flowsim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	ok := h.waitStatus(id, status.Succeeded, "suspend-okta-account")
+	if ok.IdempotencyKey != r.IdempotencyKey {
+		t.Errorf("the retry used key %q, the first attempt %q", ok.IdempotencyKey, r.IdempotencyKey)
+	}
+	st := h.sim.Stats("suspend-okta-account")
+	if st.MaxExecutionsPerKey != 1 || st.Duplicates < 1 {
+		t.Errorf("simulator stats %+v; want the flow run once and the retry answered as a duplicate", st)
+	}
+}

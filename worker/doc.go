@@ -4,12 +4,16 @@
 // # Stages
 //
 // Intake consumes REMEDIATION_EVENTS with one durable consumer shared by all replicas. For
-// each event it validates the document, normalises it, routes it, and stores one dispatch job
-// per triggered flow in REMEDIATION_DISPATCH; only then does it ack the event.
+// each event it validates the document, normalises it, routes it, authorizes its principal for
+// every flow, and stores one dispatch job per triggered flow in REMEDIATION_DISPATCH; only then
+// does it ack the event.
 //
 // Dispatch consumes REMEDIATION_DISPATCH with one durable consumer per flow and priority, so
-// that a saturated or failing flow never delays another and urgent work goes first. It invokes
-// the flow and records the result.
+// that a saturated or failing flow never delays another and urgent work goes first. A flow's
+// jobs are fetched only while it is not held (circuit breaker open, paused by an operator,
+// blast-radius cap full) and called only once a slot of its rate budget — shared by all
+// replicas through a JetStream KV key — has come. It invokes the flow (with a few quick
+// in-process retries) and records the result.
 //
 // # Handler contract
 //
