@@ -226,6 +226,9 @@ func BenchmarkChaos(b *testing.B) {
 				for i := range c.Flows {
 					c.Flows[i].Timeout = 500 * time.Millisecond
 					c.Flows[i].Concurrency = 16
+					// With 45% of calls failing the breakers rightly open again and again; a 1s
+					// cooldown (default 30s) keeps the run about correctness, not about waiting.
+					c.Flows[i].Breaker.Cooldown = time.Second
 				}
 			},
 		})

@@ -152,7 +152,7 @@ func terminal(recs []status.Record, eventID string) (status.Record, bool) {
 //	  process remediation.events.ispm [consumer]                     intake, linked to the send
 //	    validate, route, authorize [internal]
 //	    process remediation.dispatch.suspend-okta-account.* [consumer]  linked to the intake span
-//	      invoke suspend-okta-account [client]                       one attempt
+//	      invoke suspend-okta-account [internal]                       one attempt
 //	        POST [client]                                            otelhttp: the HTTP call
 //	      publish remediation.status.succeeded [producer]
 //

@@ -81,15 +81,6 @@ func (w *Worker) dispatch(ctx context.Context, d *Delivery) error {
 	d.dispatch = ds
 	d.History = ds.st.Attempts
 
-	// Quick retries: a few in-process attempts for blips, each announced with a retrying status.
-	quick := backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(w.cfg.QuickRetryDelay),
-		backoff.WithMaxInterval(quickRetryMax),
-		backoff.WithRandomizationFactor(0.5),
-		backoff.WithMaxElapsedTime(0),
-	)
-	policy := backoff.WithContext(backoff.WithMaxRetries(quick, uint64(w.cfg.QuickRetries)), ctx)
-	var last *flow.Error
 	if fr.DryRun || fr.controls.dryRun(job.Flow) {
 		d.Attempt = &status.Record{
 			EventID: job.EventID, EventKind: string(job.EventKind), Flow: job.Flow, Rule: job.Rule,
@@ -99,6 +90,15 @@ func (w *Worker) dispatch(ctx context.Context, d *Delivery) error {
 		return nil
 	}
 
+	// Quick retries: a few in-process attempts for blips, each announced with a retrying status.
+	quick := backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(w.cfg.QuickRetryDelay),
+		backoff.WithMaxInterval(quickRetryMax),
+		backoff.WithRandomizationFactor(0.5),
+		backoff.WithMaxElapsedTime(0),
+	)
+	policy := backoff.WithContext(backoff.WithMaxRetries(quick, uint64(w.cfg.QuickRetries)), ctx)
+	var last *flow.Error
 	prepaid := d.prepaid
 	op := func() error {
 		if ok, until, err := fr.blast.take(ctx); err != nil {
@@ -122,6 +122,7 @@ func (w *Worker) dispatch(ctx context.Context, d *Delivery) error {
 		if ferr == nil {
 			return nil
 		}
+		last = nil
 		if errors.As(ferr, &last) && last.StatusCode == 429 {
 			if perr := fr.budget.penalize(ctx, last.RetryAfter); perr != nil {
 				w.log.WarnContext(ctx, "could not lower the shared rate budget", "flow", job.Flow, "error", perr)
@@ -209,7 +210,8 @@ const quickRetryMax = 2 * time.Second
 // attempt makes one invocation and records it in ds and on the delivery.
 func (w *Worker) attempt(ctx context.Context, d *Delivery, fr *flowRunner, job *Job, ds *dispatchState) error {
 	n := len(ds.st.Attempts) + 1
-	ctx, span := w.tracer.Start(ctx, "invoke "+job.Flow, trace.WithSpanKind(trace.SpanKindClient), traceAttrs(
+	// Internal: the HTTP client span (otelhttp) is its child, one per network call.
+	ctx, span := w.tracer.Start(ctx, "invoke "+job.Flow, trace.WithSpanKind(trace.SpanKindInternal), traceAttrs(
 		attrEventID.String(job.EventID), attrFlow.String(job.Flow), attrAttempt.Int(n),
 		semconv.HTTPRequestMethodPost, semconv.URLFull(redactURL(fr.Endpoint.URL)),
 	))
