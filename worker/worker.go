@@ -17,6 +17,7 @@ import (
 	"github.com/remediator/remediator/event"
 	"github.com/remediator/remediator/flow"
 	"github.com/remediator/remediator/policy"
+	"github.com/remediator/remediator/schema"
 )
 
 // Broker is what the worker needs from JetStream. *broker.Broker implements it.
@@ -50,7 +51,7 @@ var (
 	_ Router    = (*policy.Router)(nil)
 	_ Invoker   = (*flow.Client)(nil)
 	_ Message   = (*broker.Message)(nil)
-	_ Validator = Validator(nil)
+	_ Validator = (*schema.Validator)(nil)
 )
 
 // Flow is a flow the worker dispatches to.
