@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/remediator/remediator/broker"
 	"github.com/remediator/remediator/config"
 	"github.com/remediator/remediator/flowsim"
+	"github.com/remediator/remediator/service/servicetest"
 	"github.com/remediator/remediator/status"
 )
 
@@ -131,7 +131,7 @@ func newStack(t testing.TB, opt stackOptions) *stack {
 // process is a remediator worker running as its own OS process.
 type process struct {
 	cmd  *exec.Cmd
-	logs *syncBuffer
+	logs *servicetest.LogBuffer
 	done chan error
 }
 
@@ -140,7 +140,7 @@ func (s *stack) startWorker() *process {
 	s.t.Helper()
 	cmd := exec.Command(binary, "run", "--config", s.cfgPath, "--log-format", "json")
 	cmd.Env = append(os.Environ(), "E2E_FLOW_TOKEN="+token)
-	logs := &syncBuffer{}
+	logs := &servicetest.LogBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		s.t.Fatal(err)
@@ -226,21 +226,4 @@ func withFields(t testing.TB, doc []byte, kv ...string) []byte {
 		t.Fatal(err)
 	}
 	return out
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -31,24 +31,6 @@ import (
 
 const seedID = "f73a7741-6980-4d44-b0bf-13a2fa7ac556"
 
-// syncBuffer collects log output written from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // jsonLogger is the logger `remediator run` builds (cli/root.go), at debug level.
 func jsonLogger(w io.Writer) *slog.Logger {
 	return slog.New(telemetry.LogHandler(telemetry.RedactHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))))
@@ -161,7 +143,7 @@ func TestTraceOfOneEvent(t *testing.T) {
 	recv := otlptest.Start(t)
 	tr := setupTracing(t, recv, "gzip")
 	t.Setenv("REMEDIATOR_FLOWSIM_TOKEN", "trace-test-token")
-	logs := &syncBuffer{}
+	logs := &servicetest.LogBuffer{}
 	svc := servicetest.Start(t, servicetest.Config(t, t.TempDir()), jsonLogger(logs))
 	b := connect(t, svc)
 
@@ -359,7 +341,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &servicetest.LogBuffer{}
 	svc := servicetest.Start(t, cfg, jsonLogger(logs))
 	b := connect(t, svc)
 

@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +21,7 @@ import (
 	"github.com/remediator/remediator/policy"
 	"github.com/remediator/remediator/publish"
 	"github.com/remediator/remediator/schema"
+	"github.com/remediator/remediator/service/servicetest"
 	"github.com/remediator/remediator/status"
 	"github.com/remediator/remediator/worker"
 )
@@ -38,7 +37,7 @@ type harness struct {
 	sim     *flowsim.Simulator
 	pub     *publish.Publisher
 	workers []*running
-	logs    *logBuffer
+	logs    *servicetest.LogBuffer
 	wc      worker.Config
 }
 
@@ -94,7 +93,7 @@ func start(t *testing.T, opt options) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &logBuffer{}
+	logs := &servicetest.LogBuffer{}
 	tp := sdktrace.NewTracerProvider()
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 	wc := worker.Config{
@@ -271,24 +270,6 @@ func readFixture(t *testing.T, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// logBuffer collects log output from concurrent goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func publishOpts(msgID string) publish.Options {

@@ -66,8 +66,9 @@ func (w *Worker) intake(ctx context.Context, d *Delivery) error {
 		firstSeen = time.Now().UTC()
 	}
 	for i, dec := range decisions {
+		key := JobKey(ev.Kind, ev.ID, dec.Flow)
 		job := &Job{
-			Version: jobVersion, Key: JobKey(ev.Kind, ev.ID, dec.Flow), IdempotencyKey: IdempotencyKey(ev.Kind, ev.ID, dec.Flow),
+			Version: jobVersion, Key: key, IdempotencyKey: idempotencyKeyPrefix + key,
 			EventID: ev.ID, EventKind: ev.Kind, EventTime: ev.Time, Flow: dec.Flow, Rule: dec.Rule, Priority: ev.Priority(),
 			Inputs: inputs[i], Subject: d.Subject, Headers: d.Header, Payload: d.Data,
 			EventSequence: d.Sequence, FirstSeen: firstSeen,

@@ -55,8 +55,10 @@ func JobKey(kind event.Kind, eventID, flow string) string {
 // IdempotencyKey is what the flow receives (header Idempotency-Key and body idempotencyKey): the
 // same on every retry and replay of the event for that flow.
 func IdempotencyKey(kind event.Kind, eventID, flow string) string {
-	return "rmd-" + JobKey(kind, eventID, flow)
+	return idempotencyKeyPrefix + JobKey(kind, eventID, flow)
 }
+
+const idempotencyKeyPrefix = "rmd-"
 
 func decodeJob(b []byte) (*Job, error) {
 	var j Job

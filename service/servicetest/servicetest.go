@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -98,4 +99,25 @@ func (r *Running) Stop() error {
 	case <-time.After(30 * time.Second):
 		return fmt.Errorf("service did not stop within 30s")
 	}
+}
+
+// LogBuffer collects log output written from many goroutines (a service's, a worker process's),
+// for tests that read it back.
+type LogBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+// Write appends p.
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String returns everything written so far.
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
