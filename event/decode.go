@@ -3,7 +3,6 @@ package event
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -25,24 +24,35 @@ import (
 //     as compact JSON, nulls left out. Principal is a top-level oktaUserId, if any.
 //   - [ShapeEntityRisk]: the entity-risk trigger; risk levels are upper-cased. Principal is
 //     ruleId, or oktaUserId when there is no rule.
+//   - [ShapeOktaLogEventRisk]: an Okta System Log LogEvent (user.risk.detect or
+//     user.risk.change). ID is uuid, Time is published, Type is eventType, Source is
+//     [SourceOktaSystemLog]. The user is the one target of type "User" (found by type:
+//     Okta does not guarantee the order of targets); a "Policy" and a "Rule" target, when
+//     present, give PolicyID, RuleID and RuleName, and Principal is RuleID. The risk comes
+//     from debugContext.debugData.risk, read with [ParseRiskData] and kept raw in
+//     RiskDebugData: level (required, NONE, LOW, MEDIUM or HIGH in any case), previousLevel,
+//     detectionName (mapped by [DetectionTypeForName], UNKNOWN when it is not in the table),
+//     reasons and issuer, each also under the other spellings of [RiskValue] and, failing
+//     the risk string, as a member of debugData itself. OktaTraceID is debugData.TraceId.
+//     A missing or unknown level, no User target, two User targets, or a User target
+//     without id is an error (a *[FieldError]).
 //
 // Time is parsed with [ParseTime] and left zero when absent or unparsable.
 // Issue.AdditionalData is never nil for an ISPM event. Members are matched by exact,
 // case-sensitive name; unknown members are ignored. Decode returns an error, never panics,
 // for bytes that are not a JSON object or whose known members have the wrong JSON type
-// (the first such member in a fixed order, so the message is stable).
+// (the first such member in a fixed order, so the message is stable). Bytes that
+// [CheckJSON] refuses (duplicate keys, invalid UTF-8) are an error wrapping its *JSONError;
+// errors about a member wrap a *[FieldError].
 func Decode(shape Shape, data []byte) (*Event, error) {
 	switch shape {
-	case ShapeISPMOnDemand, ShapeISPMWebhook, ShapeEntityRisk:
+	case ShapeISPMOnDemand, ShapeISPMWebhook, ShapeEntityRisk, ShapeOktaLogEventRisk:
 	default:
 		return nil, fmt.Errorf("event: unknown shape %q", shape)
 	}
-	if !json.Valid(data) {
-		// Unmarshal names the problem and where it is; Valid also catches trailing data.
-		err := json.Unmarshal(data, new(json.RawMessage))
-		if err == nil {
-			err = errors.New("not a single JSON value")
-		}
+	// Duplicate keys and invalid strings would otherwise decode with the last value winning
+	// and U+FFFD in place of the bad bytes.
+	if err := CheckJSON(data); err != nil {
 		return nil, fmt.Errorf("event: decode %s: %w", shape, err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -64,6 +74,8 @@ func Decode(shape Shape, data []byte) (*Event, error) {
 		e = r.webhook(top)
 	case ShapeEntityRisk:
 		e = r.entityRisk(top)
+	case ShapeOktaLogEventRisk:
+		e = r.logEvent(top)
 	}
 	if r.err != nil {
 		return nil, fmt.Errorf("event: decode %s: %w", shape, r.err)
@@ -79,7 +91,7 @@ type reader struct {
 
 func (r *reader) fail(path, want string, v any) {
 	if r.err == nil {
-		r.err = fmt.Errorf("%s: expected %s, got %s", path, want, jsonType(v))
+		r.err = &FieldError{Pointer: path, Msg: fmt.Sprintf("expected %s, got %s", want, jsonType(v))}
 	}
 }
 
@@ -200,7 +212,7 @@ func (r *reader) webhook(top map[string]any) *Event {
 	const dp = "/eventData"
 	d := r.obj(top, "", "eventData")
 	if d == nil && r.err == nil {
-		r.err = fmt.Errorf("%s: missing", dp)
+		r.err = &FieldError{Pointer: dp, Msg: "missing"}
 	}
 	is := &Issue{
 		ID:                   r.str(d, dp, "id"),
@@ -299,7 +311,8 @@ func upperCamel(s string) string {
 
 func (r *reader) entityRisk(top map[string]any) *Event {
 	level := func(key string) string {
-		return strings.ToUpper(strings.TrimSpace(r.str(top, "", key)))
+		l, _ := NormalizeRiskLevel(r.str(top, "", key))
+		return l
 	}
 	rt := &RiskTrigger{
 		UserID:            r.str(top, "", "userId"),

@@ -352,9 +352,9 @@ func TestDecodeErrors(t *testing.T) {
 		msg   string
 	}{
 		{"unknown shape", "ispm-issue-ondemand.v2", `{}`, `event: unknown shape "ispm-issue-ondemand.v2"`},
-		{"not json", ShapeISPMOnDemand, `not json`, "event: decode ispm-issue-ondemand: invalid character 'o' in literal null (expecting 'u')"},
-		{"empty", ShapeEntityRisk, ``, "event: decode entity-risk-trigger: unexpected end of JSON input"},
-		{"trailing data", ShapeISPMWebhook, `{} {}`, "event: decode ispm-issue-webhook: invalid character '{' after top-level value"},
+		{"not json", ShapeISPMOnDemand, `not json`, "event: decode ispm-issue-ondemand: invalid JSON at byte 2: invalid character 'o' in literal null (expecting 'u')"},
+		{"empty", ShapeEntityRisk, ``, "event: decode entity-risk-trigger: invalid JSON at byte 0: empty document"},
+		{"trailing data", ShapeISPMWebhook, `{} {}`, "event: decode ispm-issue-webhook: invalid JSON at byte 4: invalid character '{' after top-level value"},
 		{"top-level array", ShapeISPMOnDemand, `[]`, "event: decode ispm-issue-ondemand: top level is array, not an object"},
 		{"issueId number", ShapeISPMOnDemand, `{"issueId":1}`, "event: decode ispm-issue-ondemand: /issueId: expected a string, got number"},
 		{"additionalData number", ShapeISPMOnDemand, `{"additionalDataX":false}`, "event: decode ispm-issue-ondemand: /additionalDataX: expected a string, got boolean"},

@@ -43,11 +43,15 @@ const (
 	ShapeISPMWebhook Shape = "ispm-issue-webhook"
 	// ShapeEntityRisk is remediator's entity-risk trigger.
 	ShapeEntityRisk Shape = "entity-risk-trigger"
+	// ShapeOktaLogEventRisk is an Okta System Log LogEvent of type user.risk.detect or
+	// user.risk.change, as an event hook delivers it (one element of data.events) or a
+	// log-streaming bridge forwards it.
+	ShapeOktaLogEventRisk Shape = "okta-logevent-risk"
 )
 
 // Kind returns the kind of event a shape carries.
 func (s Shape) Kind() Kind {
-	if s == ShapeEntityRisk {
+	if s == ShapeEntityRisk || s == ShapeOktaLogEventRisk {
 		return KindEntityRisk
 	}
 	return KindISPMIssue
@@ -132,16 +136,21 @@ func IsDetectionType(s string) bool {
 type RiskTrigger struct {
 	UserID            string
 	UserLogin         string
-	RiskLevel         string // LOW, MEDIUM or HIGH
+	RiskLevel         string // NONE, LOW, MEDIUM or HIGH
 	PreviousRiskLevel string // NONE, LOW, MEDIUM, HIGH or empty
-	DetectionType     string // one of DetectionTypes
-	DetectionName     string
-	Reasons           string
-	Issuer            string
-	PolicyID          string
-	RuleID            string
-	RuleName          string
-	OktaTraceID       string
+	// DetectionType is one of DetectionTypes, or DetectionUnknown for an Okta LogEvent whose
+	// detection name is not in DetectionTypeForName's table.
+	DetectionType string
+	DetectionName string
+	Reasons       string
+	Issuer        string
+	PolicyID      string
+	RuleID        string
+	RuleName      string
+	OktaTraceID   string
+	// RiskDebugData is debugData.risk of an Okta LogEvent exactly as Okta sent it (no
+	// stable contract, so kept whole next to what was parsed from it); empty for other shapes.
+	RiskDebugData string
 	// Groups are the Okta group ids the user belongs to, when the detector knows them; entity-risk
 	// policy rules may include or exclude people by group.
 	Groups []string
@@ -194,7 +203,14 @@ func (e *Event) Inputs() map[string]any {
 	}
 	put("eventSource", e.Source)
 	put("eventType", e.Type)
-	put("oktaUserId", e.Principal)
+	// oktaUserId is the Okta User ID of a delegated flow: for an ISPM issue the admin who
+	// runs it, for an entity-risk event the user at risk (what ITP gives its delegated
+	// flows), never the rule that fired.
+	if e.Risk != nil {
+		put("oktaUserId", e.Risk.UserID)
+	} else {
+		put("oktaUserId", e.Principal)
+	}
 	if i := e.Issue; i != nil {
 		put("issueId", i.ID)
 		put("issueCategory", i.Category)
@@ -229,6 +245,7 @@ func (e *Event) Inputs() map[string]any {
 		put("ruleId", r.RuleID)
 		put("ruleName", r.RuleName)
 		put("oktaTraceId", r.OktaTraceID)
+		put("riskDebugData", r.RiskDebugData)
 	}
 	return in
 }

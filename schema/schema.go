@@ -178,16 +178,13 @@ func parse(data []byte) (any, error) {
 			cause:  ErrTooLarge,
 		}
 	}
-	if !json.Valid(data) {
-		if len(bytes.TrimLeft(data, " \t\r\n")) == 0 {
-			return nil, &SyntaxError{Offset: int64(len(data)), Msg: "empty document"}
+	// RFC 8259 syntax, and I-JSON's one meaning: no duplicate keys, no invalid strings.
+	if err := event.CheckJSON(data); err != nil {
+		var je *event.JSONError
+		if errors.As(err, &je) {
+			return nil, &SyntaxError{Offset: je.Offset, Msg: je.Msg}
 		}
-		// Unmarshal reports the same scan error json.Valid found, with its offset.
-		var se *json.SyntaxError
-		if err := json.Unmarshal(data, new(json.RawMessage)); errors.As(err, &se) {
-			return nil, &SyntaxError{Offset: se.Offset, Msg: se.Error()}
-		}
-		return nil, &SyntaxError{Msg: "not a JSON value"}
+		return nil, &SyntaxError{Msg: err.Error()}
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
