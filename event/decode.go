@@ -20,8 +20,11 @@ import (
 //     and type, the Issue from eventData and its affectedEntity (identifierInService, or
 //     idInService when that is absent). Each member k of affectedEntity.additionalData becomes
 //     Issue.AdditionalData["additionalData"+UpperCamel(k)] (e.g. lastLogin becomes
-//     additionalDataLastLogin), scalars as their JSON text without quotes, arrays and objects
-//     as compact JSON, nulls left out. Principal is a top-level oktaUserId, if any.
+//     additionalDataLastLogin) in the format ISPM gives the same input on demand (see
+//     onDemandString: types "Admin, Super admin", lastLogin "03/28/2024", lists of
+//     strings comma-separated), other scalars as their JSON text without quotes, other
+//     arrays and objects as compact JSON, nulls left out. Principal is a top-level
+//     oktaUserId, if any.
 //   - [ShapeEntityRisk]: the entity-risk trigger; risk levels are upper-cased. Principal is
 //     ruleId, or oktaUserId when there is no rule.
 //   - [ShapeOktaLogEventRisk]: an Okta System Log LogEvent (user.risk.detect or
@@ -258,10 +261,56 @@ func (r *reader) flattenAdditionalData(ad map[string]any, dst map[string]string)
 		if _, taken := dst[name]; taken {
 			continue
 		}
-		if s, ok := flatString(ad[k]); ok {
+		if s, ok := onDemandString(name, ad[k]); ok {
 			dst[name] = s
 		}
 	}
+}
+
+// onDemandString renders a webhook additionalData member as ISPM renders the same member
+// as a delegated-flow input, so that a flow gets one format whichever way the issue came:
+// additionalDataTypes as the comma-separated type names ("Admin, Super admin", not the
+// webhook's [{"type":"Admin","reasons":[…]}]), additionalDataLastLogin as MM/DD/YYYY in
+// UTC ("03/28/2024", not "2024-03-28T10:12:44Z"), and any other list of strings
+// comma-separated ("" for an empty list). Everything else is [flatString].
+func onDemandString(name string, v any) (string, bool) {
+	switch name {
+	case additionalDataPrefix + "Types":
+		if s, ok := joinList(v, "type"); ok {
+			return s, true
+		}
+	case additionalDataPrefix + "LastLogin":
+		if s, ok := v.(string); ok {
+			if t, ok := ParseTime(s); ok {
+				return t.UTC().Format("01/02/2006"), true
+			}
+		}
+	}
+	if s, ok := joinList(v, ""); ok {
+		return s, true
+	}
+	return flatString(v)
+}
+
+// joinList joins a list of strings, or of objects whose member field is a string, with
+// ", ". ok is false for anything else.
+func joinList(v any, field string) (string, bool) {
+	list, ok := v.([]any)
+	if !ok {
+		return "", false
+	}
+	parts := make([]string, 0, len(list))
+	for _, item := range list {
+		if o, isObj := item.(map[string]any); isObj && field != "" {
+			item = o[field]
+		}
+		s, ok := item.(string)
+		if !ok {
+			return "", false
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, ", "), true
 }
 
 // flatString renders a JSON value as one string: strings as they are, numbers and booleans

@@ -90,8 +90,8 @@ func TestDecodeFixtures(t *testing.T) {
 					EntitySourceProductTenant: "example.okta.com",
 					AdditionalData: map[string]string{
 						"additionalDataUsername":  "john.smith@okta.com",
-						"additionalDataTypes":     `[{"reasons":["Super admin role assigned","App admin role assigned"],"type":"Admin"}]`,
-						"additionalDataLastLogin": "2024-03-28T10:12:44Z",
+						"additionalDataTypes":     "Admin",
+						"additionalDataLastLogin": "03/28/2024",
 						"additionalDataUnrotatedTokens": `[{"createdAt":"2023-01-10T08:00:00Z","expires":"2025-01-10T08:00:00Z",` +
 							`"lastRotated":"2023-01-10T08:00:00Z","lastUsed":"2024-03-20T16:45:00Z","methodName":"SSWS",` +
 							`"nextRotation":null,"type":"API token"}]`,
@@ -270,7 +270,7 @@ func TestDecodeISPM(t *testing.T) {
 					"additionalDataAdmin":          "true",
 					"additionalDataEmpty":          "",
 					"additionalDataClientApp":      `{"name":"<App & Co>","scopes":["a","b"]}`,
-					"additionalDataActiveAccounts": "[]",
+					"additionalDataActiveAccounts": "",
 					"additionalDataLastLogin":      "y", // "lastLogin" sorts before "last_login"
 					"additionalData42":             "digits",
 				}
@@ -438,18 +438,20 @@ func TestUpperCamel(t *testing.T) {
 // FuzzDecode checks that no bytes make Decode panic for any shape, and that a decoded event
 // is consistent and yields scalar inputs.
 func FuzzDecode(f *testing.F) {
-	for _, name := range []string{"ispm-ondemand-seed.json", "ispm-webhook.json", "entity-risk.json"} {
+	for _, name := range []string{"ispm-ondemand-seed.json", "ispm-webhook.json", "entity-risk.json", "okta-logevent-risk.json"} {
 		f.Add(readFixture(f, name))
 	}
 	for _, s := range []string{
 		``, `null`, `[]`, `{}`, `{"eventData":{}}`, `{"groups":[null]}`,
+		`{"uuid":"u","target":[{"type":"User","id":"00u"}],"debugContext":{"debugData":{"risk":"{level=high, detectionName=x=y, z}"}}}`,
+		`{"uuid":"u","target":[{"type":"User","id":"00u"},{"type":"Rule","id":"r"}],"debugContext":{"debugData":{"Risk":{"level":"NONE"}}}}`,
 		`{"eventData":{"affectedEntity":{"additionalData":{"a":{"b":[1e999,"\u2028"]},"":null}}}}`,
 		`{"eventTime":"2016-12-31T23:59:60Z","riskLevel":"ǆ"}`,
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		for _, shape := range []Shape{ShapeISPMOnDemand, ShapeISPMWebhook, ShapeEntityRisk} {
+		for _, shape := range []Shape{ShapeISPMOnDemand, ShapeISPMWebhook, ShapeEntityRisk, ShapeOktaLogEventRisk} {
 			e, err := Decode(shape, data)
 			if err != nil {
 				if e != nil {
@@ -473,4 +475,42 @@ func FuzzDecode(f *testing.F) {
 			_ = e.Priority()
 		}
 	})
+}
+
+// TestAdditionalDataOneFormat shows that a flow gets the same additionalData inputs from the
+// ISPM webhook as from ISPM's on-demand run of the same issue (the format of the delegated
+// flow card, which Okta's own templates read).
+func TestAdditionalDataOneFormat(t *testing.T) {
+	t.Parallel()
+	onDemand, err := Decode(ShapeISPMOnDemand, []byte(`{"eventId":"e","issueId":"i","issueTitle":"t",`+
+		`"additionalDataTypes":"Admin, Super admin","additionalDataLastLogin":"03/28/2024","additionalDataReasons":"a, b"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	webhook, err := Decode(ShapeISPMWebhook, []byte(`{"id":"e","type":"issue.created","eventData":{"id":"i","title":"t",`+
+		`"affectedEntity":{"additionalData":{"types":[{"type":"Admin","reasons":["x"]},{"type":"Super admin","reasons":[]}],`+
+		`"lastLogin":"2024-03-28T23:12:44-02:00","reasons":["a","b"]}}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 23:12 at -02:00 is the 29th in UTC: the date is UTC's, as an instant has one.
+	want := map[string]string{"additionalDataTypes": "Admin, Super admin", "additionalDataLastLogin": "03/29/2024", "additionalDataReasons": "a, b"}
+	if !reflect.DeepEqual(webhook.Issue.AdditionalData, want) {
+		t.Errorf("webhook AdditionalData = %q, want %q", webhook.Issue.AdditionalData, want)
+	}
+	for _, k := range []string{"additionalDataTypes", "additionalDataReasons"} {
+		if onDemand.Issue.AdditionalData[k] != webhook.Issue.AdditionalData[k] {
+			t.Errorf("%s: on demand %q, webhook %q", k, onDemand.Issue.AdditionalData[k], webhook.Issue.AdditionalData[k])
+		}
+	}
+	// Values that are not what ISPM documents are kept, not lost.
+	odd, err := Decode(ShapeISPMWebhook, []byte(`{"id":"e","type":"issue.created","eventData":{"id":"i","title":"t",`+
+		`"affectedEntity":{"additionalData":{"types":[{"name":"Admin"}],"lastLogin":"last week","tokens":[1,"a"]}}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantOdd := map[string]string{"additionalDataTypes": `[{"name":"Admin"}]`, "additionalDataLastLogin": "last week", "additionalDataTokens": `[1,"a"]`}
+	if !reflect.DeepEqual(odd.Issue.AdditionalData, wantOdd) {
+		t.Errorf("odd AdditionalData = %q, want %q", odd.Issue.AdditionalData, wantOdd)
+	}
 }

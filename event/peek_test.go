@@ -83,6 +83,7 @@ func shapeOf(name string) (event.Shape, bool) {
 		"ispm-ondemand": event.ShapeISPMOnDemand,
 		"ispm-webhook":  event.ShapeISPMWebhook,
 		"entity-risk":   event.ShapeEntityRisk,
+		"okta-logevent": event.ShapeOktaLogEventRisk,
 	} {
 		if strings.HasPrefix(name, prefix) {
 			return shape, true
@@ -137,7 +138,7 @@ func TestInputsAreFlat(t *testing.T) {
 				}
 			}
 			switch shape {
-			case event.ShapeEntityRisk:
+			case event.ShapeEntityRisk, event.ShapeOktaLogEventRisk:
 				for _, k := range []string{"userId", "riskLevel", "detectionType"} {
 					if _, ok := in[k]; !ok {
 						t.Errorf("entity-risk inputs lack %q: %v", k, in)

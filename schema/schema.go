@@ -33,6 +33,8 @@ var shapeFiles = map[event.Shape]string{
 	event.ShapeISPMOnDemand: "ispm-issue-ondemand.v1.json",
 	event.ShapeISPMWebhook:  "ispm-issue-webhook.v1.json",
 	event.ShapeEntityRisk:   "entity-risk-trigger.v1.json",
+	// Okta's own risk events, beside remediator's trigger on remediation.events.itp.
+	event.ShapeOktaLogEventRisk: "okta-logevent-risk.v1.json",
 }
 
 // Files returns the embedded schema documents by file name (e.g.
@@ -78,6 +80,17 @@ func New() (*Validator, error) {
 		_, ok = event.ParseTime(s)
 		return ok
 	}
+	// risk-level is remediator's format for an entity-risk level: NONE, LOW, MEDIUM or HIGH
+	// in any case, exactly what event.NormalizeRiskLevel reads (a pattern would say the same
+	// in a message no reader could use).
+	c.Formats["risk-level"] = func(v any) bool {
+		s, ok := v.(string)
+		if !ok {
+			return true
+		}
+		_, ok = event.NormalizeRiskLevel(s)
+		return ok && s == strings.TrimSpace(s)
+	}
 	c.LoadURL = func(s string) (io.ReadCloser, error) {
 		return nil, fmt.Errorf("schema: will not load %s: only embedded schemas are used", s)
 	}
@@ -118,31 +131,37 @@ func (v *Validator) SchemaID(shape event.Shape) string {
 // Validate checks data as an event of the given kind and returns the shape it validated as.
 //
 // For [event.KindISPMIssue], a document with a top-level "eventData" or "type" member is
-// the webhook shape, anything else the on-demand shape. For [event.KindEntityRisk], the
-// entity-risk shape.
+// the webhook shape, anything else the on-demand shape. For [event.KindEntityRisk], a
+// document with a top-level "uuid", "published" or "cloudEventsVersion" member is an Okta
+// System Log LogEvent ([event.ShapeOktaLogEventRisk]; cloudEventsVersion marks a whole
+// event-hook delivery, which is refused with the LogEvent's violations since a delivery
+// must be split first), anything else remediator's entity-risk trigger.
 //
 // It returns a *SyntaxError when data is not a single JSON value (also for empty input and
-// trailing data) or is larger than MaxDocumentBytes, and a *ViolationError when it is JSON
-// but breaks the schema (also when the top level is not an object). On error the returned
-// shape is still the one the document was, or would have been, checked as; it is empty
-// when that is unknown (an unknown kind, or an ISPM document that is not JSON).
+// trailing data), holds a duplicate object key or a string that is not valid Unicode (see
+// [event.CheckJSON]), or is larger than MaxDocumentBytes; and a *ViolationError when it is
+// JSON but breaks the schema (also when the top level is not an object). For a LogEvent the
+// schema check is followed by the checks the schema cannot express, on the risk string
+// (a readable level): they are violations with the keyword "decode". On error the returned
+// shape is still the one the document was checked as; it is empty when that is unknown (an
+// unknown kind, or a document that is not JSON).
 func (v *Validator) Validate(kind event.Kind, data []byte) (event.Shape, error) {
-	var shape event.Shape
 	switch kind {
-	case event.KindISPMIssue:
-	case event.KindEntityRisk:
-		shape = event.ShapeEntityRisk
+	case event.KindISPMIssue, event.KindEntityRisk:
 	default:
 		return "", fmt.Errorf("%w %q", ErrUnknownKind, kind)
 	}
 	doc, err := parse(data)
 	if err != nil {
-		return shape, err
+		return "", err
 	}
+	var shape event.Shape
 	if kind == event.KindISPMIssue {
 		shape = ispmShape(doc)
+	} else {
+		shape = riskShape(doc)
 	}
-	return shape, v.check(shape, doc)
+	return shape, v.check(shape, doc, data)
 }
 
 // ValidateShape checks data against the schema of one shape, with the errors of Validate.
@@ -154,7 +173,7 @@ func (v *Validator) ValidateShape(shape event.Shape, data []byte) error {
 	if err != nil {
 		return err
 	}
-	return v.check(shape, doc)
+	return v.check(shape, doc, data)
 }
 
 // ispmShape tells the webhook envelope from the on-demand input set.
@@ -167,6 +186,18 @@ func ispmShape(doc any) event.Shape {
 		}
 	}
 	return event.ShapeISPMOnDemand
+}
+
+// riskShape tells an Okta LogEvent from remediator's entity-risk trigger.
+func riskShape(doc any) event.Shape {
+	if m, ok := doc.(map[string]any); ok {
+		for _, k := range []string{"uuid", "published", "cloudEventsVersion"} {
+			if _, has := m[k]; has {
+				return event.ShapeOktaLogEventRisk
+			}
+		}
+	}
+	return event.ShapeEntityRisk
 }
 
 // parse decodes exactly one JSON value, numbers as json.Number as jsonschema expects.
@@ -195,12 +226,25 @@ func parse(data []byte) (any, error) {
 	return doc, nil
 }
 
-func (v *Validator) check(shape event.Shape, doc any) error {
+func (v *Validator) check(shape event.Shape, doc any, data []byte) error {
 	c, ok := v.schemas[shape]
 	if !ok {
 		return fmt.Errorf("%w %q", ErrUnknownShape, shape)
 	}
 	err := c.schema.Validate(doc)
+	if err == nil && shape == event.ShapeOktaLogEventRisk {
+		// The risk string is free text: what the schema cannot say, decoding finds, and a
+		// document that validates always decodes.
+		if _, derr := event.Decode(shape, data); derr != nil {
+			vi := Violation{Keyword: "decode", Message: derr.Error()}
+			var fe *event.FieldError
+			if errors.As(derr, &fe) {
+				vi.Pointer, vi.Message = fe.Pointer, fe.Msg
+			}
+			vi.Message = truncate(vi.Message, maxMessageBytes)
+			return &ViolationError{Schema: c.id, Shape: shape, Violations: []Violation{vi}}
+		}
+	}
 	if err == nil {
 		return nil
 	}
@@ -268,6 +312,9 @@ func leaf(e *jsonschema.ValidationError) []Violation {
 		const sep = " is not valid '"
 		if i := strings.LastIndex(msg, sep); i >= 0 {
 			msg = "not a valid " + strings.TrimSuffix(msg[i+len(sep):], "'")
+		}
+		if msg == "not a valid risk-level" {
+			msg = "not a risk level: NONE, LOW, MEDIUM or HIGH, in any case"
 		}
 	}
 	return []Violation{{Pointer: ptr, Keyword: kw, Message: truncate(msg, maxMessageBytes)}}
