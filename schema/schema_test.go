@@ -52,6 +52,7 @@ func TestValidateFixtures(t *testing.T) {
 		{"ispm-ondemand-seed.json", event.KindISPMIssue, event.ShapeISPMOnDemand},
 		{"ispm-webhook.json", event.KindISPMIssue, event.ShapeISPMWebhook},
 		{"entity-risk.json", event.KindEntityRisk, event.ShapeEntityRisk},
+		{"okta-logevent-risk.json", event.KindEntityRisk, event.ShapeOktaLogEventRisk},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
