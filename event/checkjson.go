@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"unicode/utf16"
@@ -85,77 +84,101 @@ func firstInvalidUTF8(data []byte) int {
 // frame is one open container of the walk.
 type frame struct {
 	object bool
-	keys   map[string]struct{} // member names seen, for an object
-	key    string              // current member name, for an object
-	index  int                 // current element index, for an array
+	// keys are the member names seen so far in an object: a short list first, a map once
+	// the object is large, so small objects cost no map.
+	keys    [][]byte
+	keySet  map[string]struct{}
+	key     []byte // current member name, for an object
+	index   int    // current element index, for an array
+	wantKey bool   // for an object: the next string is a member name
 }
 
-// walkKeys streams the tokens of a document json.Valid accepted and finds duplicate member
-// names and unpaired surrogate escapes.
+const smallObject = 16
+
+// seen records name (unescaped; it may share memory with the document) in f and reports
+// whether it was there already.
+func (f *frame) seen(name []byte) bool {
+	if f.keySet != nil {
+		if _, ok := f.keySet[string(name)]; ok {
+			return true
+		}
+		f.keySet[string(name)] = struct{}{}
+		return false
+	}
+	for _, k := range f.keys {
+		if bytes.Equal(k, name) {
+			return true
+		}
+	}
+	f.keys = append(f.keys, name)
+	if len(f.keys) > smallObject {
+		f.keySet = make(map[string]struct{}, 2*len(f.keys))
+		for _, k := range f.keys {
+			f.keySet[string(k)] = struct{}{}
+		}
+		f.keys = nil
+	}
+	return false
+}
+
+// walkKeys scans a document that json.Valid accepted, in one pass, for duplicate member
+// names and unpaired surrogate escapes. Because the syntax is known to be right, it only
+// needs to follow strings and brackets.
 func walkKeys(data []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
 	var stack []frame
-	// expectKey is true where the next string token of an object is a member name.
-	expectKey := false
-	for {
-		start := dec.InputOffset()
-		tok, err := dec.Token()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil { // json.Valid said otherwise; keep the contract anyway
-			return &JSONError{Offset: dec.InputOffset(), Msg: err.Error()}
-		}
-		end := dec.InputOffset()
-		switch t := tok.(type) {
-		case json.Delim:
-			switch t {
-			case '{', '[':
-				if len(stack) > 0 {
-					advance(&stack[len(stack)-1])
-				}
-				stack = append(stack, frame{object: t == '{', index: -1})
-				expectKey = t == '{'
-			case '}', ']':
-				stack = stack[:len(stack)-1]
-				expectKey = len(stack) > 0 && stack[len(stack)-1].object
+	for i := 0; i < len(data); i++ {
+		switch data[i] {
+		case '{', '[':
+			stack = append(stack, frame{object: data[i] == '{', wantKey: data[i] == '{'})
+		case '}', ']':
+			stack = stack[:len(stack)-1]
+		case ',':
+			if f := &stack[len(stack)-1]; f.object {
+				f.wantKey = true
+			} else {
+				f.index++
 			}
-			continue
-		case string:
-			if strings.ContainsRune(t, utf8.RuneError) {
-				if err := checkEscapes(data[start:end], start); err != nil {
+		case '"':
+			end, escaped := stringEnd(data, i)
+			raw := data[i : end+1]
+			if escaped && bytes.Contains(raw, []byte(`\u`)) {
+				if err := checkEscapes(raw, int64(i)); err != nil {
 					return err
 				}
 			}
-			if expectKey {
+			if len(stack) > 0 && stack[len(stack)-1].wantKey {
 				f := &stack[len(stack)-1]
-				if f.keys == nil {
-					f.keys = make(map[string]struct{})
+				f.wantKey = false
+				name := raw[1 : len(raw)-1]
+				if escaped {
+					var s string // Unmarshal of a string json.Valid accepted cannot fail
+					_ = json.Unmarshal(raw, &s)
+					name = []byte(s)
 				}
-				if _, dup := f.keys[t]; dup {
-					return &JSONError{Offset: end, Msg: fmt.Sprintf("duplicate key %s at %s", quoteKey(t), pointerOf(stack[:len(stack)-1]))}
+				if f.seen(name) {
+					return &JSONError{Offset: int64(end + 1), Msg: fmt.Sprintf("duplicate key %s at %s", quoteKey(string(name)), pointerOf(stack[:len(stack)-1]))}
 				}
-				f.keys[t] = struct{}{}
-				f.key = t
-				expectKey = false
-				continue
+				f.key = name
 			}
-		}
-		// A scalar value.
-		if len(stack) > 0 {
-			advance(&stack[len(stack)-1])
-			expectKey = stack[len(stack)-1].object
+			i = end
 		}
 	}
+	return nil
 }
 
-// advance moves an array frame to its next element and marks an object frame's member as
-// read (the next string is a name again).
-func advance(f *frame) {
-	if !f.object {
-		f.index++
+// stringEnd returns the index of the quote that closes the string opening at data[start],
+// and whether the string holds an escape.
+func stringEnd(data []byte, start int) (end int, escaped bool) {
+	for i := start + 1; i < len(data); i++ {
+		switch data[i] {
+		case '\\':
+			escaped = true
+			i++
+		case '"':
+			return i, escaped
+		}
 	}
+	return len(data) - 1, escaped
 }
 
 // pointerOf renders the JSON pointer of the container whose parents are given, each at its
@@ -168,7 +191,7 @@ func pointerOf(parents []frame) string {
 	for _, f := range parents {
 		b.WriteByte('/')
 		if f.object {
-			b.WriteString(strings.ReplaceAll(strings.ReplaceAll(f.key, "~", "~0"), "/", "~1"))
+			b.WriteString(escapePointerToken(string(f.key)))
 		} else {
 			b.WriteString(strconv.Itoa(f.index))
 		}
@@ -189,8 +212,8 @@ func quoteKey(k string) string {
 	return strconv.Quote(k)
 }
 
-// checkEscapes scans the raw bytes of one string token (with any whitespace, colon or comma
-// before it) for \u escapes of UTF-16 surrogates that do not form a pair.
+// checkEscapes scans the raw bytes of one string, quotes included, for \u escapes of
+// UTF-16 surrogates that do not form a pair.
 func checkEscapes(raw []byte, base int64) error {
 	i := bytes.IndexByte(raw, '"')
 	if i < 0 {

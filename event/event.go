@@ -67,10 +67,12 @@ type Event struct {
 	Source string
 	Type   string
 	// Principal is who the document says asks for the remediation: the oktaUserId of the admin
-	// for an ISPM on-demand run, the ruleId (or oktaUserId) of an entity-risk trigger. Empty
-	// when unknown. It is a claim: authorization takes the principal from policy.Router.Principal,
-	// which prefers a Remediator-Principal header for ISPM issues and uses the rule remediator
-	// routes an entity-risk trigger by.
+	// for an ISPM on-demand run, the ruleId (or oktaUserId) of an entity-risk trigger, the
+	// Rule target's id of an Okta risk LogEvent. Empty when unknown. It is a claim:
+	// authorization takes the principal from policy.Router.Principal, which prefers a
+	// Remediator-Principal header for ISPM issues and uses the rule remediator routes an
+	// entity-risk event by. It is not the oktaUserId input of an entity-risk event, which is
+	// the user at risk (see Inputs).
 	Principal string
 
 	Issue *Issue       // set when Kind is KindISPMIssue
@@ -189,7 +191,10 @@ func (e *Event) Priority() Priority {
 
 // Inputs returns the flat input set a delegated-flow card accepts: every value is a string,
 // number, boolean or RFC 3339 time; never a list or an object. Keys follow the ISPM
-// on-demand names for issues and the entity-risk trigger names for risk.
+// on-demand names for issues and the entity-risk trigger names for risk (both entity-risk
+// shapes give the same names; riskDebugData is set only for an Okta LogEvent). oktaUserId
+// is the delegated flow's Okta User ID: the admin who ran an ISPM issue on demand, the
+// user at risk for an entity-risk event.
 func (e *Event) Inputs() map[string]any {
 	in := map[string]any{}
 	put := func(k, v string) {

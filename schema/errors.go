@@ -22,8 +22,10 @@ var (
 	ErrUnknownShape = errors.New("schema: unknown shape")
 )
 
-// SyntaxError reports a document that is not a single JSON value: malformed JSON, empty
-// input, data after the top-level value, or a document over MaxDocumentBytes.
+// SyntaxError reports a document that is not a single JSON value with one meaning:
+// malformed JSON, empty input, data after the top-level value, a duplicate object key, a
+// string that is not valid Unicode (see event.CheckJSON), or a document over
+// MaxDocumentBytes.
 type SyntaxError struct {
 	// Offset is how many bytes had been read when the error was found, as encoding/json
 	// counts them: for a bad character, its 1-based position.
