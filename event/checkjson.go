@@ -45,7 +45,9 @@ func (e *JSONError) Error() string {
 // the others with U+FFFD, so that one document could be read two ways (a second
 // "issueTitle" re-routing an event). Every decoder in this package and in package schema
 // calls it, and an ingress should call it at its door so that it refuses what the intake
-// would dead-letter as invalid_json. It reads data once, in one streaming pass.
+// would dead-letter as invalid_json. It builds no tree and allocates little: json.Valid,
+// utf8.Valid and one scan of the bytes, each linear (a 256 KiB document takes a few
+// milliseconds).
 func CheckJSON(data []byte) error {
 	if !json.Valid(data) {
 		return syntaxError(data)
