@@ -86,9 +86,13 @@ func TestValidateLogEventViolations(t *testing.T) {
 		msg  string
 	}{
 		{"no User target", riskLogEvent(`{"id":"a","type":"AppInstance"}`, `"risk":"{level=HIGH}"`),
-			`okta-logevent-risk v1: /target/0/type: value must be "User" (const)`},
+			`okta-logevent-risk v1: /target: no target of type User: the at-risk user is unknown (minContains)`},
+		{"several targets, none a User", riskLogEvent(`{"id":"r","type":"Rule"},{"id":"a","type":"AppInstance"}`, `"risk":"{level=HIGH}"`),
+			`okta-logevent-risk v1: /target: no target of type User: the at-risk user is unknown (minContains)`},
+		{"no targets", riskLogEvent(``, `"risk":"{level=HIGH}"`),
+			`okta-logevent-risk v1: /target: no target of type User: the at-risk user is unknown (minContains)`},
 		{"two User targets", riskLogEvent(jane+`,{"id":"00uSam","type":"User"}`, `"risk":"{level=HIGH}"`),
-			`okta-logevent-risk v1: /target: valid must be <= 1, but got 2 (maxContains)`},
+			`okta-logevent-risk v1: /target: more than one target of type User: the at-risk user is ambiguous (maxContains)`},
 		{"User target without id", riskLogEvent(`{"type":"User"}`, `"risk":"{level=HIGH}"`),
 			`okta-logevent-risk v1: /target/0/id: missing required property (required)`},
 		{"unknown level", riskLogEvent(jane, `"risk":"{level=EXTREME}"`),

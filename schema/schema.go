@@ -262,6 +262,14 @@ func flatten(root *jsonschema.ValidationError) []Violation {
 	var out []Violation
 	var walk func(*jsonschema.ValidationError)
 	walk = func(e *jsonschema.ValidationError) {
+		// A failed "contains" explains itself item by item ("/target/0/type: value must be
+		// User", one per item), which reads as if every item were wrong: say it once, at
+		// the array.
+		switch kw := e.KeywordLocation[strings.LastIndexByte(e.KeywordLocation, '/')+1:]; kw {
+		case "contains", "minContains", "maxContains":
+			out = append(out, Violation{Pointer: pointer(e.InstanceLocation), Keyword: kw, Message: containsMessage(e.InstanceLocation, kw)})
+			return
+		}
 		if len(e.Causes) > 0 {
 			for _, c := range e.Causes {
 				walk(c)
@@ -318,6 +326,21 @@ func leaf(e *jsonschema.ValidationError) []Violation {
 		}
 	}
 	return []Violation{{Pointer: ptr, Keyword: kw, Message: truncate(msg, maxMessageBytes)}}
+}
+
+// containsMessage words a failed contains, minContains or maxContains. The only arrays our
+// schemas constrain so are a LogEvent's targets.
+func containsMessage(loc, keyword string) string {
+	if pointer(loc) == "/target" {
+		if keyword == "maxContains" {
+			return "more than one target of type User: the at-risk user is ambiguous"
+		}
+		return "no target of type User: the at-risk user is unknown"
+	}
+	if keyword == "maxContains" {
+		return "too many items match the schema's contains"
+	}
+	return "no item matches the schema's contains"
 }
 
 // pointer turns jsonschema's instance location, whose tokens are JSON-pointer escaped and
