@@ -25,7 +25,7 @@ type JSONError struct {
 	Msg string
 }
 
-// Error returns e.g. `invalid JSON at byte 57: duplicate key "issueTitle" at /`, the
+// Error returns e.g. `invalid JSON at byte 41: duplicate key "issueTitle" at /`, the
 // format of package schema's SyntaxError.
 func (e *JSONError) Error() string {
 	return fmt.Sprintf("invalid JSON at byte %d: %s", e.Offset, e.Msg)
@@ -35,7 +35,7 @@ func (e *JSONError) Error() string {
 //
 //   - a syntax error, empty input or trailing data, as encoding/json words it;
 //   - an object member name given twice at any depth, compared after unescaping (so "a"
-//     and "\u0061" are the same name): `invalid JSON at byte 57: duplicate key "issueTitle"
+//     and "\u0061" are the same name): `invalid JSON at byte 95: duplicate key "severity"
 //     at /eventData`, where the JSON pointer names the object ("/" for the top level);
 //   - invalid UTF-8 inside a string: "invalid JSON at byte 123: invalid UTF-8 in string";
 //   - a \u escape of an unpaired UTF-16 surrogate: "invalid JSON at byte 40: unpaired
