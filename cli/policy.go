@@ -115,9 +115,9 @@ whatever the verdict.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&subject, "subject", "", "explain as if published to this subject (default: detected from the document)")
-	cmd.Flags().StringVar(&as, "as", "", "as if a trusted ingress set the Remediator-Principal header to this principal")
-	cmd.Flags().StringVar(&groups, "groups", "", "as if the Remediator-Principal-Groups header held these Okta group ids (comma-separated)")
+	cmd.Flags().StringVar(&subject, "subject", "", "explain as if published to this `SUBJECT` (default: detected from the document)")
+	cmd.Flags().StringVar(&as, "as", "", "as if a trusted ingress set the Remediator-Principal header to this `PRINCIPAL`")
+	cmd.Flags().StringVar(&groups, "groups", "", "as if the Remediator-Principal-Groups header held these Okta group ids (`GROUPS`, comma-separated)")
 	cmd.Flags().BoolVar(&g.jsonOut, "json", false, "print the explanation as JSON")
 	return cmd
 }

@@ -49,7 +49,7 @@ func newSchemaCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	validate.Flags().StringVar(&subject, "subject", "", "validate as if published to this subject (default: detected)")
+	validate.Flags().StringVar(&subject, "subject", "", "validate as if published to this `SUBJECT` (default: detected)")
 	cmd.AddCommand(validate)
 	return cmd
 }
