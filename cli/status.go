@@ -76,7 +76,7 @@ a while on a large stream: bound it with --since. "status tail" follows new reco
 type eventHistoryJSON struct {
 	EventID     string          `json:"eventId"`
 	Statuses    []status.Record `json:"statuses"`
-	DeadLetters []dlq.Entry      `json:"deadLetters"`
+	DeadLetters []dlq.Entry     `json:"deadLetters"`
 }
 
 // eventHistory scans the status and dead-letter streams for eventID. Status records are not
