@@ -38,7 +38,7 @@ func newSchemaCmd(g *globals) *cobra.Command {
 				shape, err := v.Validate(kind, data)
 				if err != nil {
 					failed++
-					fmt.Fprintf(g.stdout, "%s: INVALID: %v\n", f, err)
+					fmt.Fprintf(g.stdout, "%s: INVALID: %s\n", f, safeText(err.Error()))
 					continue
 				}
 				fmt.Fprintf(g.stdout, "%s: valid %s (%s)\n", f, shape, v.SchemaID(shape))
