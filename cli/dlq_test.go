@@ -619,4 +619,3 @@ func TestStats(t *testing.T) {
 		}
 	}
 }
-

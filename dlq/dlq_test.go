@@ -448,4 +448,3 @@ func TestMissingStreamSaysWhatToDo(t *testing.T) {
 		t.Errorf("RequireStream(audit): %v", err)
 	}
 }
-
