@@ -181,24 +181,26 @@ func TestClientCommandsUseTheConfigFilesNATS(t *testing.T) {
 			t.Errorf("%s: %q: exit %d, %s\n%s; want the configured server's dead letter", name, args, code, errOut, out)
 		}
 	}
-	refused := func(name string, args ...string) {
+	refused := func(name, from string, args ...string) {
 		t.Helper()
 		code, _, errOut := main(args...)
-		if code != 1 || !strings.Contains(errOut, "cannot reach NATS at "+unreachable) {
-			t.Errorf("%s: %q: exit %d, %s; want it to try %s", name, args, code, errOut, unreachable)
+		if code != 1 || !strings.Contains(errOut, "cannot reach NATS at "+unreachable) || !strings.Contains(errOut, "(the URL is from "+from+")") {
+			t.Errorf("%s: %q: exit %d, %s; want it to try %s, from %s", name, args, code, errOut, unreachable, from)
 		}
 	}
 
 	reached("file's nats.url", "dlq", "list", "--config", byURL)
 	reached("file's embedded server", "dlq", "list", "--config", byEmbedded)
-	refused("flag over file", "dlq", "list", "--config", byURL, "--nats-url", unreachable)
+	badFile := writeConfig("bad.yaml", "nats:\n  url: "+unreachable+"\n")
+	refused("file", "nats.url of "+badFile, "dlq", "list", "--config", badFile)
+	refused("flag over file", "--nats-url", "dlq", "list", "--config", byURL, "--nats-url", unreachable)
 	reached("file over default, for status too", "status", "only-on-the-configured-server", "--config", byURL)
 	t.Setenv("REMEDIATOR_CONFIG", byURL)
 	reached("$REMEDIATOR_CONFIG", "dlq", "list")
 	t.Setenv("NATS_URL", unreachable)
-	refused("environment over file", "dlq", "list", "--config", byURL)
+	refused("environment over file", "NATS_URL", "dlq", "list", "--config", byURL)
 	t.Setenv("NATS_URL", "nats://127.0.0.1:2")
-	refused("flag over environment", "dlq", "list", "--nats-url", unreachable)
+	refused("flag over environment", "--nats-url", "dlq", "list", "--nats-url", unreachable)
 }
 
 func TestHelpNamesValues(t *testing.T) {

@@ -43,8 +43,10 @@ type globals struct {
 	stdin         io.Reader
 	stdinTerminal bool
 
-	// resolved is the NATS connection the client commands use, once worked out by natsConn.
+	// resolved is the NATS connection the client commands use, once worked out by natsConn;
+	// urlFrom says where its URL came from, for errors.
 	resolved *broker.ConnConfig
+	urlFrom  string
 }
 
 // Main runs the command line with args and returns the process exit code. Confirmation
@@ -186,6 +188,7 @@ func (g *globals) natsConn() (broker.ConnConfig, error) {
 		return *g.resolved, nil
 	}
 	c := broker.ConnConfig{URL: DefaultNATSURL}
+	g.urlFrom = urlSource(g.natsURL, "NATS_URL")
 	if g.configPath() != "" {
 		cfg, err := g.loadConfig()
 		if err != nil {
@@ -199,8 +202,12 @@ func (g *globals) natsConn() (broker.ConnConfig, error) {
 		if n.PasswordEnv != "" {
 			c.Password = os.Getenv(n.PasswordEnv)
 		}
-		if c.URL == "" {
+		switch {
+		case c.URL == "":
 			c.URL = embeddedURL(n.Embedded)
+			g.urlFrom = "nats.embedded of " + g.configPath()
+		case g.urlFrom == "":
+			g.urlFrom = "nats.url of " + g.configPath()
 		}
 	} else {
 		c.URL = firstSet(g.natsURL, os.Getenv("NATS_URL"), c.URL)
@@ -239,7 +246,23 @@ func (g *globals) connect(ctx context.Context) (*broker.Broker, error) {
 	}
 	c.Name = "remediator-cli"
 	c.MaxReconnects = cliMaxReconnects
-	return broker.Connect(ctx, c, slog.New(slog.DiscardHandler))
+	b, err := broker.Connect(ctx, c, slog.New(slog.DiscardHandler))
+	if err != nil && g.urlFrom != "" {
+		return nil, fmt.Errorf("%w (the URL is from %s)", err, g.urlFrom)
+	}
+	return b, err
+}
+
+// urlSource names where the URL comes from when a flag or the environment gives it; "" when
+// neither does.
+func urlSource(flag, env string) string {
+	switch {
+	case flag != "":
+		return "--nats-url"
+	case os.Getenv(env) != "":
+		return env
+	}
+	return ""
 }
 
 // cliMaxReconnects is how many times a client command reconnects after its connection drops.
