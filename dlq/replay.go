@@ -194,27 +194,29 @@ func (s *Store) Replay(ctx context.Context, p *Plan, opts ReplayOptions) (Replay
 		var stop error
 		for _, e := range part {
 			if err := opts.Limiter.Wait(ctx); err != nil {
-				stop = fmt.Errorf("replay interrupted: %w", context.Cause(ctx))
+				if cause := context.Cause(ctx); cause != nil {
+					err = cause // rather than the limiter's "would exceed context deadline"
+				}
+				stop = fmt.Errorf("replay interrupted: %w", err)
 				break
 			}
 			seqs := e.Sequences()
 			evSeq, err := s.publish(ctx, e, p.Operator)
 			var skip *skipError
-			switch {
-			case errors.Is(err, errGone):
+			if errors.Is(err, errGone) {
 				res.Gone = append(res.Gone, seqs...)
 				progress(len(seqs))
 				continue
-			case errors.As(err, &skip):
+			}
+			if errors.As(err, &skip) {
 				for _, q := range seqs {
 					res.Skipped = append(res.Skipped, Skipped{q, skip.why})
 				}
 				progress(len(seqs))
 				continue
-			case err != nil:
-				stop = err
 			}
-			if stop != nil {
+			if err != nil {
+				stop = err
 				break
 			}
 			done = append(done, seqs...)
