@@ -75,6 +75,17 @@ func TestDeadLetterByReference(t *testing.T) {
 		t.Errorf("dlq show prints a secret header:\n%s", out)
 	}
 
+	code, out, _ = cmd(t, natsURL, "dlq", "show", s, "--json")
+	var shown struct {
+		Event struct {
+			Sequence uint64 `json:"sequence"`
+			Payload  []byte `json:"payload"`
+		} `json:"event"`
+	}
+	if err := json.Unmarshal([]byte(out), &shown); code != 0 || err != nil || shown.Event.Sequence != ev.Sequence || string(shown.Event.Payload) != payload {
+		t.Errorf("dlq show --json: exit %d, %v: %s; want the event loaded from REMEDIATION_EVENTS", code, err, out)
+	}
+
 	code, out, errOut = cmd(t, natsURL, "dlq", "replay", s, "--dry-run", "--as", "alice")
 	for _, want := range []string{
 		"dry run: would replay 1 dead letter as 1 event, at most 200/s, as alice",
@@ -106,6 +117,10 @@ func TestDeadLetterByReference(t *testing.T) {
 	code, out, errOut = cmd(t, natsURL, "dlq", "show", s)
 	if want := fmt.Sprintf("holds only a reference to event %d in REMEDIATION_EVENTS, and that event is gone", ev.Sequence); code != 0 || !strings.Contains(out, want) {
 		t.Errorf("dlq show of a letter whose event is gone: exit %d, %s\n%s\nwant %q", code, errOut, out, want)
+	}
+	code, out, _ = cmd(t, natsURL, "dlq", "show", s, "--json")
+	if code != 0 || !strings.Contains(out, `"eventError": "dead letter `+s+` holds only a reference`) {
+		t.Errorf("dlq show --json of a letter whose event is gone: exit %d: %s; want eventError", code, out)
 	}
 	code, out, errOut = cmd(t, natsURL, "dlq", "replay", s, "--dry-run")
 	if want := fmt.Sprintf("skipped %s: it holds only a reference to event %d in REMEDIATION_EVENTS, and that event is gone", s, ev.Sequence); code != 0 || !strings.Contains(out, want) {
