@@ -63,7 +63,7 @@ func connectTo(t testing.TB, url string) *broker.Broker {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	b, err := broker.Connect(ctx, broker.ConnConfig{URL: url, Name: "cli-test"}, nil)
+	b, err := broker.Connect(ctx, broker.ConnConfig{URL: url, Name: "cli-test", ConnectTimeout: 5 * time.Second}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -462,11 +462,7 @@ func TestPurge(t *testing.T) {
 func TestErrorsSayWhatToDo(t *testing.T) {
 	t.Parallel()
 	// a provisioned but empty JetStream
-	srv := brokertest.Server(t)
-	b := connectTo(t, srv.ClientURL())
-	if err := b.Provision(context.Background(), broker.StreamsConfig{}); err != nil {
-		t.Fatal(err)
-	}
+	provisionedURL, _ := provisioned(t)
 	// a JetStream without remediator's streams
 	bare := brokertest.Server(t)
 
@@ -476,11 +472,11 @@ func TestErrorsSayWhatToDo(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"wrong sequence: show", srv.ClientURL(), []string{"dlq", "show", "42"},
+		{"wrong sequence: show", provisionedURL, []string{"dlq", "show", "42"},
 			[]string{"no dead letter with sequence 42 in REMEDIATION_DLQ", "list them with `remediator dlq list`"}},
-		{"wrong sequence: replay", srv.ClientURL(), []string{"dlq", "replay", "42", "--yes"},
+		{"wrong sequence: replay", provisionedURL, []string{"dlq", "replay", "42", "--yes"},
 			[]string{"no dead letter with sequence 42 in REMEDIATION_DLQ", "`remediator dlq list`"}},
-		{"wrong sequence: purge", srv.ClientURL(), []string{"dlq", "purge", "42", "--yes"},
+		{"wrong sequence: purge", provisionedURL, []string{"dlq", "purge", "42", "--yes"},
 			[]string{"no dead letter with sequence 42 in REMEDIATION_DLQ", "`remediator dlq list`"}},
 		{"unreachable NATS: list", "nats://127.0.0.1:1", []string{"dlq", "list"},
 			[]string{"cannot reach NATS at nats://127.0.0.1:1", "--nats-url"}},
@@ -500,7 +496,7 @@ func TestErrorsSayWhatToDo(t *testing.T) {
 			[]string{"stream REMEDIATION_STATUS does not exist", "is remediator running against this NATS?"}},
 		{"missing stream: stats", bare.ClientURL(), []string{"stats"},
 			[]string{"stream REMEDIATION_EVENTS does not exist", "is remediator running against this NATS?"}},
-		{"unknown event", srv.ClientURL(), []string{"status", "no-such-event"},
+		{"unknown event", provisionedURL, []string{"status", "no-such-event"},
 			[]string{`no status record or dead letter for event id "no-such-event"`}},
 	}
 	for _, tt := range tests {
@@ -529,7 +525,7 @@ func TestErrorsSayWhatToDo(t *testing.T) {
 		{"stats", "--window", "-1h"},
 	}
 	for _, args := range usage {
-		if code, _, errOut := cmd(t, srv.ClientURL(), args...); code != 2 || errOut == "" {
+		if code, _, errOut := cmd(t, provisionedURL, args...); code != 2 || errOut == "" {
 			t.Errorf("%v: exit %d, stderr %q; want a usage error (2)", args, code, errOut)
 		}
 	}

@@ -24,7 +24,8 @@ func provisioned(t *testing.T) (string, *broker.Broker) {
 	t.Helper()
 	srv := brokertest.Server(t)
 	b := connectTo(t, srv.ClientURL())
-	if err := b.Provision(context.Background(), broker.StreamsConfig{}); err != nil {
+	streams := broker.StreamsConfig{MaxAge: 7 * 24 * time.Hour, Replicas: 1, DuplicateWindow: 2 * time.Minute}
+	if err := b.Provision(context.Background(), streams); err != nil {
 		t.Fatal(err)
 	}
 	return srv.ClientURL(), b

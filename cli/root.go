@@ -245,6 +245,7 @@ func (g *globals) connect(ctx context.Context) (*broker.Broker, error) {
 		return nil, err
 	}
 	c.Name = "remediator-cli"
+	c.ConnectTimeout = cliConnectTimeout
 	c.MaxReconnects = cliMaxReconnects
 	b, err := broker.Connect(ctx, c, slog.New(slog.DiscardHandler))
 	if err != nil && g.urlFrom != "" {
@@ -264,6 +265,9 @@ func urlSource(flag, env string) string {
 	}
 	return ""
 }
+
+// cliConnectTimeout bounds one dial and handshake of a client command.
+const cliConnectTimeout = 5 * time.Second
 
 // cliMaxReconnects is how many times a client command reconnects after its connection drops.
 // Explicitly positive: 0 meant "forever" in broker.ConnConfig until it came to mean "none".
