@@ -11,21 +11,20 @@ import (
 	"github.com/remediator/remediator/broker"
 )
 
-// AuditAction is the last part of an audit subject: remediation.audit.<action>.
-type AuditAction string
+// auditAction is the last part of an audit subject: remediation.audit.<action>.
+type auditAction string
 
 const (
-	auditReplay AuditAction = "dlq.replay"
-	auditPurge  AuditAction = "dlq.purge"
+	auditReplay auditAction = "dlq.replay"
+	auditPurge  auditAction = "dlq.purge"
 )
 
-// Subject is where records of the action are published.
-func (a AuditAction) Subject() string { return "remediation.audit." + string(a) }
+func (a auditAction) subject() string { return "remediation.audit." + string(a) }
 
-// Audit subjects of replays and purges.
-var (
-	AuditReplaySubject = auditReplay.Subject()
-	AuditPurgeSubject  = auditPurge.Subject()
+// Audit subjects of replays and purges (stream REMEDIATION_AUDIT).
+const (
+	AuditReplaySubject = "remediation.audit." + string(auditReplay)
+	AuditPurgeSubject  = "remediation.audit." + string(auditPurge)
 )
 
 // AuditRecord is one JSON record on remediation.audit.<action>. A command acting on more than
@@ -49,7 +48,7 @@ type AuditRecord struct {
 	Rate float64 `json:"rate,omitempty"`
 }
 
-func (s *Store) newAudit(action AuditAction, user, selector string, total, parts int) *AuditRecord {
+func (s *Store) newAudit(action auditAction, user, selector string, total, parts int) *AuditRecord {
 	now := time.Now().UTC()
 	return &AuditRecord{
 		Action: string(action), ID: fmt.Sprintf("%s-%d", strings.TrimPrefix(string(action), "dlq."), now.UnixNano()),
@@ -68,7 +67,7 @@ func (s *Store) recordAudit(ctx context.Context, a *AuditRecord, part int, seqs,
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	subject := AuditAction(a.Action).Subject()
+	subject := auditAction(a.Action).subject()
 	if _, err := s.b.Publish(ctx, subject, data, broker.PublishOptions{MsgID: fmt.Sprintf("audit:%s:%d", a.ID, part)}); err != nil {
 		return fmt.Errorf("record the audit on %s: %w", subject, s.explain(err, broker.StreamAudit))
 	}
