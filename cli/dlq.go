@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/remediator/remediator/broker"
+	"github.com/remediator/remediator/dlq"
 	"github.com/remediator/remediator/status"
 )
 
@@ -27,7 +28,9 @@ func newDLQCmd(g *globals) *cobra.Command {
 		Use:   "dlq",
 		Short: "Inspect, replay and purge dead letters (stream REMEDIATION_DLQ)",
 		Long: `Every event that cannot succeed lands on remediation.dlq.<reason> (stream REMEDIATION_DLQ)
-with its original subject, headers and bytes, the error, and every invocation attempt.
+with its original subject, headers and bytes, the error, and every invocation attempt. A dead
+letter of an event too large to copy holds only the event's sequence in REMEDIATION_EVENTS:
+show and replay load the event from there (while the stream still keeps it, streams.maxAge).
 
   dlq list     one line per dead letter
   dlq show     everything recorded for one, with the original payload
@@ -41,121 +44,33 @@ Replays and purges are recorded on remediation.audit.dlq.<action> (stream REMEDI
 	return cmd
 }
 
-// deadLetter is one message of REMEDIATION_DLQ, decoded.
-type deadLetter struct {
-	Seq     uint64
-	Time    time.Time           // when REMEDIATION_DLQ stored it
-	Subject string              // remediation.dlq.<reason>
-	Header  map[string][]string // headers of the dead-letter message itself
-	Rec     status.DeadLetter
-	// DecodeErr is set when the message is not a readable dead-letter record; Rec.Reason is
-	// then taken from the subject.
-	DecodeErr error
+// store connects and returns the dead-letter store over the connection; close the broker.
+func (g *globals) store(ctx context.Context) (*broker.Broker, *dlq.Store, error) {
+	b, err := g.connect(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return b, dlq.New(b, dlq.Options{Server: redactURL(g.url())}), nil
 }
 
-func decodeDeadLetter(m *broker.StoredMessage) deadLetter {
-	dl := deadLetter{Seq: m.Sequence, Time: m.Time, Subject: m.Subject, Header: m.Header}
-	if err := json.Unmarshal(m.Data, &dl.Rec); err != nil {
-		dl.DecodeErr = err
-		dl.Rec = status.DeadLetter{Error: fmt.Sprintf("unreadable dead-letter record: %v", err)}
+// hint adds to a dead-letter error what the operator can do about it on the command line.
+func hint(err error) error {
+	var missing *dlq.MissingStreamError
+	switch {
+	case errors.As(err, &missing):
+		return fmt.Errorf("%w (check --nats-url, --creds and the nats: section of --config)", err)
+	case errors.Is(err, dlq.ErrLetterNotFound):
+		return fmt.Errorf("%w — list them with `remediator dlq list`", err)
 	}
-	if dl.Rec.Reason == "" {
-		dl.Rec.Reason = status.Reason(strings.TrimPrefix(m.Subject, status.DLQSubjectPrefix))
-	}
-	return dl
-}
-
-// dlqEntry is the JSON form of one `dlq list` line.
-type dlqEntry struct {
-	Sequence  uint64        `json:"sequence"`
-	Time      time.Time     `json:"time"`
-	Reason    status.Reason `json:"reason"`
-	EventID   string        `json:"eventId,omitempty"`
-	EventKind string        `json:"eventKind,omitempty"`
-	Flow      string        `json:"flow,omitempty"`
-	Error     string        `json:"error"`
-	Attempts  int           `json:"attempts"`
-	Subject   string        `json:"subject"`
-	FirstSeen time.Time     `json:"firstSeen,omitzero"`
-	LastSeen  time.Time     `json:"lastSeen,omitzero"`
-	TraceID   string        `json:"traceId,omitempty"`
-}
-
-func (dl deadLetter) entry() dlqEntry {
-	r := dl.Rec
-	return dlqEntry{
-		Sequence: dl.Seq, Time: dl.Time, Reason: r.Reason, EventID: r.EventID, EventKind: r.EventKind,
-		Flow: r.Flow, Error: r.Error, Attempts: r.Attempts, Subject: r.Subject,
-		FirstSeen: r.FirstSeen, LastSeen: r.LastSeen, TraceID: r.TraceID,
-	}
+	return err
 }
 
 const dlqHeader = "   SEQ  TIME                       REASON             EVENT ID                               FLOW                    ERROR"
 
-func printDLQLine(w io.Writer, e dlqEntry) {
+func printDLQLine(w io.Writer, e dlq.Entry) {
 	fmt.Fprintf(w, "%6d  %-25s  %-17s  %-37s  %-22s  %s\n",
-		e.Sequence, e.Time.Local().Format(time.RFC3339), e.Reason, orDash(clip(e.EventID, 37)),
-		orDash(clip(e.Flow, 22)), clip(oneLine(e.Error), 80))
-}
-
-// dlqFilter selects dead letters. Zero fields match everything.
-type dlqFilter struct {
-	reason    status.Reason
-	flow      string
-	since     time.Time // stored at or after
-	olderThan time.Time // stored before
-}
-
-func (f dlqFilter) subject() string {
-	if f.reason != "" {
-		return f.reason.Subject()
-	}
-	return status.DLQSubjectPrefix + ">"
-}
-
-func (f dlqFilter) match(dl deadLetter) bool {
-	return (f.flow == "" || dl.Rec.Flow == f.flow) && (f.olderThan.IsZero() || dl.Time.Before(f.olderThan))
-}
-
-// scanDLQ calls fn for each dead letter f selects, oldest first, until fn returns false.
-func (g *globals) scanDLQ(ctx context.Context, b *broker.Broker, f dlqFilter, fn func(deadLetter) bool) error {
-	err := b.Scan(ctx, broker.StreamDLQ, f.subject(), 0, f.since, func(m *broker.StoredMessage) bool {
-		dl := decodeDeadLetter(m)
-		if !f.olderThan.IsZero() && !dl.Time.Before(f.olderThan) {
-			return false // the stream is in time order: nothing older follows
-		}
-		if !f.match(dl) {
-			return true
-		}
-		return fn(dl)
-	})
-	return g.explain(err, broker.StreamDLQ)
-}
-
-// getDeadLetter reads one dead letter, with an error that says what to do when it is not there.
-func (g *globals) getDeadLetter(ctx context.Context, b *broker.Broker, seq uint64) (deadLetter, error) {
-	m, err := b.GetMessage(ctx, broker.StreamDLQ, seq)
-	if errors.Is(err, broker.ErrMessageNotFound) {
-		return deadLetter{}, fmt.Errorf("no dead letter with sequence %d in %s (it may have been replayed, purged or expired) — list them with `remediator dlq list`",
-			seq, broker.StreamDLQ)
-	}
-	if err != nil {
-		return deadLetter{}, g.explain(err, broker.StreamDLQ)
-	}
-	return decodeDeadLetter(m), nil
-}
-
-// explain turns a missing stream into an error that says what to do.
-func (g *globals) explain(err error, stream string) error {
-	if !errors.Is(err, broker.ErrStreamNotFound) {
-		return err
-	}
-	hint := "it creates its streams at start"
-	if stream == broker.StreamAudit {
-		hint = "it creates its streams at start; a remediator started before the audit stream existed creates it when restarted"
-	}
-	return fmt.Errorf("stream %s does not exist on %s — is remediator running against this NATS? %s (check --nats-url and --creds)",
-		stream, redactURL(g.url()), hint)
+		e.Sequence, e.Time.Local().Format(time.RFC3339), e.Reason, orDash(clip(safe(e.EventID), 37)),
+		orDash(clip(safe(e.Flow), 22)), clip(safe(oneLine(e.Error)), 80))
 }
 
 func newDLQListCmd(g *globals) *cobra.Command {
@@ -177,7 +92,7 @@ func newDLQListCmd(g *globals) *cobra.Command {
 				return usageError{fmt.Errorf("--limit %d: want 0 (no limit) or more", limit)}
 			}
 			ctx := cmd.Context()
-			b, err := g.connect(ctx)
+			b, s, err := g.store(ctx)
 			if err != nil {
 				return err
 			}
@@ -188,21 +103,22 @@ func newDLQListCmd(g *globals) *cobra.Command {
 				fmt.Fprintln(g.stdout, dlqHeader)
 			}
 			more := false
-			err = g.scanDLQ(ctx, b, f, func(dl deadLetter) bool {
+			// Scan, not List: print as the letters come, holding none of them.
+			err = s.Scan(ctx, f, func(l dlq.Letter) bool {
 				if limit > 0 && n == limit {
 					more = true
 					return false
 				}
 				n++
 				if g.jsonOut {
-					_ = enc.Encode(dl.entry())
+					_ = enc.Encode(l.Entry())
 				} else {
-					printDLQLine(g.stdout, dl.entry())
+					printDLQLine(g.stdout, l.Entry())
 				}
 				return true
 			})
 			if err != nil {
-				return err
+				return hint(err)
 			}
 			if !g.jsonOut {
 				switch {
@@ -215,10 +131,10 @@ func newDLQListCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&reason, "reason", "", "only this reason: "+reasonList())
-	cmd.Flags().StringVar(&flow, "flow", "", "only dead letters of this flow")
-	cmd.Flags().StringVar(&since, "since", "", "only dead letters stored since this time (RFC 3339) or this long ago (2h, 30m, 7d)")
-	cmd.Flags().IntVar(&limit, "limit", 0, "show at most N (0: all)")
+	cmd.Flags().StringVar(&reason, "reason", "", "only this `REASON`: "+reasonList())
+	cmd.Flags().StringVar(&flow, "flow", "", "only dead letters of this `FLOW`")
+	cmd.Flags().StringVar(&since, "since", "", "only dead letters stored since this `TIME` (RFC 3339) or this long ago (2h, 30m, 7d)")
+	cmd.Flags().IntVar(&limit, "limit", 0, "show at most `N` (0: all)")
 	return cmd
 }
 
@@ -226,6 +142,10 @@ func newDLQShowCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "show SEQ",
 		Short: "Show everything recorded for one dead letter: error, attempts, headers, original payload",
+		Long: `Show prints everything recorded for one dead letter: the error, every attempt, the original
+headers and the original payload. A dead letter that holds only a reference to its event
+(too large to copy) shows the event loaded from REMEDIATION_EVENTS, or says that the stream
+no longer keeps it (streams.maxAge).`,
 		Example: `  remediator dlq show 42
   remediator dlq show 42 --json | jq -r .record.payload | base64 -d`,
 		Args: cobra.ExactArgs(1),
@@ -235,53 +155,83 @@ func newDLQShowCmd(g *globals) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			b, err := g.connect(ctx)
+			b, s, err := g.store(ctx)
 			if err != nil {
 				return err
 			}
 			defer b.Close()
-			dl, err := g.getDeadLetter(ctx, b, seqs[0])
+			l, err := s.Get(ctx, seqs[0])
 			if err != nil {
-				return err
+				return hint(err)
+			}
+			var ev *dlq.Event
+			var evErr error
+			if l.ByReference() {
+				e, err := s.OriginalEvent(ctx, l)
+				if err != nil && !errors.Is(err, dlq.ErrEventGone) {
+					return hint(err)
+				}
+				if err == nil {
+					ev = &e
+				}
+				evErr = err
 			}
 			if g.jsonOut {
-				return writeJSON(g.stdout, dlqShowJSON{Sequence: dl.Seq, Time: dl.Time, Subject: dl.Subject, Header: dl.Header, Record: dl.Rec})
+				out := dlqShowJSON{Sequence: l.Sequence, Time: l.Time, Subject: l.Subject, Header: l.Header, Record: l.Record}
+				if ev != nil {
+					out.Event = &eventJSON{Stream: broker.StreamEvents, Sequence: ev.Sequence, Subject: ev.Subject, Header: ev.Header, Payload: ev.Payload}
+				}
+				if evErr != nil {
+					out.EventError = evErr.Error()
+				}
+				return writeJSON(g.stdout, out)
 			}
-			printDeadLetter(g.stdout, dl)
+			printDeadLetter(g.stdout, l, ev, evErr)
 			return nil
 		},
 	}
 }
 
 // dlqShowJSON is `dlq show --json`: the stored record (payload base64, as on the stream) with
-// where and when it was stored.
+// where and when it was stored, and for a letter holding only a reference, the event loaded
+// from REMEDIATION_EVENTS (or why it could not be).
 type dlqShowJSON struct {
-	Sequence uint64              `json:"sequence"`
-	Time     time.Time           `json:"time"`
-	Subject  string              `json:"subject"`
-	Header   map[string][]string `json:"headers,omitempty"`
-	Record   status.DeadLetter   `json:"record"`
+	Sequence   uint64              `json:"sequence"`
+	Time       time.Time           `json:"time"`
+	Subject    string              `json:"subject"`
+	Header     map[string][]string `json:"headers,omitempty"`
+	Record     status.DeadLetter   `json:"record"`
+	Event      *eventJSON          `json:"event,omitempty"`
+	EventError string              `json:"eventError,omitempty"`
 }
 
-func printDeadLetter(w io.Writer, dl deadLetter) {
-	r := dl.Rec
+type eventJSON struct {
+	Stream   string              `json:"stream"`
+	Sequence uint64              `json:"sequence"`
+	Subject  string              `json:"subject"`
+	Header   map[string][]string `json:"headers,omitempty"`
+	Payload  []byte              `json:"payload"`
+}
+
+func printDeadLetter(w io.Writer, l dlq.Letter, ev *dlq.Event, evErr error) {
+	r := l.Record
 	row := func(k, v string) {
 		if v != "" {
-			fmt.Fprintf(w, "  %-17s %s\n", k, v)
+			fmt.Fprintf(w, "  %-17s %s\n", k, safe(v))
 		}
 	}
-	fmt.Fprintf(w, "Dead letter %d in %s\n", dl.Seq, broker.StreamDLQ)
-	row("stored", dl.Time.Local().Format(time.RFC3339Nano)+" on "+dl.Subject)
+	fmt.Fprintf(w, "Dead letter %d in %s\n", l.Sequence, broker.StreamDLQ)
+	row("stored", l.Time.Local().Format(time.RFC3339Nano)+" on "+l.Subject)
 	row("reason", string(r.Reason))
 	row("error", r.Error)
-	if dl.DecodeErr != nil {
+	if l.DecodeErr != nil {
 		return
 	}
-	ev := r.EventID
+	ev0 := r.EventID
 	if r.EventKind != "" {
-		ev = fmt.Sprintf("%s (%s)", orDash(r.EventID), r.EventKind)
+		ev0 = fmt.Sprintf("%s (%s)", orDash(r.EventID), r.EventKind)
 	}
-	row("event", ev)
+	row("event", ev0)
 	fl := r.Flow
 	if r.Rule != "" {
 		fl = fmt.Sprintf("%s (rule %s)", orDash(r.Flow), r.Rule)
@@ -318,13 +268,29 @@ func printDeadLetter(w io.Writer, dl deadLetter) {
 			if a.OutcomeUnknown {
 				e += " (outcome unknown: the flow may have run)"
 			}
-			fmt.Fprintf(w, "  %3d  %-32s  %-4s  %s\n", a.Attempt, a.At.Local().Format(time.RFC3339Nano), http, orDash(e))
+			fmt.Fprintf(w, "  %3d  %-32s  %-4s  %s\n", a.Attempt, a.At.Local().Format(time.RFC3339Nano), http, orDash(safe(e)))
 		}
 	}
-	printHeaders(w, "Original headers", r.Headers)
-	printHeaders(w, "Dead-letter message headers", dl.Header)
+	switch {
+	case ev != nil:
+		printHeaders(w, fmt.Sprintf("Original headers (event %d in %s)", ev.Sequence, broker.StreamEvents), dlq.RedactHeaders(ev.Header))
+	case evErr != nil:
+		// The letter holds only a reference; headers and payload went with the event.
+	default:
+		printHeaders(w, "Original headers", r.Headers)
+	}
+	printHeaders(w, "Dead-letter message headers", l.Header)
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, payloadText(r.Payload))
+	switch {
+	case ev != nil:
+		fmt.Fprintf(w, "Loaded from %s sequence %d (the dead letter holds only a reference).\n", broker.StreamEvents, ev.Sequence)
+		fmt.Fprintln(w, payloadText(ev.Payload))
+	case evErr != nil:
+		fmt.Fprintf(w, "Payload: not in the dead letter, which holds only a reference to event %d in %s, and that event is gone (past the stream's retention, streams.maxAge, or deleted): it can no longer be shown or replayed.\n",
+			r.EventSequence, broker.StreamEvents)
+	default:
+		fmt.Fprintln(w, payloadText(r.Payload))
+	}
 }
 
 func printHeaders(w io.Writer, title string, h map[string][]string) {
@@ -335,12 +301,13 @@ func printHeaders(w io.Writer, title string, h map[string][]string) {
 	}
 	for _, k := range slices.Sorted(maps.Keys(h)) {
 		for _, v := range h[k] {
-			fmt.Fprintf(w, "  %s: %s\n", k, v)
+			fmt.Fprintf(w, "  %s: %s\n", safe(k), safe(v))
 		}
 	}
 }
 
-// payloadText shows the original bytes: indented when they are JSON, else quoted.
+// payloadText shows the original bytes: indented when they are JSON, else quoted. Indented
+// JSON escapes control characters inside strings, so it is safe on a terminal.
 func payloadText(p []byte) string {
 	var ind bytes.Buffer
 	switch {
@@ -381,139 +348,62 @@ how many and which sequences, before the letters are deleted.`,
 		Example: `  remediator dlq purge 42 43
   remediator dlq purge --reason invalid_json --older-than 7d --yes`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var sel selector
+			var sel dlq.Selection
 			var err error
 			if len(args) > 0 {
 				if reason != "" || flow != "" || olderThan != "" {
 					return usageError{errors.New("give sequences, or --reason/--older-than/--flow, not both")}
 				}
-				if sel.seqs, err = parseSeqs(args); err != nil {
+				if sel.Sequences, err = parseSeqs(args); err != nil {
 					return err
 				}
 			} else {
 				if reason == "" && olderThan == "" {
 					return usageError{errors.New("say what to purge: sequences, --reason R or --older-than D (e.g. 30d)")}
 				}
-				if sel.filter, err = parseFilter(reason, flow, "", olderThan); err != nil {
+				if sel.Filter, err = parseFilter(reason, flow, "", olderThan); err != nil {
 					return err
 				}
 			}
-			sel.describe = describeSelection(args, reason, flow, olderThan, false)
+			sel.Describe = describeSelection(args, reason, flow, olderThan, false)
 			ctx := cmd.Context()
-			b, err := g.connect(ctx)
+			b, s, err := g.store(ctx)
 			if err != nil {
 				return err
 			}
 			defer b.Close()
-			if err := g.requireStream(ctx, b, broker.StreamAudit); err != nil {
-				return err
+			if err := s.RequireStream(ctx, broker.StreamAudit); err != nil {
+				return hint(err)
 			}
-			letters, err := g.selectLetters(ctx, b, sel)
+			refs, err := s.Select(ctx, sel)
 			if err != nil {
-				return err
+				return hint(err)
 			}
-			if len(letters) == 0 {
-				return g.report(purgeResult{Selector: sel.describe}, "no dead letters match; nothing purged")
+			if len(refs) == 0 {
+				return g.report(dlq.PurgeResult{Selector: sel.Describe}, "no dead letters match; nothing purged")
 			}
-			q := fmt.Sprintf("Delete %s from %s for good? This cannot be undone.", countLetters(len(letters)), broker.StreamDLQ)
+			q := fmt.Sprintf("Delete %s from %s for good? This cannot be undone.", dlq.CountLetters(len(refs)), broker.StreamDLQ)
 			if err := g.confirm(q, yes); err != nil {
 				return err
 			}
-			seqs := make([]uint64, len(letters))
-			for i, l := range letters {
-				seqs[i] = l.Seq
+			seqs := make([]uint64, len(refs))
+			for i, r := range refs {
+				seqs[i] = r.Sequence
 			}
-			a := newAudit(auditPurge, operator(as), sel.describe, len(seqs), (len(seqs)+auditBatch-1)/auditBatch)
-			res := purgeResult{Selector: sel.describe, AuditID: a.ID}
-			for part, batch := range batches(seqs) {
-				if err := g.recordAudit(ctx, b, a, part, batch, nil); err != nil {
-					return err
-				}
-				n, err := g.deleteLetters(ctx, b, batch)
-				res.Purged += n
-				res.Sequences = append(res.Sequences, batch...)
-				if err != nil {
-					return err
-				}
+			res, err := s.Purge(ctx, sel.Describe, seqs, operator(as))
+			if err != nil {
+				return hint(err)
 			}
 			return g.report(res, fmt.Sprintf("purged %s from %s (audit record %s on %s)",
-				countLetters(res.Purged), broker.StreamDLQ, a.ID, auditPurge.subject()))
+				dlq.CountLetters(res.Purged), broker.StreamDLQ, res.AuditID, dlq.AuditPurgeSubject))
 		},
 	}
-	cmd.Flags().StringVar(&reason, "reason", "", "purge dead letters with this reason: "+reasonList())
-	cmd.Flags().StringVar(&olderThan, "older-than", "", "purge dead letters stored longer ago than this (e.g. 72h, 30d)")
-	cmd.Flags().StringVar(&flow, "flow", "", "only dead letters of this flow (with --reason or --older-than)")
+	cmd.Flags().StringVar(&reason, "reason", "", "purge dead letters with this `REASON`: "+reasonList())
+	cmd.Flags().StringVar(&olderThan, "older-than", "", "purge dead letters stored longer ago than this `DURATION` (e.g. 72h, 30d)")
+	cmd.Flags().StringVar(&flow, "flow", "", "only dead letters of this `FLOW` (with --reason or --older-than)")
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
-	cmd.Flags().StringVar(&as, "as", "", "operator name for the audit record (default $USER)")
+	cmd.Flags().StringVar(&as, "as", "", "operator `NAME` for the audit record (default $USER)")
 	return cmd
-}
-
-type purgeResult struct {
-	Selector  string   `json:"selector"`
-	Purged    int      `json:"purged"`
-	Sequences []uint64 `json:"sequences"`
-	AuditID   string   `json:"auditId,omitempty"`
-}
-
-// selector says which dead letters a replay or purge acts on: explicit sequences, or a filter.
-type selector struct {
-	seqs     []uint64
-	filter   dlqFilter
-	describe string // for the audit record and messages
-}
-
-// selectLetters reads the selected dead letters, oldest first. An explicit sequence that is not
-// there is an error, so that a typo changes nothing. The scan stops at the last letter stored
-// when it started, so letters written meanwhile (a replay failing again) are not included.
-func (g *globals) selectLetters(ctx context.Context, b *broker.Broker, sel selector) ([]letterRef, error) {
-	var out []letterRef
-	if len(sel.seqs) > 0 {
-		for _, seq := range sel.seqs {
-			dl, err := g.getDeadLetter(ctx, b, seq)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, refOf(dl))
-		}
-		return out, nil
-	}
-	err := g.scanDLQ(ctx, b, sel.filter, func(dl deadLetter) bool {
-		out = append(out, refOf(dl))
-		return true
-	})
-	return out, err
-}
-
-// deleteLetters removes seqs from REMEDIATION_DLQ. A letter already gone (purged or replayed
-// by someone else, or expired) is not an error. It returns how many it deleted.
-func (g *globals) deleteLetters(ctx context.Context, b *broker.Broker, seqs []uint64) (int, error) {
-	// Finish deleting what was decided even when interrupted: the audit record says so.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-	defer cancel()
-	n := 0
-	var failed []uint64
-	var last error
-	for _, seq := range seqs {
-		err := b.DeleteMessage(ctx, broker.StreamDLQ, seq)
-		switch {
-		case err == nil:
-			n++
-		case errors.Is(err, broker.ErrMessageNotFound):
-		default:
-			failed, last = append(failed, seq), err
-		}
-	}
-	if len(failed) > 0 {
-		return n, fmt.Errorf("could not delete %s from %s (sequences %s): %w — delete them with `remediator dlq purge %s`",
-			countLetters(len(failed)), broker.StreamDLQ, joinSeqs(failed, 20), last, joinSeqs(failed, 20))
-	}
-	return n, nil
-}
-
-// requireStream fails with what to do when stream does not exist.
-func (g *globals) requireStream(ctx context.Context, b *broker.Broker, stream string) error {
-	_, err := b.StreamInfo(ctx, stream, false)
-	return g.explain(err, stream)
 }
 
 // confirm asks question on stderr and reads the answer from stdin, unless yes.
@@ -571,29 +461,29 @@ func operator(as string) string {
 	return "unknown"
 }
 
-func parseFilter(reason, flow, since, olderThan string) (dlqFilter, error) {
-	var f dlqFilter
+func parseFilter(reason, flow, since, olderThan string) (dlq.Filter, error) {
+	var f dlq.Filter
 	if reason != "" {
 		r, err := status.ParseReason(reason)
 		if err != nil {
 			return f, usageError{fmt.Errorf("--reason: %w", err)}
 		}
-		f.reason = r
+		f.Reason = r
 	}
-	f.flow = flow
+	f.Flow = flow
 	if since != "" {
 		t, err := parseSince(since, time.Now())
 		if err != nil {
 			return f, usageError{fmt.Errorf("--since: %w", err)}
 		}
-		f.since = t
+		f.Since = t
 	}
 	if olderThan != "" {
 		d, err := parseDuration(olderThan)
 		if err != nil {
 			return f, usageError{fmt.Errorf("--older-than: %w", err)}
 		}
-		f.olderThan = time.Now().Add(-d)
+		f.Before = time.Now().Add(-d)
 	}
 	return f, nil
 }
@@ -669,26 +559,6 @@ func reasonList() string {
 	return strings.Join(s, ", ")
 }
 
-func countLetters(n int) string {
-	if n == 1 {
-		return "1 dead letter"
-	}
-	return fmt.Sprintf("%d dead letters", n)
-}
-
-// joinSeqs lists at most max sequences.
-func joinSeqs(seqs []uint64, max int) string {
-	var s []string
-	for i, q := range seqs {
-		if i == max {
-			s = append(s, fmt.Sprintf("… (%d more)", len(seqs)-max))
-			break
-		}
-		s = append(s, strconv.FormatUint(q, 10))
-	}
-	return strings.Join(s, " ")
-}
-
 func orDash(s string) string {
 	if s == "" {
 		return "-"
@@ -703,4 +573,12 @@ func oneLine(s string) string {
 		return s[:i] + " …"
 	}
 	return s
+}
+
+// explain turns a missing stream into an error that says what to do.
+func (g *globals) explain(err error, stream string) error {
+	if !errors.Is(err, broker.ErrStreamNotFound) {
+		return err
+	}
+	return hint(&dlq.MissingStreamError{Stream: stream, Server: redactURL(g.url()), Err: err})
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/remediator/remediator/broker"
 	"github.com/remediator/remediator/broker/brokertest"
 	"github.com/remediator/remediator/cli"
-	"github.com/remediator/remediator/config"
 	"github.com/remediator/remediator/flowsim"
 	"github.com/remediator/remediator/publish"
 	"github.com/remediator/remediator/service/servicetest"
@@ -31,13 +30,13 @@ const (
 )
 
 // cmd runs the command line against svc's NATS with stdin not a terminal.
-func cmd(t *testing.T, natsURL string, args ...string) (int, string, string) {
+func cmd(t testing.TB, natsURL string, args ...string) (int, string, string) {
 	t.Helper()
 	return cmdStdin(t, natsURL, "", false, args...)
 }
 
 // cmdStdin runs the command line with stdin holding input, as a terminal or not.
-func cmdStdin(t *testing.T, natsURL, input string, terminal bool, args ...string) (int, string, string) {
+func cmdStdin(t testing.TB, natsURL, input string, terminal bool, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -47,7 +46,7 @@ func cmdStdin(t *testing.T, natsURL, input string, terminal bool, args ...string
 }
 
 // waitFor polls cond until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(20 * time.Millisecond)
@@ -60,11 +59,11 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
-func connectTo(t *testing.T, url string) *broker.Broker {
+func connectTo(t testing.TB, url string) *broker.Broker {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	b, err := broker.Connect(ctx, broker.ConnConfig{URL: url, Name: "cli-test"}, nil)
+	b, err := broker.Connect(ctx, broker.ConnConfig{URL: url, Name: "cli-test", ConnectTimeout: 5 * time.Second}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +71,7 @@ func connectTo(t *testing.T, url string) *broker.Broker {
 	return b
 }
 
-func streamInfo(t *testing.T, b *broker.Broker, stream string) *broker.StreamInfo {
+func streamInfo(t testing.TB, b *broker.Broker, stream string) *broker.StreamInfo {
 	t.Helper()
 	info, err := b.StreamInfo(context.Background(), stream, true)
 	if err != nil {
@@ -82,7 +81,7 @@ func streamInfo(t *testing.T, b *broker.Broker, stream string) *broker.StreamInf
 }
 
 // simCall calls the simulator's admin API and decodes the answer into out (if not nil).
-func simCall(t *testing.T, method, url, body string, out any) {
+func simCall(t testing.TB, method, url, body string, out any) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
@@ -104,12 +103,12 @@ func simCall(t *testing.T, method, url, body string, out any) {
 	}
 }
 
-func setFaults(t *testing.T, svc *servicetest.Running, alias, faults string) {
+func setFaults(t testing.TB, svc *servicetest.Running, alias, faults string) {
 	t.Helper()
 	simCall(t, http.MethodPut, svc.Addrs.Simulator+"/_sim/flows/"+alias+"/faults", faults, nil)
 }
 
-func simFlow(t *testing.T, svc *servicetest.Running, alias string) flowsim.FlowInfo {
+func simFlow(t testing.TB, svc *servicetest.Running, alias string) flowsim.FlowInfo {
 	t.Helper()
 	var flows []flowsim.FlowInfo
 	simCall(t, http.MethodGet, svc.Addrs.Simulator+"/_sim/flows", "", &flows)
@@ -177,7 +176,7 @@ type auditRecord struct {
 	Events    []uint64 `json:"eventSequences"`
 }
 
-func auditRecords(t *testing.T, b *broker.Broker) []auditRecord {
+func auditRecords(t testing.TB, b *broker.Broker) []auditRecord {
 	t.Helper()
 	var out []auditRecord
 	err := b.Scan(context.Background(), broker.StreamAudit, "", 0, time.Time{}, func(m *broker.StoredMessage) bool {
@@ -463,11 +462,7 @@ func TestPurge(t *testing.T) {
 func TestErrorsSayWhatToDo(t *testing.T) {
 	t.Parallel()
 	// a provisioned but empty JetStream
-	srv := brokertest.Server(t)
-	b := connectTo(t, srv.ClientURL())
-	if err := b.Provision(context.Background(), broker.StreamsConfig{}); err != nil {
-		t.Fatal(err)
-	}
+	provisionedURL, _ := provisioned(t)
 	// a JetStream without remediator's streams
 	bare := brokertest.Server(t)
 
@@ -477,11 +472,11 @@ func TestErrorsSayWhatToDo(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"wrong sequence: show", srv.ClientURL(), []string{"dlq", "show", "42"},
+		{"wrong sequence: show", provisionedURL, []string{"dlq", "show", "42"},
 			[]string{"no dead letter with sequence 42 in REMEDIATION_DLQ", "list them with `remediator dlq list`"}},
-		{"wrong sequence: replay", srv.ClientURL(), []string{"dlq", "replay", "42", "--yes"},
+		{"wrong sequence: replay", provisionedURL, []string{"dlq", "replay", "42", "--yes"},
 			[]string{"no dead letter with sequence 42 in REMEDIATION_DLQ", "`remediator dlq list`"}},
-		{"wrong sequence: purge", srv.ClientURL(), []string{"dlq", "purge", "42", "--yes"},
+		{"wrong sequence: purge", provisionedURL, []string{"dlq", "purge", "42", "--yes"},
 			[]string{"no dead letter with sequence 42 in REMEDIATION_DLQ", "`remediator dlq list`"}},
 		{"unreachable NATS: list", "nats://127.0.0.1:1", []string{"dlq", "list"},
 			[]string{"cannot reach NATS at nats://127.0.0.1:1", "--nats-url"}},
@@ -501,7 +496,7 @@ func TestErrorsSayWhatToDo(t *testing.T) {
 			[]string{"stream REMEDIATION_STATUS does not exist", "is remediator running against this NATS?"}},
 		{"missing stream: stats", bare.ClientURL(), []string{"stats"},
 			[]string{"stream REMEDIATION_EVENTS does not exist", "is remediator running against this NATS?"}},
-		{"unknown event", srv.ClientURL(), []string{"status", "no-such-event"},
+		{"unknown event", provisionedURL, []string{"status", "no-such-event"},
 			[]string{`no status record or dead letter for event id "no-such-event"`}},
 	}
 	for _, tt := range tests {
@@ -530,7 +525,7 @@ func TestErrorsSayWhatToDo(t *testing.T) {
 		{"stats", "--window", "-1h"},
 	}
 	for _, args := range usage {
-		if code, _, errOut := cmd(t, srv.ClientURL(), args...); code != 2 || errOut == "" {
+		if code, _, errOut := cmd(t, provisionedURL, args...); code != 2 || errOut == "" {
 			t.Errorf("%v: exit %d, stderr %q; want a usage error (2)", args, code, errOut)
 		}
 	}
@@ -618,97 +613,5 @@ func TestStats(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("stats (exit %d) lacks %q:\n%s", code, want, out)
 		}
-	}
-}
-
-// Replaying 1,000 dead letters of a flow limited to 10 calls/s draws no 429: the worker's rate
-// budget paces dispatch. It takes about 100 s by nature (1,000 calls at 10/s).
-func TestReplayOfAThousandDeadLettersRespectsTheFlowsRateLimit(t *testing.T) {
-	if testing.Short() {
-		t.Skip("takes about 100 s (1,000 calls at 10/s); skipped with -short")
-	}
-	t.Parallel()
-	const n = 1000
-	dir := t.TempDir()
-	setRate := func(cfg *config.Config, perSecond float64) {
-		for i := range cfg.Flows {
-			if cfg.Flows[i].Name == seedFlow {
-				cfg.Flows[i].RateLimit = perSecond
-			}
-		}
-		for i := range cfg.Simulator.Flows {
-			if cfg.Simulator.Flows[i].Alias == seedFlow {
-				cfg.Simulator.Flows[i].RateLimit = perSecond
-			}
-		}
-	}
-
-	// 1. Produce 1,000 dead letters quickly: a broken flow with a generous limit.
-	cfg := servicetest.Config(t, dir)
-	setRate(cfg, 10000)
-	svc := servicetest.Start(t, cfg, nil)
-	setFaults(t, svc, seedFlow, `{"status":400}`)
-	b := connectTo(t, svc.Addrs.NATS)
-	seed, err := os.ReadFile(seedPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := publish.New(b, nil)
-	for i := range n {
-		doc := bytes.Replace(seed, []byte(seedEventID), fmt.Appendf(nil, "bulk-%04d", i), 1)
-		if _, err := p.Publish(context.Background(), doc, publish.Options{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitFor(t, 60*time.Second, "1,000 dead letters", func() bool { return streamInfo(t, b, broker.StreamDLQ).Messages == n })
-	b.Close()
-
-	// 2. Deploy the fix: restart on the same data with the flow at Okta's 10 calls/s, in the
-	// worker and in the simulator.
-	if err := svc.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	cfg = servicetest.Config(t, dir)
-	setRate(cfg, 10)
-	svc = servicetest.Start(t, cfg, nil)
-	url := svc.Addrs.NATS
-	b = connectTo(t, url)
-
-	start := time.Now()
-	code, out, errOut := cmd(t, url, "dlq", "replay", "--reason", "permanent_failure", "--yes")
-	if code != 0 || !strings.Contains(out, "replayed 1000 dead letters as 1000 events") {
-		t.Fatalf("dlq replay: exit %d: %s %s", code, out, errOut)
-	}
-	if !strings.Contains(errOut, "[##############################] 1000/1000 replayed") {
-		t.Errorf("no progress bar on stderr: %q", errOut)
-	}
-	t.Logf("replay published 1,000 events in %s", time.Since(start).Round(time.Millisecond))
-
-	succeeded := func() uint64 {
-		return streamInfo(t, b, broker.StreamStatus).Subjects[status.Succeeded.Subject()]
-	}
-	waitFor(t, 140*time.Second-time.Since(start), "1,000 succeeded statuses", func() bool { return succeeded() >= n })
-	t.Logf("1,000 replayed events succeeded %s after the replay began", time.Since(start).Round(time.Millisecond))
-
-	fi := simFlow(t, svc, seedFlow)
-	if fi.RateLimit == nil || *fi.RateLimit != 10 {
-		t.Fatalf("the simulated flow's rate limit is %v, want 10/s", fi.RateLimit)
-	}
-	st := fi.Stats
-	if st.RateLimited != 0 {
-		t.Errorf("the simulator answered 429 %d times; the replay stampeded the flow", st.RateLimited)
-	}
-	if st.Executed != n || st.MaxExecutionsPerKey != 1 || succeeded() != n {
-		t.Errorf("simulator stats %+v, %d succeeded statuses; want %d executions, one per event", st, succeeded(), n)
-	}
-	if got := streamInfo(t, b, broker.StreamDLQ).Messages; got != 0 {
-		t.Errorf("%d dead letters left after the replay", got)
-	}
-	audit := auditRecords(t, b)
-	if len(audit) != 1 {
-		t.Fatalf("%d audit records, want 1", len(audit))
-	}
-	if a := audit[0]; a.Action != "dlq.replay" || a.Count != n || len(a.Sequences) != n || len(a.Events) != n || a.Part != 1 || a.Parts != 1 {
-		t.Errorf("audit record: %s, part %d/%d, %d sequences, %d events", a.Action, a.Part, a.Parts, len(a.Sequences), len(a.Events))
 	}
 }

@@ -127,10 +127,10 @@ new route or rule before it acts. A flow can also be set to dry-run in configura
 	dry.Flags().BoolVar(&off, "off", false, "turn dry-run off")
 	for _, c := range []*cobra.Command{pause, resume, dry} {
 		c.Flags().BoolVar(&all, "all", false, "every flow")
-		c.Flags().StringVar(&as, "as", "", "operator name for the audit record (default $USER)")
+		c.Flags().StringVar(&as, "as", "", "operator `NAME` for the audit record (default $USER)")
 	}
-	pause.Flags().StringVar(&reason, "reason", "", "why, for the audit record and the other operators")
-	dry.Flags().StringVar(&reason, "reason", "", "why, for the audit record")
+	pause.Flags().StringVar(&reason, "reason", "", "`WHY`, for the audit record and the other operators")
+	dry.Flags().StringVar(&reason, "reason", "", "`WHY`, for the audit record")
 	return []*cobra.Command{pause, resume, dry}
 }
 

@@ -64,8 +64,8 @@ in the Remediator-Principal-Groups header).`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&as, "as", "", "say whether this principal (user id, login, default principal or rule:<name>) may view and run each flow")
-	cmd.Flags().StringVar(&groups, "groups", "", "with --as: the principal's Okta group ids, comma-separated")
+	cmd.Flags().StringVar(&as, "as", "", "say whether this `PRINCIPAL` (user id, login, default principal or rule:<name>) may view and run each flow")
+	cmd.Flags().StringVar(&groups, "groups", "", "with --as: the principal's Okta group ids (`GROUPS`), comma-separated")
 	cmd.Flags().BoolVar(&g.jsonOut, "json", false, "print the flows as JSON")
 	return cmd
 }

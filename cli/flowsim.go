@@ -73,6 +73,6 @@ The flows expect the client token in $REMEDIATOR_FLOWSIM_TOKEN (simulator.tokenE
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&addr, "addr", "", "listen address (default simulator.addr, 127.0.0.1:8090)")
+	cmd.Flags().StringVar(&addr, "addr", "", "listen `ADDRESS` (default simulator.addr, 127.0.0.1:8090)")
 	return cmd
 }

@@ -115,9 +115,9 @@ whatever the verdict.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&subject, "subject", "", "explain as if published to this subject (default: detected from the document)")
-	cmd.Flags().StringVar(&as, "as", "", "as if a trusted ingress set the Remediator-Principal header to this principal")
-	cmd.Flags().StringVar(&groups, "groups", "", "as if the Remediator-Principal-Groups header held these Okta group ids (comma-separated)")
+	cmd.Flags().StringVar(&subject, "subject", "", "explain as if published to this `SUBJECT` (default: detected from the document)")
+	cmd.Flags().StringVar(&as, "as", "", "as if a trusted ingress set the Remediator-Principal header to this `PRINCIPAL`")
+	cmd.Flags().StringVar(&groups, "groups", "", "as if the Remediator-Principal-Groups header held these Okta group ids (`GROUPS`, comma-separated)")
 	cmd.Flags().BoolVar(&g.jsonOut, "json", false, "print the explanation as JSON")
 	return cmd
 }
@@ -219,7 +219,7 @@ func mapsEqual(a, b map[string]any) bool {
 func (x *explanation) print(w io.Writer) {
 	fmt.Fprintf(w, "file       %s\n", x.File)
 	if x.EventID != "" || x.Kind != "" {
-		fmt.Fprintf(w, "event      %s\n", x.EventID)
+		fmt.Fprintf(w, "event      %s\n", safe(x.EventID))
 		fmt.Fprintf(w, "kind       %s (%s) on %s\n", x.Kind, x.Shape, x.Subject)
 	} else {
 		fmt.Fprintf(w, "subject    %s\n", x.Subject)
@@ -230,9 +230,9 @@ func (x *explanation) print(w io.Writer) {
 		if len(x.Principal.Groups) > 0 {
 			s += ", groups " + strings.Join(x.Principal.Groups, ", ")
 		}
-		fmt.Fprintf(w, "principal  %s\n", s)
+		fmt.Fprintf(w, "principal  %s\n", safe(s))
 	case x.PrincipalError != "":
-		fmt.Fprintf(w, "principal  none: %s\n", x.PrincipalError)
+		fmt.Fprintf(w, "principal  none: %s\n", safeText(x.PrincipalError))
 	}
 	if len(x.Steps) > 0 {
 		fmt.Fprintln(w)
@@ -305,7 +305,7 @@ func (x *explanation) print(w io.Writer) {
 		}
 		fmt.Fprintf(w, "verdict: dispatch to %s\n", strings.Join(flows, ", "))
 	default:
-		fmt.Fprintf(w, "verdict: dead-letter on %s: %s\n", x.Reason.Subject(), x.Error)
+		fmt.Fprintf(w, "verdict: dead-letter on %s: %s\n", x.Reason.Subject(), safeText(x.Error))
 	}
 }
 

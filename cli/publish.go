@@ -65,8 +65,8 @@ the W3C trace context of a producer span travels in the headers.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&subject, "subject", "", "subject to publish to (default: detected from the document)")
-	cmd.Flags().StringVar(&msgID, "msg-id", "", "de-duplication id (default: the document's event id)")
+	cmd.Flags().StringVar(&subject, "subject", "", "`SUBJECT` to publish to (default: detected from the document)")
+	cmd.Flags().StringVar(&msgID, "msg-id", "", "de-duplication `ID` (default: the document's event id)")
 	cmd.Flags().BoolVar(&g.jsonOut, "json", false, "print results as JSON lines")
 	return cmd
 }

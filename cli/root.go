@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,6 +42,11 @@ type globals struct {
 	// stdin answers confirmation prompts; stdinTerminal says whether a person can type there.
 	stdin         io.Reader
 	stdinTerminal bool
+
+	// resolved is the NATS connection the client commands use, once worked out by natsConn;
+	// urlFrom says where its URL came from, for errors.
+	resolved *broker.ConnConfig
+	urlFrom  string
 }
 
 // Main runs the command line with args and returns the process exit code. Confirmation
@@ -55,7 +62,7 @@ func run(ctx context.Context, g *globals, args []string) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(stderr, "error:", err)
+		fmt.Fprintln(stderr, "error:", safeText(err.Error()))
 		var ue usageError
 		if errors.As(err, &ue) {
 			return 2
@@ -75,20 +82,32 @@ func newRoot(g *globals) *cobra.Command {
 invokes the flows with retries and rate limits, and records every result on a status stream
 and every failure on a dead-letter stream.
 
-Start it with "remediator run"; with no configuration it embeds NATS and simulates Okta.`,
+Start it with "remediator run"; with no configuration it embeds NATS and simulates Okta.
+
+Every command finds NATS the same way, each setting taken from the first that gives it:
+  1. the flags --nats-url, --creds, --tlsca, --tlscert/--tlskey
+  2. the environment: NATS_URL, NATS_CREDS
+  3. the nats: section of the --config file (or $REMEDIATOR_CONFIG): url, credsFile,
+     nkeyFile, user/passwordEnv, tlsCAFile, tlsCertFile/tlsKeyFile; a file with no nats.url
+     means its embedded server, reached at nats.embedded.host:port
+  4. the built-in default: nats://127.0.0.1:4222, the embedded server of a local "run"
+So "remediator dlq list --config prod.yaml" acts on the server prod.yaml names.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       Version,
 	}
 	pf := root.PersistentFlags()
-	pf.StringVar(&g.configFile, "config", os.Getenv("REMEDIATOR_CONFIG"), "configuration file (env REMEDIATOR_CONFIG; default: the built-in configuration)")
-	pf.StringVar(&g.natsURL, "nats-url", os.Getenv("NATS_URL"), "NATS server URL (env NATS_URL); `run` embeds a server when empty")
-	pf.StringVar(&g.creds, "creds", os.Getenv("NATS_CREDS"), "NATS credentials file (env NATS_CREDS)")
-	pf.StringVar(&g.tlsCA, "tlsca", "", "CA certificate for NATS TLS")
-	pf.StringVar(&g.tlsCert, "tlscert", "", "client certificate for NATS TLS")
-	pf.StringVar(&g.tlsKey, "tlskey", "", "client key for NATS TLS")
-	pf.StringVar(&g.logLevel, "log-level", envOr("REMEDIATOR_LOG_LEVEL", "info"), "log level: debug, info, warn, error")
-	pf.StringVar(&g.logFormat, "log-format", envOr("REMEDIATOR_LOG_FORMAT", "json"), "log format: json or text")
+	// Flags default to empty so that the environment and the file can apply: each NATS setting
+	// is taken from the flag, else the environment, else the file's nats: section, else the
+	// built-in default (see natsConn).
+	pf.StringVar(&g.configFile, "config", "", "configuration `FILE` (env REMEDIATOR_CONFIG; default: the built-in configuration); its nats: section says where NATS is for every command")
+	pf.StringVar(&g.natsURL, "nats-url", "", "NATS server `URL` (env NATS_URL; else nats.url of --config; else "+DefaultNATSURL+"); run embeds a server when none is set")
+	pf.StringVar(&g.creds, "creds", "", "NATS credentials `FILE` (env NATS_CREDS; else nats.credsFile of --config)")
+	pf.StringVar(&g.tlsCA, "tlsca", "", "`FILE` of CA certificates for NATS TLS (else nats.tlsCAFile of --config)")
+	pf.StringVar(&g.tlsCert, "tlscert", "", "client certificate `FILE` for NATS TLS (else nats.tlsCertFile of --config)")
+	pf.StringVar(&g.tlsKey, "tlskey", "", "client key `FILE` for NATS TLS (else nats.tlsKeyFile of --config)")
+	pf.StringVar(&g.logLevel, "log-level", envOr("REMEDIATOR_LOG_LEVEL", "info"), "log `LEVEL`: debug, info, warn, error (env REMEDIATOR_LOG_LEVEL)")
+	pf.StringVar(&g.logFormat, "log-format", envOr("REMEDIATOR_LOG_FORMAT", "json"), "log `FORMAT`: json or text (env REMEDIATOR_LOG_FORMAT)")
 	root.AddCommand(newRunCmd(g), newPublishCmd(g), newStatusCmd(g), newDLQCmd(g), newStatsCmd(g), newFlowsimCmd(g), newSchemaCmd(g), newFlowsCmd(g), newPolicyCmd(g))
 	return root
 }
@@ -118,52 +137,141 @@ func (g *globals) logger() (*slog.Logger, error) {
 	return slog.New(telemetry.LogHandler(telemetry.RedactHandler(h))), nil
 }
 
-// loadConfig reads --config, or the built-in default.
+// configPath is --config, else $REMEDIATOR_CONFIG; "" for the built-in configuration.
+func (g *globals) configPath() string {
+	return firstSet(g.configFile, os.Getenv("REMEDIATOR_CONFIG"))
+}
+
+// loadConfig reads --config, or the built-in default, and applies the NATS flags and
+// environment over its nats: section (flag > environment > file).
 func (g *globals) loadConfig() (*config.Config, error) {
 	var (
 		cfg *config.Config
 		err error
 	)
-	if g.configFile != "" {
-		cfg, err = config.Load(g.configFile)
+	if path := g.configPath(); path != "" {
+		cfg, err = config.Load(path)
 	} else {
 		cfg, err = config.Default()
 	}
 	if err != nil {
 		return nil, err
 	}
-	if g.natsURL != "" {
-		cfg.NATS.URL = g.natsURL
-	}
-	if g.creds != "" {
-		cfg.NATS.CredsFile = g.creds
-	}
-	if g.tlsCA != "" {
-		cfg.NATS.TLSCAFile = g.tlsCA
-	}
-	if g.tlsCert != "" {
-		cfg.NATS.TLSCertFile, cfg.NATS.TLSKeyFile = g.tlsCert, g.tlsKey
+	n := &cfg.NATS
+	n.URL = firstSet(g.natsURL, os.Getenv("NATS_URL"), n.URL)
+	n.CredsFile = firstSet(g.creds, os.Getenv("NATS_CREDS"), n.CredsFile)
+	n.TLSCAFile = firstSet(g.tlsCA, n.TLSCAFile)
+	if g.tlsCert != "" || g.tlsKey != "" {
+		// A client certificate and its key go together: one from the flags, the other from
+		// the file would not match.
+		n.TLSCertFile, n.TLSKeyFile = g.tlsCert, g.tlsKey
 	}
 	return cfg, nil
 }
 
-// url is the NATS URL the client commands use.
-func (g *globals) url() string {
-	if g.natsURL == "" {
-		return DefaultNATSURL
+// firstSet returns the first non-empty value.
+func firstSet(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
 	}
-	return g.natsURL
+	return ""
+}
+
+// natsConn works out where the client commands connect and how: each setting from its flag,
+// else the environment (NATS_URL, NATS_CREDS), else the nats: section of --config (or
+// $REMEDIATOR_CONFIG), else the built-in default. A file whose nats.url is empty describes an
+// embedded server: the commands then connect to nats.embedded.host:port.
+func (g *globals) natsConn() (broker.ConnConfig, error) {
+	if g.resolved != nil {
+		return *g.resolved, nil
+	}
+	c := broker.ConnConfig{URL: DefaultNATSURL}
+	g.urlFrom = urlSource(g.natsURL, "NATS_URL")
+	if g.configPath() != "" {
+		cfg, err := g.loadConfig()
+		if err != nil {
+			return c, err
+		}
+		n := cfg.NATS
+		c = broker.ConnConfig{
+			URL: n.URL, CredsFile: n.CredsFile, NKeyFile: n.NKeyFile, User: n.User,
+			TLSCAFile: n.TLSCAFile, TLSCertFile: n.TLSCertFile, TLSKeyFile: n.TLSKeyFile,
+		}
+		if n.PasswordEnv != "" {
+			c.Password = os.Getenv(n.PasswordEnv)
+		}
+		switch {
+		case c.URL == "":
+			c.URL = embeddedURL(n.Embedded)
+			g.urlFrom = "nats.embedded of " + g.configPath()
+		case g.urlFrom == "":
+			g.urlFrom = "nats.url of " + g.configPath()
+		}
+	} else {
+		c.URL = firstSet(g.natsURL, os.Getenv("NATS_URL"), c.URL)
+		c.CredsFile = firstSet(g.creds, os.Getenv("NATS_CREDS"))
+		c.TLSCAFile, c.TLSCertFile, c.TLSKeyFile = g.tlsCA, g.tlsCert, g.tlsKey
+	}
+	g.resolved = &c
+	return c, nil
+}
+
+// embeddedURL is where a local client reaches the embedded server e describes.
+func embeddedURL(e config.Embedded) string {
+	host := e.Host
+	switch host {
+	case "", "0.0.0.0", "::", "[::]":
+		host = "127.0.0.1" // listening everywhere: reach it on loopback
+	}
+	return "nats://" + net.JoinHostPort(strings.Trim(host, "[]"), strconv.Itoa(e.Port))
+}
+
+// url is the NATS URL the client commands use, for messages.
+func (g *globals) url() string {
+	if c, err := g.natsConn(); err == nil {
+		return c.URL
+	}
+	return firstSet(g.natsURL, os.Getenv("NATS_URL"), DefaultNATSURL)
 }
 
 // connect opens a client connection for the one-shot commands. It fails fast when NATS is not
-// there, rather than reconnecting forever.
+// there: one attempt to connect, and only a few reconnects if the connection drops mid-way
+// (a long replay), rather than reconnecting forever.
 func (g *globals) connect(ctx context.Context) (*broker.Broker, error) {
-	log := slog.New(slog.DiscardHandler)
-	return broker.Connect(ctx, broker.ConnConfig{
-		URL: g.url(), Name: "remediator-cli", CredsFile: g.creds,
-		TLSCAFile: g.tlsCA, TLSCertFile: g.tlsCert, TLSKeyFile: g.tlsKey, MaxReconnects: 0,
-	}, log)
+	c, err := g.natsConn()
+	if err != nil {
+		return nil, err
+	}
+	c.Name = "remediator-cli"
+	c.ConnectTimeout = cliConnectTimeout
+	c.MaxReconnects = cliMaxReconnects
+	b, err := broker.Connect(ctx, c, slog.New(slog.DiscardHandler))
+	if err != nil && g.urlFrom != "" {
+		return nil, fmt.Errorf("%w (the URL is from %s)", err, g.urlFrom)
+	}
+	return b, err
 }
+
+// urlSource names where the URL comes from when a flag or the environment gives it; "" when
+// neither does.
+func urlSource(flag, env string) string {
+	switch {
+	case flag != "":
+		return "--nats-url"
+	case os.Getenv(env) != "":
+		return env
+	}
+	return ""
+}
+
+// cliConnectTimeout bounds one dial and handshake of a client command.
+const cliConnectTimeout = 5 * time.Second
+
+// cliMaxReconnects is how many times a client command reconnects after its connection drops.
+// Explicitly positive: 0 meant "forever" in broker.ConnConfig until it came to mean "none".
+const cliMaxReconnects = 3
 
 // startTracing sets up OpenTelemetry from the OTEL_* environment and returns a function that
 // flushes pending spans (bounded, so that an unreachable collector cannot hold up the exit).

@@ -48,6 +48,6 @@ configuration, whose flows are served by an in-process Okta Workflows simulator.
 			return service.Run(ctx, cfg, service.Options{Logger: log})
 		},
 	}
-	cmd.Flags().StringVar(&dataDir, "data-dir", "", "embedded NATS storage directory (overrides nats.embedded.storeDir; default ./data/nats)")
+	cmd.Flags().StringVar(&dataDir, "data-dir", "", "embedded NATS storage directory `DIR` (overrides nats.embedded.storeDir; default ./data/nats)")
 	return cmd
 }

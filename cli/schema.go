@@ -38,7 +38,7 @@ func newSchemaCmd(g *globals) *cobra.Command {
 				shape, err := v.Validate(kind, data)
 				if err != nil {
 					failed++
-					fmt.Fprintf(g.stdout, "%s: INVALID: %v\n", f, err)
+					fmt.Fprintf(g.stdout, "%s: INVALID: %s\n", f, safeText(err.Error()))
 					continue
 				}
 				fmt.Fprintf(g.stdout, "%s: valid %s (%s)\n", f, shape, v.SchemaID(shape))
@@ -49,7 +49,7 @@ func newSchemaCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	validate.Flags().StringVar(&subject, "subject", "", "validate as if published to this subject (default: detected)")
+	validate.Flags().StringVar(&subject, "subject", "", "validate as if published to this `SUBJECT` (default: detected)")
 	cmd.AddCommand(validate)
 	return cmd
 }

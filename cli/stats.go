@@ -65,7 +65,7 @@ takes a while.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&window, "window", "1h", "how far back the per-flow figures look (e.g. 15m, 24h, 7d)")
+	cmd.Flags().StringVar(&window, "window", "1h", "how far back (`DURATION`) the per-flow figures look (e.g. 15m, 24h, 7d)")
 	cmd.Flags().BoolVar(&g.jsonOut, "json", false, "print the figures as JSON")
 	return cmd
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/remediator/remediator/broker"
+	"github.com/remediator/remediator/dlq"
 	"github.com/remediator/remediator/status"
 )
 
@@ -65,7 +66,7 @@ a while on a large stream: bound it with --since. "status tail" follows new reco
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&since, "since", "", "only records since this time (RFC 3339) or this long ago (2h, 7d); default: the whole stream")
+	cmd.Flags().StringVar(&since, "since", "", "only records since this `TIME` (RFC 3339) or this long ago (2h, 7d); default: the whole stream")
 	cmd.Flags().BoolVar(&g.jsonOut, "json", false, "print the history as JSON")
 	cmd.AddCommand(newStatusTailCmd(g))
 	return cmd
@@ -75,13 +76,13 @@ a while on a large stream: bound it with --since. "status tail" follows new reco
 type eventHistoryJSON struct {
 	EventID     string          `json:"eventId"`
 	Statuses    []status.Record `json:"statuses"`
-	DeadLetters []dlqEntry      `json:"deadLetters"`
+	DeadLetters []dlq.Entry     `json:"deadLetters"`
 }
 
 // eventHistory scans the status and dead-letter streams for eventID. Status records are not
 // indexed by event, so this reads every record since from (or the whole stream).
 func (g *globals) eventHistory(ctx context.Context, b *broker.Broker, eventID string, from time.Time) (eventHistoryJSON, error) {
-	h := eventHistoryJSON{EventID: eventID, Statuses: []status.Record{}, DeadLetters: []dlqEntry{}}
+	h := eventHistoryJSON{EventID: eventID, Statuses: []status.Record{}, DeadLetters: []dlq.Entry{}}
 	needle, _ := json.Marshal(eventID) // as the worker encodes it, quotes included
 	err := b.Scan(ctx, broker.StreamStatus, status.SubjectPrefix+">", 0, from, func(m *broker.StoredMessage) bool {
 		if !bytes.Contains(m.Data, needle) && !bytes.Contains(m.Data, []byte(eventID)) {
@@ -97,13 +98,13 @@ func (g *globals) eventHistory(ctx context.Context, b *broker.Broker, eventID st
 		return h, g.explain(err, broker.StreamStatus)
 	}
 	slices.SortStableFunc(h.Statuses, func(a, b status.Record) int { return a.Timestamp.Compare(b.Timestamp) })
-	err = g.scanDLQ(ctx, b, dlqFilter{since: from}, func(dl deadLetter) bool {
-		if dl.Rec.EventID == eventID {
-			h.DeadLetters = append(h.DeadLetters, dl.entry())
+	err = dlq.New(b, dlq.Options{Server: redactURL(g.url())}).Scan(ctx, dlq.Filter{Since: from}, func(l dlq.Letter) bool {
+		if l.Record.EventID == eventID {
+			h.DeadLetters = append(h.DeadLetters, l.Entry())
 		}
 		return true
 	})
-	return h, err
+	return h, hint(err)
 }
 
 const historyHeader = "TIME                           OUTCOME    FLOW                   TRY  HTTP  TRACE ID                          DETAIL"
@@ -113,7 +114,7 @@ func printHistory(w io.Writer, h eventHistoryJSON) {
 	if len(h.Statuses) == 1 {
 		records = "status record"
 	}
-	fmt.Fprintf(w, "Event %s: %d %s, %s\n\n", h.EventID, len(h.Statuses), records, countLetters(len(h.DeadLetters)))
+	fmt.Fprintf(w, "Event %s: %d %s, %s\n\n", safe(h.EventID), len(h.Statuses), records, dlq.CountLetters(len(h.DeadLetters)))
 	if len(h.Statuses) > 0 {
 		fmt.Fprintln(w, historyHeader)
 	}
@@ -146,8 +147,8 @@ func printHistory(w io.Writer, h eventHistoryJSON) {
 			detail += " (execution " + r.ExecutionID + ")"
 		}
 		fmt.Fprintf(w, "%-29s  %-9s  %-21s  %3d  %-4s  %-32s  %s\n",
-			r.Timestamp.Local().Format("2006-01-02T15:04:05.000Z07:00"), r.Outcome, orDash(clip(r.Flow, 21)), r.Attempt, http,
-			orDash(r.TraceID), detail)
+			r.Timestamp.Local().Format("2006-01-02T15:04:05.000Z07:00"), r.Outcome, orDash(clip(safe(r.Flow), 21)), r.Attempt, http,
+			orDash(safe(r.TraceID)), safe(detail))
 	}
 	if len(h.DeadLetters) > 0 {
 		fmt.Fprintln(w, "\nDead letters (`remediator dlq show SEQ` for the details):")
@@ -190,8 +191,8 @@ func newStatusTailCmd(g *globals) *cobra.Command {
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&outcome, "outcome", "", "only this outcome: succeeded, retrying, failed, rejected")
-	cmd.Flags().IntVar(&last, "last", 0, "also show the last N records before following")
+	cmd.Flags().StringVar(&outcome, "outcome", "", "only this `OUTCOME`: succeeded, retrying, failed, rejected")
+	cmd.Flags().IntVar(&last, "last", 0, "also show the last `N` records before following")
 	cmd.Flags().BoolVar(&g.jsonOut, "json", false, "print the records as JSON lines")
 	return cmd
 }
@@ -200,7 +201,7 @@ const statusHeader = "TIME                      OUTCOME    EVENT ID             
 
 func printStatus(w io.Writer, data []byte, asJSON bool) {
 	if asJSON {
-		fmt.Fprintln(w, strings.TrimSpace(string(data)))
+		fmt.Fprintln(w, safe(strings.TrimSpace(string(data))))
 		return
 	}
 	var r status.Record
@@ -223,7 +224,7 @@ func printStatus(w io.Writer, data []byte, asJSON bool) {
 		http = fmt.Sprint(r.HTTPStatus)
 	}
 	fmt.Fprintf(w, "%-25s %-10s %-38s %-22s %3d  %-4s  %s\n",
-		r.Timestamp.Local().Format(time.RFC3339), r.Outcome, clip(r.EventID, 38), clip(r.Flow, 22), r.Attempt, http, detail)
+		r.Timestamp.Local().Format(time.RFC3339), r.Outcome, clip(safe(r.EventID), 38), clip(safe(r.Flow), 22), r.Attempt, http, safe(detail))
 }
 
 // clip shortens s to at most n characters, marking the cut with "…".

@@ -1,0 +1,9 @@
+package dlq_test
+
+import (
+	"testing"
+
+	"github.com/remediator/remediator/broker/brokertest"
+)
+
+func TestMain(m *testing.M) { brokertest.VerifyTestMain(m) }
