@@ -98,7 +98,8 @@ func (p *Publisher) Publish(ctx context.Context, data []byte, opts Options) (Res
 var ErrUnknownKind = errors.New("cannot tell whether this is an ISPM issue or an entity-risk trigger")
 
 // DetectSubject picks the subject for a document: entity-risk triggers (they have riskLevel)
-// go to remediation.events.itp, ISPM issues (issueId, eventData, ...) to remediation.events.ispm.
+// and Okta System Log risk LogEvents (eventType user.risk.detect or user.risk.change) go to
+// remediation.events.itp, ISPM issues (issueId, eventData, ...) to remediation.events.ispm.
 // For a document that is not a JSON object, or has none of those members, it returns an error
 // wrapping [ErrUnknownKind] rather than guessing; pass the subject explicitly to publish it
 // anyway (the worker then dead-letters it with a clear reason).
@@ -108,7 +109,13 @@ func DetectSubject(data []byte) (string, error) {
 		return "", fmt.Errorf("%w: the document is not a JSON object (%v); pass the subject explicitly", ErrUnknownKind, err)
 	}
 	has := func(k string) bool { _, ok := doc[k]; return ok }
+	var eventType string
+	_ = json.Unmarshal(doc["eventType"], &eventType)
 	switch {
+	case eventType == event.EventTypeHookDelivery:
+		return "", fmt.Errorf("%w: this is a batched Okta event-hook delivery; post it to the ingress's /hooks/okta, or publish each of its data.events[] on its own", ErrUnknownKind)
+	case event.IsRiskEventType(eventType) && has("uuid"):
+		return event.SubjectITP, nil // an Okta System Log risk LogEvent
 	case has("riskLevel") || has("detectionType"):
 		return event.SubjectITP, nil
 	case has("issueId") || has("issueTitle") || has("eventData"):

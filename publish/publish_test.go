@@ -54,6 +54,10 @@ func TestDetectSubject(t *testing.T) {
 		{"entity risk", `{"eventId":"e3","userId":"00u1","riskLevel":"HIGH","detectionType":"BRUTE_FORCE_ATTACK"}`, event.SubjectITP, false},
 		{"entity risk, detection type only", `{"detectionType":"BRUTE_FORCE_ATTACK"}`, event.SubjectITP, false},
 		{"leading whitespace", "\n  {\"riskLevel\":\"LOW\"}\n", event.SubjectITP, false},
+		{"Okta risk LogEvent", `{"uuid":"u1","eventType":"user.risk.detect","published":"2026-01-01T00:00:00Z"}`, event.SubjectITP, false},
+		{"Okta risk change LogEvent", `{"uuid":"u2","eventType":"user.risk.change"}`, event.SubjectITP, false},
+		{"other Okta LogEvent", `{"uuid":"u3","eventType":"user.session.start"}`, "", true},
+		{"event-hook delivery", `{"eventType":"com.okta.event_hook","data":{"events":[]}}`, "", true},
 		{"not JSON", `this is not json`, "", true},
 		{"truncated JSON", `{"issueId":"Alert_1"`, "", true},
 		{"JSON array", `[{"issueId":"Alert_1"}]`, "", true},
@@ -87,6 +91,7 @@ func TestDetectSubjectExamples(t *testing.T) {
 		"ispm-webhook-issue-created.json": event.SubjectISPM,
 		"itp-high-risk.json":              event.SubjectITP,
 		"itp-low-risk.json":               event.SubjectITP,
+		"okta-user-risk-detect.json":      event.SubjectITP,
 	}
 	for file, want := range tests {
 		if got, err := publish.DetectSubject(example(t, file)); err != nil || got != want {
