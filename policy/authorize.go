@@ -74,12 +74,14 @@ func (r *Router) compileAuthz(cfg *config.Config) {
 // Remediator-Principal-Groups gives the principal's groups.
 func (r *Router) Principal(ev *event.Event, header map[string][]string, subject string) (Principal, error) {
 	if ev.Risk != nil {
-		for _, rule := range r.rules {
-			if ok, _ := RiskRuleMatches(rule, ev.Risk); ok {
-				return Principal{ID: RulePrincipal(rule.Name), From: "entity-risk rule " + rule.Name}, nil
-			}
+		rule, err := r.firstRiskRule(ev.Risk)
+		if err != nil {
+			return Principal{}, err // already wraps ErrUnauthorized
 		}
-		return Principal{}, fmt.Errorf("%w: entity-risk trigger %q matches no rule of entityRiskPolicy, so it has no principal", ErrUnauthorized, ev.ID)
+		if rule == nil {
+			return Principal{}, fmt.Errorf("%w: entity-risk trigger %q matches no rule of entityRiskPolicy, so it has no principal", ErrUnauthorized, ev.ID)
+		}
+		return Principal{ID: RulePrincipal(rule.Name), From: "entity-risk rule " + rule.Name}, nil
 	}
 	hdr, err := headerValue(header, HeaderPrincipal)
 	if err != nil {
@@ -245,15 +247,16 @@ func assigned(s config.ResourceSet, principal string, groups []string) bool {
 	return overlaps(s.Groups, groups)
 }
 
-// Inputs returns what flow receives for ev: the event's flat inputs passed through the flow's
-// input mapping (see [config.Flow.MapInputs]); all of them when the flow has none. An event
+// Inputs returns what flow receives for ev: the event's flat inputs (made uniform across
+// paths, see eventInputs: an entity-risk event's oktaUserId is its user; additionalData* have
+// ISPM's on-demand format) passed through the flow's input mapping (see [config.Flow.MapInputs]); all of them when the flow has none. An event
 // that does not fit the mapping is an error wrapping [ErrInputMapping].
 func (r *Router) Inputs(ev *event.Event, flow string) (map[string]any, error) {
 	f, ok := r.flows[flow]
 	if !ok {
-		return ev.Inputs(), nil
+		return eventInputs(ev), nil
 	}
-	in, err := f.MapInputs(ev.Inputs())
+	in, err := f.MapInputs(eventInputs(ev))
 	if err != nil {
 		return nil, fmt.Errorf("%w: event %q: %w", ErrInputMapping, ev.ID, err)
 	}
