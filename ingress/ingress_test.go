@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -319,5 +320,40 @@ func TestNewNamesMissingFields(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not name %s: %v", want, err)
 		}
+	}
+}
+
+// A LogEvent over limits.maxEventBytes inside a batch under the batch limit is not stored and is
+// counted; the rest of the batch is stored (Okta would not retry a 4xx, so refusing the whole
+// batch would lose them). A LogEvent without a uuid is keyed by its content, so Okta's retry
+// still stores it once.
+func TestOktaBatchEdges(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	huge := strings.Replace(logEvent("uuid-huge", "user.risk.detect", "HIGH"), `"severity":"WARN"`, `"severity":"WARN","pad":"`+strings.Repeat("x", maxEventBytes)+`"`, 1)
+	noUUID := strings.Replace(logEvent("", "user.risk.detect", "LOW"), `"uuid":"",`, ``, 1)
+	body := delivery(huge, logEvent("uuid-ok", "user.risk.detect", "HIGH"), noUUID)
+	if len(body) > maxBatchBytes {
+		t.Fatalf("test batch is %d bytes, over the batch limit", len(body))
+	}
+	for range 2 {
+		if code, resp := post(t, f.url+ingress.PathOktaHook, body, jsonHeaders(map[string]string{"Authorization": oktaSecret})); code != http.StatusNoContent {
+			t.Fatalf("delivery = %d %s, want 204", code, resp)
+		}
+	}
+	msgs := stored(t, f.broker, event.SubjectITP)
+	ids := make([]string, 0, len(msgs))
+	for _, m := range msgs {
+		ids = append(ids, first(m.Header, broker.HeaderMsgID))
+	}
+	slices.Sort(ids) // published concurrently: order is not guaranteed
+	if len(ids) != 2 || !strings.HasPrefix(ids[0], "sha256:") || ids[1] != "uuid-ok" {
+		t.Fatalf("stored ids %v, want uuid-ok and a sha256 content id", ids)
+	}
+	if n := counter(t, f.metrics, "remediator.ingress.okta.events", map[string]string{"outcome": "too_large"}); n != 2 {
+		t.Errorf("too_large counted %d, want 2", n)
+	}
+	if n := counter(t, f.metrics, "remediator.ingress.okta.events", map[string]string{"outcome": "duplicate"}); n != 2 {
+		t.Errorf("duplicates (the retry) counted %d, want 2", n)
 	}
 }
