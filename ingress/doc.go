@@ -35,10 +35,11 @@
 //
 //	secrets, err := cfg.ResolveIngressSecrets(configPath == "", nil, nil) // dev: generate
 //	secrets.Announce(os.Stderr)
-//	h, err := ingress.New(ingress.FromConfig(cfg.Ingress, secrets, maxEventBytes, log, mp, tp),
+//	h, err := ingress.New(ingress.FromConfig(cfg.Ingress, secrets, cfg.Limits.MaxEventBytes, log, mp, tp),
 //		ingress.Deps{Publisher: publish.New(b, tp), Connected: b.Connected,
-//			Validator: validator, Decode: event.Decode, Split: <event hook splitter>,
-//			CheckJSON: <strict JSON check>})
+//			Validator: validator, Decode: event.Decode,
+//			Split: event.SplitHookDelivery, // with type HookEvent = event.HookEvent
+//			CheckJSON: event.CheckJSON})
 //	srv := ingress.NewHTTPServer(h)
 //	// ListenAndServeTLS(cfg.Ingress.TLS.CertFile, KeyFile) when set, else ListenAndServe;
 //	// Shutdown(ctx) in the staged shutdown before the NATS connection drains.

@@ -45,9 +45,9 @@ const (
 // waitTimeout is generous: the machine is shared and -race is slow.
 const waitTimeout = 30 * time.Second
 
-// splitDelivery is a minimal stand-in for the event package's splitter: the raw LogEvents of
-// a com.okta.event_hook delivery, exactly as sent.
-func splitDelivery(body []byte) ([][]byte, error) {
+// splitDelivery is a minimal stand-in for event.SplitHookDelivery: the LogEvents of a
+// com.okta.event_hook delivery, exactly as sent.
+func splitDelivery(body []byte) ([]ingress.HookEvent, error) {
 	var d struct {
 		EventType string `json:"eventType"`
 		Data      struct {
@@ -60,9 +60,11 @@ func splitDelivery(body []byte) ([][]byte, error) {
 	if d.EventType != "com.okta.event_hook" {
 		return nil, fmt.Errorf("eventType %q is not com.okta.event_hook", d.EventType)
 	}
-	out := make([][]byte, len(d.Data.Events))
+	out := make([]ingress.HookEvent, len(d.Data.Events))
 	for i, e := range d.Data.Events {
-		out[i] = e
+		var head struct{ UUID, EventType string }
+		_ = json.Unmarshal(e, &head)
+		out[i] = ingress.HookEvent{Raw: e, EventType: head.EventType, UUID: head.UUID}
 	}
 	return out, nil
 }

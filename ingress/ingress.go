@@ -67,9 +67,20 @@ type Publisher interface {
 
 var _ Publisher = (*publish.Publisher)(nil)
 
-// Splitter returns the LogEvents of a com.okta.event_hook delivery (data.events[]), each
-// exactly as sent, or an error for a body that is not such a delivery.
-type Splitter func(delivery []byte) ([][]byte, error)
+// HookEvent is one LogEvent of an Okta event hook delivery. It has the fields of
+// event.HookEvent (the event package's splitter), so that event.SplitHookDelivery can be
+// passed as a [Splitter] once this type becomes an alias of it.
+type HookEvent struct {
+	// Raw is the LogEvent exactly as it stood in the delivery; it is published as it is.
+	Raw []byte
+	// EventType and UUID are the LogEvent's eventType and uuid, "" when absent.
+	EventType string
+	UUID      string
+}
+
+// Splitter returns the LogEvents of a com.okta.event_hook delivery (data.events[]), in
+// order, or an error for a body that is not such a delivery (event.SplitHookDelivery).
+type Splitter func(delivery []byte) ([]HookEvent, error)
 
 // JSONChecker refuses a document that is not one JSON value, has an object with a duplicate
 // key, or holds invalid UTF-8: the check the worker's decoding makes (invalid_json).

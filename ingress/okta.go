@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -50,38 +49,31 @@ func (h *Handler) oktaHook(req *request) response {
 	}
 	var batch []pending
 	seen := map[string]bool{}
-	for i, raw := range events {
-		var head struct {
-			UUID      string `json:"uuid"`
-			EventType string `json:"eventType"`
-		}
-		if err := json.Unmarshal(raw, &head); err != nil {
-			return errorResponse(http.StatusBadRequest, fmt.Sprintf("data.events[%d] is not a LogEvent object: %v", i, err))
-		}
-		if head.EventType != EventTypeRiskDetect && head.EventType != EventTypeRiskChange {
-			h.skipped(req.ctx, head.EventType)
+	for _, le := range events {
+		if le.EventType != EventTypeRiskDetect && le.EventType != EventTypeRiskChange {
+			h.skipped(req.ctx, le.EventType)
 			continue
 		}
-		if int64(len(raw)) > h.cfg.MaxEventBytes {
+		if int64(len(le.Raw)) > h.cfg.MaxEventBytes {
 			// Okta does not retry a 4xx, so refusing the batch would lose its other events.
 			// This one cannot be stored whole (limits.maxEventBytes); say so loudly.
-			h.metrics.oktaEvent(req.ctx, head.EventType, outcomeTooLarge)
+			h.metrics.oktaEvent(req.ctx, le.EventType, outcomeTooLarge)
 			h.log.ErrorContext(req.ctx, "Okta LogEvent larger than limits.maxEventBytes not stored; recover it from the System Log",
-				slog.String("uuid", head.UUID), slog.String("event_type", head.EventType), slog.Int("bytes", len(raw)), slog.Int64("limit", h.cfg.MaxEventBytes))
+				slog.String("uuid", le.UUID), slog.String("event_type", le.EventType), slog.Int("bytes", len(le.Raw)), slog.Int64("limit", h.cfg.MaxEventBytes))
 			continue
 		}
-		id := head.UUID
+		id := le.UUID
 		if id == "" {
 			// Without a uuid, the content still makes Okta's redelivery a duplicate.
-			sum := sha256.Sum256(raw)
+			sum := sha256.Sum256(le.Raw)
 			id = "sha256:" + hex.EncodeToString(sum[:])
 		}
 		if seen[id] {
-			h.metrics.oktaEvent(req.ctx, head.EventType, outcomeDuplicate)
+			h.metrics.oktaEvent(req.ctx, le.EventType, outcomeDuplicate)
 			continue
 		}
 		seen[id] = true
-		batch = append(batch, pending{msgID: id, eventType: head.EventType, data: raw})
+		batch = append(batch, pending{msgID: id, eventType: le.EventType, data: le.Raw})
 	}
 	if err := h.publishBatch(req.ctx, batch, req.principal); err != nil {
 		return h.unavailable(req.ctx, err)

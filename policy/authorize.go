@@ -247,16 +247,15 @@ func assigned(s config.ResourceSet, principal string, groups []string) bool {
 	return overlaps(s.Groups, groups)
 }
 
-// Inputs returns what flow receives for ev: the event's flat inputs (made uniform across
-// paths, see eventInputs: an entity-risk event's oktaUserId is its user; additionalData* have
-// ISPM's on-demand format) passed through the flow's input mapping (see [config.Flow.MapInputs]); all of them when the flow has none. An event
+// Inputs returns what flow receives for ev: the event's flat inputs passed through the flow's
+// input mapping (see [config.Flow.MapInputs]); all of them when the flow has none. An event
 // that does not fit the mapping is an error wrapping [ErrInputMapping].
 func (r *Router) Inputs(ev *event.Event, flow string) (map[string]any, error) {
 	f, ok := r.flows[flow]
 	if !ok {
-		return eventInputs(ev), nil
+		return ev.Inputs(), nil
 	}
-	in, err := f.MapInputs(eventInputs(ev))
+	in, err := f.MapInputs(ev.Inputs())
 	if err != nil {
 		return nil, fmt.Errorf("%w: event %q: %w", ErrInputMapping, ev.ID, err)
 	}

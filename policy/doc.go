@@ -28,7 +28,5 @@
 // the event's oktaUserId, else the subject's default principal; for an entity-risk trigger the
 // rule that routes it, "rule:<name>". [Router.Authorize] checks one flow and explains a
 // refusal with an error wrapping [ErrUnauthorized]; [Router.Permissions] answers for tools.
-// [Router.Inputs] gives a flow the event's inputs, the same whichever way the finding came (an
-// entity-risk event's oktaUserId is the at-risk user; additionalData* have ISPM's on-demand
-// format), through the flow's input mapping.
+// [Router.Inputs] applies a flow's input mapping.
 package policy

@@ -46,7 +46,7 @@ var testDecoding = policy.OktaDecoding{
 		if err := json.Unmarshal(b, &le); err != nil {
 			return nil, err
 		}
-		rt := &event.RiskTrigger{DetectionType: policy.DetectionUnknown}
+		rt := &event.RiskTrigger{DetectionType: "UNKNOWN"}
 		for _, t := range le.Target {
 			if t.Type == "User" {
 				rt.UserID = t.ID
@@ -109,7 +109,7 @@ func TestExplainOkta(t *testing.T) {
 			t.Errorf("LogEvent %d = %+v, want uuid %s, verdict %s, reason containing %q", i, x, w.uuid, w.verdict, w.reason)
 		}
 	}
-	if x := got[0]; x.Principal != "rule:high" || len(x.Flows) != 1 || x.Flows[0] != "clear" || x.UserID != "00uJane" || len(x.Steps) == 0 || x.DetectionType != policy.DetectionUnknown {
+	if x := got[0]; x.Principal != "rule:high" || len(x.Flows) != 1 || x.Flows[0] != "clear" || x.UserID != "00uJane" || len(x.Steps) == 0 || x.DetectionType != "UNKNOWN" {
 		t.Errorf("dispatched LogEvent = %+v", x)
 	}
 

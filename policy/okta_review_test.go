@@ -2,8 +2,6 @@ package policy_test
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -14,84 +12,8 @@ import (
 
 // The fixes of the Okta review (issue 9), one test each.
 
-// (1) An entity-risk event's oktaUserId input is the at-risk user, not the rule id the trigger
-// carries (which event.Decode makes the event's Principal).
-func TestRiskInputsOktaUserIDIsTheUser(t *testing.T) {
-	t.Parallel()
-	r := newRouter(t, nil, []config.RiskRule{{Name: "high", Priority: 1, Flow: "clear"}})
-	data, err := os.ReadFile(filepath.Join("..", "examples", "itp-high-risk.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ev, err := event.Decode(event.ShapeEntityRisk, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ev.Risk.RuleID == "" || ev.Risk.RuleID == ev.Risk.UserID {
-		t.Fatalf("fixture must carry a rule id distinct from the user: %+v", ev.Risk)
-	}
-	in, err := r.Inputs(ev, "clear")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if in["oktaUserId"] != ev.Risk.UserID {
-		t.Errorf("oktaUserId = %v, want the user %q (rule id %q)", in["oktaUserId"], ev.Risk.UserID, ev.Risk.RuleID)
-	}
-	if in["ruleId"] != ev.Risk.RuleID {
-		t.Errorf("ruleId = %v, want %q", in["ruleId"], ev.Risk.RuleID)
-	}
-}
-
-// (2) The same issue gives a flow the same additionalData* inputs whether it came by the
-// webhook or an on-demand run: the on-demand format.
-func TestISPMAdditionalDataOneFormat(t *testing.T) {
-	t.Parallel()
-	r := newRouter(t, []config.Route{{Name: "all", Flows: []string{"suspend"}}}, nil)
-	decode := func(shape event.Shape, file string) map[string]any {
-		t.Helper()
-		data, err := os.ReadFile(filepath.Join("..", "examples", file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ev, err := event.Decode(shape, data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		in, err := r.Inputs(ev, "suspend")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return in
-	}
-	webhook := decode(event.ShapeISPMWebhook, "ispm-webhook-issue-created.json")
-	onDemand := decode(event.ShapeISPMOnDemand, "ispm-unused-admin.json")
-	if got := webhook["additionalDataLastLogin"]; got != onDemand["additionalDataLastLogin"] || got != "03/28/2024" {
-		t.Errorf("additionalDataLastLogin: webhook %v, on-demand %v; want both 03/28/2024", got, onDemand["additionalDataLastLogin"])
-	}
-	if got := webhook["additionalDataTypes"]; got != "Admin" {
-		t.Errorf("webhook additionalDataTypes = %v, want \"Admin\" (type names joined as on-demand runs send them)", got)
-	}
-	if got := onDemand["additionalDataTypes"]; got != "Admin, Super admin" {
-		t.Errorf("on-demand additionalDataTypes = %v, want it unchanged", got)
-	}
-
-	for _, tt := range []struct{ in, want string }{
-		{`[{"type":"Admin","reasons":["x"]},{"type":"Service"}]`, "Admin, Service"},
-		{`["Admin","Service"]`, "Admin, Service"},
-		{`[{"reasons":["x"]}]`, `[{"reasons":["x"]}]`},
-		{"Admin, Super admin", "Admin, Super admin"},
-		{"[not json", "[not json"},
-	} {
-		ev := &event.Event{ID: "e", Kind: event.KindISPMIssue, Issue: &event.Issue{AdditionalData: map[string]string{"additionalDataTypes": tt.in, "additionalDataLastLogin": "2024-03-28"}}}
-		in, err := r.Inputs(ev, "suspend")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if in["additionalDataTypes"] != tt.want || in["additionalDataLastLogin"] != "03/28/2024" {
-			t.Errorf("types %s → %v, lastLogin → %v; want %s, 03/28/2024", tt.in, in["additionalDataTypes"], in["additionalDataLastLogin"], tt.want)
-		}
-	}
-}
+// (1) oktaUserId and (2) the additionalData* format are fixed where they arise, in package
+// event (event.Inputs, event.Decode), with their tests there.
 
 // (4) An ISPM issue no route takes, and an entity-risk event that matches no custom rule, are
 // unrouted (ErrUnrouted, naming why), not failures. A log-only rule stops evaluation.
@@ -159,7 +81,7 @@ func TestUnrouted(t *testing.T) {
 // condition or an exclude condition, never an include.
 func TestDetectionUnknown(t *testing.T) {
 	t.Parallel()
-	rt := event.RiskTrigger{UserID: "00uJane", RiskLevel: "HIGH", DetectionType: policy.DetectionUnknown, Groups: []string{}}
+	rt := event.RiskTrigger{UserID: "00uJane", RiskLevel: "HIGH", DetectionType: "UNKNOWN", Groups: []string{}}
 	for _, tt := range []struct {
 		name string
 		dt   config.IncludeExclude

@@ -169,10 +169,10 @@ func (r *Router) firstRiskRule(rt *event.RiskTrigger) (*config.RiskRule, error) 
 	return nil, nil
 }
 
-// DetectionUnknown is the detection type of an entity-risk event whose detection name maps to
-// none of Okta's riskDetectionTypes. It matches rules with no detection condition or an
-// exclude condition, never an include.
-const DetectionUnknown = "UNKNOWN"
+// detectionUnknown is event.DetectionUnknown: the detection type of an entity-risk event whose
+// detection name maps to none of Okta's riskDetectionTypes. It matches rules with no detection
+// condition or an exclude condition, never an include, even one that names every type.
+const detectionUnknown = "UNKNOWN"
 
 // RiskRuleMatches reports whether rule matches the trigger and, when it does not, why. A rule
 // that cannot be evaluated because it excludes groups and the trigger carries no group
@@ -193,7 +193,7 @@ func evalRiskRule(rule config.RiskRule, rt *event.RiskTrigger) (bool, string, er
 	if c.Level != "ANY" && !strings.EqualFold(c.Level, rt.RiskLevel) {
 		return false, fmt.Sprintf("risk level %s is not %s", rt.RiskLevel, c.Level), nil
 	}
-	if dt := c.DetectionTypes; len(dt.Include) > 0 && (rt.DetectionType == DetectionUnknown || !slices.Contains(dt.Include, rt.DetectionType)) {
+	if dt := c.DetectionTypes; len(dt.Include) > 0 && (rt.DetectionType == detectionUnknown || !slices.Contains(dt.Include, rt.DetectionType)) {
 		return false, fmt.Sprintf("detection %s is not among %v", rt.DetectionType, dt.Include), nil
 	} else if slices.Contains(dt.Exclude, rt.DetectionType) {
 		return false, fmt.Sprintf("detection %s is excluded", rt.DetectionType), nil
