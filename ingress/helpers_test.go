@@ -73,7 +73,7 @@ func splitDelivery(body []byte) ([]ingress.HookEvent, error) {
 // valid UTF-8, no duplicate keys in any object.
 func strictJSON(data []byte) error {
 	if !utf8.Valid(data) {
-		return errors.New("invalid JSON: invalid UTF-8")
+		return errors.New("invalid UTF-8")
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	var walk func() error
@@ -115,7 +115,7 @@ func strictJSON(data []byte) error {
 		return fmt.Errorf("invalid JSON: %w", err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("invalid JSON: trailing data")
+		return errors.New("trailing data")
 	}
 	return nil
 }
