@@ -91,7 +91,7 @@ func strictJSON(data []byte) error {
 					return err
 				}
 				if keys[k.(string)] {
-					return fmt.Errorf("invalid JSON: duplicate key %q", k)
+					return fmt.Errorf("duplicate key %q", k)
 				}
 				keys[k.(string)] = true
 				if err := walk(); err != nil {
