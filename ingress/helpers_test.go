@@ -235,7 +235,7 @@ func counter(t *testing.T, r *sdkmetric.ManualReader, name string, want map[stri
 		points:
 			for _, dp := range sum.DataPoints {
 				for k, v := range want {
-					if got, ok := dp.Attributes.Value(attribute.Key(k)); !ok || got.AsString() != v {
+					if got, ok := dp.Attributes.Value(attribute.Key(k)); !ok || got.Emit() != v {
 						continue points
 					}
 				}

@@ -236,11 +236,11 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 		return nil, fmt.Errorf("ingress: metrics: %w", err)
 	}
 	h.mux = http.NewServeMux()
-	h.mux.Handle(PathOktaHook, h.endpoint(SourceOkta, h.oktaHook))
-	h.mux.Handle(PathISPMHook, h.endpoint(SourceISPM, h.ispmHook))
-	h.mux.Handle(PathEventISPM, h.endpoint(SourceAPIISPM, h.publishAPI(event.KindISPMIssue, event.SubjectISPM)))
-	h.mux.Handle(PathEventITP, h.endpoint(SourceAPIITP, h.publishAPI(event.KindEntityRisk, event.SubjectITP)))
-	h.mux.Handle("/", h.endpoint(sourceNotFound, func(*request) response {
+	h.mux.Handle(PathOktaHook, h.endpoint(SourceOkta, PathOktaHook, h.oktaHook))
+	h.mux.Handle(PathISPMHook, h.endpoint(SourceISPM, PathISPMHook, h.ispmHook))
+	h.mux.Handle(PathEventISPM, h.endpoint(SourceAPIISPM, PathEventISPM, h.publishAPI(event.KindISPMIssue, event.SubjectISPM)))
+	h.mux.Handle(PathEventITP, h.endpoint(SourceAPIITP, PathEventITP, h.publishAPI(event.KindEntityRisk, event.SubjectITP)))
+	h.mux.Handle("/", h.endpoint(sourceNotFound, "/", func(*request) response {
 		return errorResponse(http.StatusNotFound, "no such endpoint")
 	}))
 	return h, nil
@@ -318,13 +318,15 @@ func errorResponse(status int, msg string) response {
 	return response{status: status, body: map[string]string{"error": msg}, err: msg}
 }
 
-// endpoint wraps an endpoint handler with the span and metrics every request gets.
-func (h *Handler) endpoint(source string, serve func(*request) response) http.Handler {
+// endpoint wraps an endpoint handler with the span and metrics every request gets. route names
+// the span, so that unknown paths do not each make a span name of their own.
+func (h *Handler) endpoint(source, route string, serve func(*request) response) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ctx := telemetry.Propagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-		ctx, span := h.tracer.Start(ctx, r.Method+" "+r.URL.Path, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(
+		ctx, span := h.tracer.Start(ctx, r.Method+" "+route, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(
 			attribute.String("http.request.method", r.Method),
+			attribute.String("http.route", route),
 			attribute.String("url.path", r.URL.Path), // never the query: it may carry the ISPM key
 			attribute.String("remediator.ingress.source", source),
 		))

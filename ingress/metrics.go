@@ -2,7 +2,6 @@ package ingress
 
 import (
 	"context"
-	"strconv"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -46,7 +45,7 @@ func newMetrics(m metric.Meter) (*metrics, error) {
 }
 
 func (m *metrics) request(ctx context.Context, source string, status int, took time.Duration) {
-	attrs := metric.WithAttributes(attribute.String("source", source), attribute.String("http.response.status_code", strconv.Itoa(status)))
+	attrs := metric.WithAttributes(attribute.String("source", source), attribute.Int("http.response.status_code", status))
 	m.requests.Add(ctx, 1, attrs)
 	m.duration.Record(ctx, took.Seconds(), attrs)
 }
