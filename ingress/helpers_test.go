@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -127,7 +128,7 @@ type fixture struct {
 	metrics *sdkmetric.ManualReader
 }
 
-func newHandler(t *testing.T, b *broker.Broker) (*ingress.Handler, *sdkmetric.ManualReader, *sdktrace.TracerProvider) {
+func newHandler(t *testing.T, b *broker.Broker, log ...*slog.Logger) (*ingress.Handler, *sdkmetric.ManualReader, *sdktrace.TracerProvider) {
 	t.Helper()
 	v, err := schema.New()
 	if err != nil {
@@ -142,7 +143,7 @@ func newHandler(t *testing.T, b *broker.Broker) (*ingress.Handler, *sdkmetric.Ma
 		ISPMHeader: "X-API-Key", ISPMQueryParam: "apiKey", ISPMKeys: []string{ispmKey}, ISPMPrincipal: "ispm-webhook",
 		Tokens:        []ingress.Token{{Value: apiToken, Principal: "detector-a"}},
 		MaxEventBytes: maxEventBytes, MaxHookBatchBytes: maxBatchBytes, PublishTimeout: 2 * time.Second,
-		MeterProvider: mp, TracerProvider: tp,
+		MeterProvider: mp, TracerProvider: tp, Logger: firstLogger(log),
 	}, ingress.Deps{
 		Publisher: publish.New(b, tp), Connected: b.Connected,
 		Split: splitDelivery, CheckJSON: strictJSON, Validator: v, Decode: event.Decode,
@@ -151,6 +152,13 @@ func newHandler(t *testing.T, b *broker.Broker) (*ingress.Handler, *sdkmetric.Ma
 		t.Fatal(err)
 	}
 	return h, reader, tp
+}
+
+func firstLogger(l []*slog.Logger) *slog.Logger {
+	if len(l) > 0 {
+		return l[0]
+	}
+	return nil
 }
 
 func newFixture(t *testing.T) *fixture {

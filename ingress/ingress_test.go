@@ -9,10 +9,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/remediator/remediator/broker"
+	"github.com/remediator/remediator/broker/brokertest"
 	"github.com/remediator/remediator/event"
 	"github.com/remediator/remediator/ingress"
 	"github.com/remediator/remediator/policy"
@@ -356,4 +358,46 @@ func TestOktaBatchEdges(t *testing.T) {
 	if n := counter(t, f.metrics, "remediator.ingress.okta.events", map[string]string{"outcome": "duplicate"}); n != 2 {
 		t.Errorf("duplicates (the retry) counted %d, want 2", n)
 	}
+}
+
+// No secret reaches the logs, whatever the request: refused, accepted, key in the query.
+func TestSecretsNeverLogged(t *testing.T) {
+	t.Parallel()
+	b := brokertest.Connect(t)
+	var logs syncBuffer
+	h, _, _ := newHandler(t, b, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	body := delivery(logEvent("uuid-l1", "user.risk.detect", "HIGH"), logEvent("uuid-l2", "user.other", "LOW"))
+	post(t, srv.URL+ingress.PathOktaHook, body, jsonHeaders(map[string]string{"Authorization": oktaSecret}))
+	post(t, srv.URL+ingress.PathOktaHook, body, jsonHeaders(map[string]string{"Authorization": oktaSecretNext + "x"}))
+	post(t, srv.URL+ingress.PathOktaHook, []byte("{"), jsonHeaders(map[string]string{"Authorization": oktaSecret}))
+	post(t, srv.URL+ingress.PathISPMHook+"?apiKey="+ispmKey, []byte(`{}`), jsonHeaders(nil))
+	post(t, srv.URL+ingress.PathEventITP, []byte(`{}`), jsonHeaders(map[string]string{"Authorization": "Bearer " + apiToken}))
+	out := logs.String()
+	if !strings.Contains(out, "user.other") {
+		t.Fatalf("the logs do not show the requests were handled:\n%s", out)
+	}
+	for _, secret := range []string{oktaSecret, oktaSecretNext, ispmKey, apiToken} {
+		if strings.Contains(out, secret) {
+			t.Errorf("the logs contain the secret %q:\n%s", secret, out)
+		}
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
