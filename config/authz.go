@@ -454,7 +454,9 @@ func (c *Config) flowKinds() map[string][]event.Kind {
 		}
 	}
 	for _, r := range c.RiskRules {
-		add(r.Flow, event.KindEntityRisk)
+		if r.Flow != "" { // a log-only rule runs nothing
+			add(r.Flow, event.KindEntityRisk)
+		}
 	}
 	return out
 }

@@ -32,6 +32,9 @@ type Config struct {
 	// (no oktaUserId, no Remediator-Principal header). Only remediation.events.ispm takes one.
 	// Default: none, so such an event is dead-lettered as unauthorized.
 	DefaultPrincipals map[string]string `yaml:"defaultPrincipals"`
+	// Ingress is the public HTTP listener for Okta event hooks, the ISPM webhook and the
+	// publish API (see config/ingress.go).
+	Ingress IngressConfig `yaml:"ingress"`
 
 	// source is the file the configuration came from ("built-in default" otherwise).
 	source string
@@ -214,7 +217,8 @@ type RiskRule struct {
 	// Status is "ACTIVE" (default) or "INACTIVE".
 	Status     string         `yaml:"status"`
 	Conditions RiskConditions `yaml:"conditions"`
-	// Flow is the flow the rule runs.
+	// Flow is the flow the rule runs. Default: none, a log-only rule (Okta's "no further
+	// action"): an event it matches stops there and is recorded as skipped.
 	Flow string `yaml:"flow"`
 }
 
@@ -339,6 +343,7 @@ func (c *Config) SetDefaults() {
 			}
 		}
 	}
+	c.Ingress.SetDefaults()
 	for i := range c.RiskRules {
 		r := &c.RiskRules[i]
 		setString(&r.Status, "ACTIVE")
@@ -455,6 +460,7 @@ func (c *Config) Validate() error {
 	}
 	c.validateResourceSets(bad, flows)
 	c.validateDefaultPrincipals(bad)
+	c.Ingress.validate(bad)
 	seen := map[int]string{}
 	for _, r := range c.RiskRules {
 		if other, ok := seen[r.Priority]; ok && r.Priority != 0 {
@@ -498,9 +504,8 @@ func (r RiskRule) validate(flows map[string]bool) []string {
 		}
 	}
 	p = append(p, r.Conditions.validatePeople()...)
-	if r.Flow == "" {
-		p = append(p, "flow is required (the rule's one action: run a flow)")
-	} else if !flows[r.Flow] {
+	// No flow is a log-only rule, as Okta allows: it stops evaluation and runs nothing.
+	if r.Flow != "" && !flows[r.Flow] {
 		p = append(p, fmt.Sprintf("flow %q is not defined under flows", r.Flow))
 	}
 	return p

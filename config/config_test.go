@@ -338,12 +338,6 @@ entityRiskPolicy:
 			problem: `flow "suspend" is not defined under flows`,
 		},
 		{
-			name:    "rule without a flow",
-			doc:     oneFlow + "entityRiskPolicy:\n  - {name: r, priority: 1}\n",
-			entry:   "entityRiskPolicy[0] (r)",
-			problem: "flow is required",
-		},
-		{
 			name:    "route's flow not defined",
 			doc:     oneFlow + "routes:\n  - {name: unused-admin, match: {titles: [Unused Admin Account]}, flows: [notify, suspend]}\n",
 			entry:   "routes[0] (unused-admin)",

@@ -74,12 +74,14 @@ func (r *Router) compileAuthz(cfg *config.Config) {
 // Remediator-Principal-Groups gives the principal's groups.
 func (r *Router) Principal(ev *event.Event, header map[string][]string, subject string) (Principal, error) {
 	if ev.Risk != nil {
-		for _, rule := range r.rules {
-			if ok, _ := RiskRuleMatches(rule, ev.Risk); ok {
-				return Principal{ID: RulePrincipal(rule.Name), From: "entity-risk rule " + rule.Name}, nil
-			}
+		rule, err := r.firstRiskRule(ev.Risk)
+		if err != nil {
+			return Principal{}, err // already wraps ErrUnauthorized
 		}
-		return Principal{}, fmt.Errorf("%w: entity-risk trigger %q matches no rule of entityRiskPolicy, so it has no principal", ErrUnauthorized, ev.ID)
+		if rule == nil {
+			return Principal{}, fmt.Errorf("%w: entity-risk trigger %q matches no rule of entityRiskPolicy, so it has no principal", ErrUnauthorized, ev.ID)
+		}
+		return Principal{ID: RulePrincipal(rule.Name), From: "entity-risk rule " + rule.Name}, nil
 	}
 	hdr, err := headerValue(header, HeaderPrincipal)
 	if err != nil {

@@ -101,31 +101,47 @@ func oneOf(want []string) string {
 func (r *Router) explainRisk(rt *event.RiskTrigger) []Step {
 	steps := make([]Step, 0, len(r.allRules)+1)
 	var winner *config.RiskRule
+	var refused *config.RiskRule
 	for _, rule := range r.allRules {
-		st := Step{Kind: StepRule, Name: rule.Name, Priority: rule.Priority, Flows: []string{rule.Flow}}
+		st := Step{Kind: StepRule, Name: rule.Name, Priority: rule.Priority}
+		if rule.Flow != "" {
+			st.Flows = []string{rule.Flow}
+		}
 		switch {
 		case rule.Status != "ACTIVE":
 			st.Reason = "not evaluated: the rule is " + rule.Status
 		case winner != nil:
 			st.Reason = fmt.Sprintf("not evaluated: rule %q (priority %d) matched first", winner.Name, winner.Priority)
+		case refused != nil:
+			st.Reason = fmt.Sprintf("not evaluated: the event is refused at rule %q (priority %d)", refused.Name, refused.Priority)
 		default:
 			st.Evaluated = true
-			ok, why := RiskRuleMatches(rule, rt)
-			st.Match = ok
-			if ok {
+			ok, why, err := evalRiskRule(rule, rt)
+			switch {
+			case err != nil:
+				why = "refused: " + err.Error()
+				refused = &rule
+			case ok:
 				why = describeRiskMatch(rule, rt)
+				if rule.Flow == "" {
+					why += "; the rule is log-only: evaluation stops, no flow runs, and the event ends as skipped"
+				}
 				winner = &rule
 			}
+			st.Match = ok
 			st.Reason = why
 		}
 		steps = append(steps, st)
 	}
 	def := Step{Kind: StepDefaultRule, Name: DefaultRuleName, Priority: DefaultRulePriority}
-	if winner != nil {
+	switch {
+	case winner != nil:
 		def.Reason = fmt.Sprintf("not reached: rule %q (priority %d) matched first", winner.Name, winner.Priority)
-	} else {
+	case refused != nil:
+		def.Reason = fmt.Sprintf("not reached: the event is refused at rule %q (priority %d)", refused.Name, refused.Priority)
+	default:
 		def.Evaluated, def.Match = true, true
-		def.Reason = "no custom rule matched; the default rule matches everything and only records, so the event is dead-lettered as no_route"
+		def.Reason = "no custom rule matched; the default rule matches everything and only records, so the event ends as skipped (or is dead-lettered as no_route with unrouted: deadLetter)"
 	}
 	return append(steps, def)
 }

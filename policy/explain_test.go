@@ -42,7 +42,9 @@ func flowsOf(routes []config.Route) []string {
 func ruleFlows(rules []config.RiskRule) []string {
 	var out []string
 	for _, r := range rules {
-		out = append(out, r.Flow)
+		if r.Flow != "" {
+			out = append(out, r.Flow)
+		}
 	}
 	return out
 }

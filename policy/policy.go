@@ -11,8 +11,39 @@ import (
 	"github.com/remediator/remediator/event"
 )
 
-// ErrNoRoute is returned (wrapped, with the reason) when an event triggers no flow.
+// ErrNoRoute is returned (wrapped, with the reason) when an event triggers no flow. An event
+// that is merely unrouted also matches [ErrUnrouted]; other no-route errors (an event with
+// neither an issue nor a risk trigger) do not.
 var ErrNoRoute = errors.New("no route")
+
+// ErrUnrouted is matched (errors.Is) by the *[UnroutedError] [Router.Route] returns for a
+// well-formed event that simply runs no flow: an ISPM issue no route takes, an entity-risk
+// event that matches no custom rule (Okta's catch-all rule only logs), or one whose first
+// matching rule is log-only. The intake ends such an event with a terminal "skipped" status
+// naming why, not in the DLQ, unless the configuration asks for dead letters.
+var ErrUnrouted = errors.New("unrouted")
+
+// ErrGroupMembershipUnknown is matched (errors.Is) by the error [Router.Route] returns for an
+// entity-risk event that reaches a rule excluding people by group while the event carries no
+// group membership (Okta's user.risk.detect never does). remediator does not look groups up,
+// so it cannot tell whether the user is excluded (a break-glass account, say): it refuses the
+// event rather than ignore the exclusion. The error also matches [ErrUnauthorized], and the
+// intake dead-letters it as unauthorized: a permanent refusal that an operator can replay once
+// the membership is known (a detector sending "groups").
+var ErrGroupMembershipUnknown = errors.New("group membership unknown")
+
+// UnroutedError says why an event runs no flow. It matches [ErrUnrouted] and [ErrNoRoute].
+type UnroutedError struct {
+	// Rule is the log-only entity-risk rule that matched, or "" when no route or rule did.
+	Rule string
+	// Reason is the sentence recorded with the skipped status.
+	Reason string
+}
+
+func (e *UnroutedError) Error() string { return "unrouted: " + e.Reason }
+
+// Is makes the error match ErrUnrouted and, for callers written before it, ErrNoRoute.
+func (e *UnroutedError) Is(target error) bool { return target == ErrUnrouted || target == ErrNoRoute }
 
 // DefaultRuleName and DefaultRulePriority describe Okta's catch-all entity-risk rule.
 const (
@@ -78,8 +109,8 @@ func (r *Router) routeIssue(is *event.Issue) ([]Decision, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%w: no route matches ISPM issue %q (title %q, category %q, severity %q, entity type %q, source product %q)",
-			ErrNoRoute, is.ID, is.Title, is.Category, is.Severity, is.EntityType, is.EntitySourceProductName)
+		return nil, &UnroutedError{Reason: fmt.Sprintf("no route matches ISPM issue %q (title %q, category %q, severity %q, entity type %q, source product %q)",
+			is.ID, is.Title, is.Category, is.Severity, is.EntityType, is.EntitySourceProductName)}
 	}
 	return out, nil
 }
@@ -107,42 +138,92 @@ func anyFold(want []string, got string) bool {
 }
 
 func (r *Router) routeRisk(rt *event.RiskTrigger) ([]Decision, error) {
-	for _, rule := range r.rules {
-		if ok, _ := RiskRuleMatches(rule, rt); ok {
-			return []Decision{{Rule: rule.Name, Flow: rule.Flow}}, nil
-		}
+	rule, err := r.firstRiskRule(rt)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("%w: entity-risk trigger for user %q (risk %s, detection %s) matched only the default rule (priority %d), which runs no flow",
-		ErrNoRoute, rt.UserID, rt.RiskLevel, rt.DetectionType, DefaultRulePriority)
+	if rule == nil {
+		return nil, &UnroutedError{Reason: fmt.Sprintf("entity-risk event for user %q (risk %s, detection %s) matched no custom rule; the default rule (priority %d) only records it",
+			rt.UserID, rt.RiskLevel, rt.DetectionType, DefaultRulePriority)}
+	}
+	if rule.Flow == "" {
+		return nil, &UnroutedError{Rule: rule.Name, Reason: fmt.Sprintf("entity-risk event for user %q (risk %s, detection %s) matched rule %q (priority %d), which is log-only: evaluation stops there and no flow runs",
+			rt.UserID, rt.RiskLevel, rt.DetectionType, rule.Name, rule.Priority)}
+	}
+	return []Decision{{Rule: rule.Name, Flow: rule.Flow}}, nil
 }
 
-// RiskRuleMatches reports whether rule matches the trigger and, when it does not, why.
+// firstRiskRule returns the active rule that decides rt: the first, by priority, that matches;
+// nil when none does. A rule that cannot be evaluated (group membership unknown) stops the
+// search with its error: a later rule must not win by default.
+func (r *Router) firstRiskRule(rt *event.RiskTrigger) (*config.RiskRule, error) {
+	for i := range r.rules {
+		ok, _, err := evalRiskRule(r.rules[i], rt)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return &r.rules[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// detectionUnknown is event.DetectionUnknown: the detection type of an entity-risk event whose
+// detection name maps to none of Okta's riskDetectionTypes. It matches rules with no detection
+// condition or an exclude condition, never an include, even one that names every type.
+const detectionUnknown = "UNKNOWN"
+
+// RiskRuleMatches reports whether rule matches the trigger and, when it does not, why. A rule
+// that cannot be evaluated because it excludes groups and the trigger carries no group
+// membership does not match here; [Router.Route] refuses such an event instead (see
+// [ErrGroupMembershipUnknown]).
 func RiskRuleMatches(rule config.RiskRule, rt *event.RiskTrigger) (bool, string) {
+	ok, why, err := evalRiskRule(rule, rt)
+	if err != nil {
+		return false, err.Error()
+	}
+	return ok, why
+}
+
+// evalRiskRule evaluates one rule: match, or why not, or an error wrapping
+// [ErrGroupMembershipUnknown] when the answer depends on group membership the trigger lacks.
+func evalRiskRule(rule config.RiskRule, rt *event.RiskTrigger) (bool, string, error) {
 	c := rule.Conditions
 	if c.Level != "ANY" && !strings.EqualFold(c.Level, rt.RiskLevel) {
-		return false, fmt.Sprintf("risk level %s is not %s", rt.RiskLevel, c.Level)
+		return false, fmt.Sprintf("risk level %s is not %s", rt.RiskLevel, c.Level), nil
 	}
-	if dt := c.DetectionTypes; len(dt.Include) > 0 && !slices.Contains(dt.Include, rt.DetectionType) {
-		return false, fmt.Sprintf("detection %s is not among %v", rt.DetectionType, dt.Include)
+	if dt := c.DetectionTypes; len(dt.Include) > 0 && (rt.DetectionType == detectionUnknown || !slices.Contains(dt.Include, rt.DetectionType)) {
+		return false, fmt.Sprintf("detection %s is not among %v", rt.DetectionType, dt.Include), nil
 	} else if slices.Contains(dt.Exclude, rt.DetectionType) {
-		return false, fmt.Sprintf("detection %s is excluded", rt.DetectionType)
+		return false, fmt.Sprintf("detection %s is excluded", rt.DetectionType), nil
 	}
 	if u := c.Users; slices.Contains(u.Exclude, rt.UserID) {
-		return false, fmt.Sprintf("user %s is excluded", rt.UserID)
+		return false, fmt.Sprintf("user %s is excluded", rt.UserID), nil
 	}
-	if g := c.Groups; len(g.Exclude) > 0 && overlaps(g.Exclude, rt.Groups) {
-		return false, "user is in an excluded group"
+	// Groups == nil means membership unknown; an empty list means the user is in none.
+	membershipKnown := rt.Groups != nil
+	if g := c.Groups; len(g.Exclude) > 0 && membershipKnown && overlaps(g.Exclude, rt.Groups) {
+		return false, "user is in an excluded group", nil
 	}
-	// People: with includes of either kind, the user must be named or in a named group.
+	// People: with includes of either kind, the user must be named or in a named group. With
+	// membership unknown, a group inclusion does not include the user.
 	u, g := c.Users, c.Groups
 	if len(u.Include) > 0 || len(g.Include) > 0 {
 		if !slices.Contains(u.Include, rt.UserID) && !overlaps(g.Include, rt.Groups) {
-			return false, fmt.Sprintf("user %s is neither an included user nor in an included group", rt.UserID)
+			why := fmt.Sprintf("user %s is neither an included user nor in an included group", rt.UserID)
+			if !membershipKnown && len(g.Include) > 0 {
+				why += " (the event carries no group membership)"
+			}
+			return false, why, nil
 		}
 	}
-	return true, ""
+	if len(c.Groups.Exclude) > 0 && !membershipKnown {
+		return false, "", fmt.Errorf("%w: %w: entity-risk rule %q (priority %d) excludes groups %v, but the event carries no group membership for user %q, and remediator does not look groups up: the event is refused rather than the exclusion ignored (send the user's groups, or drop the group exclusion)",
+			ErrUnauthorized, ErrGroupMembershipUnknown, rule.Name, rule.Priority, c.Groups.Exclude, rt.UserID)
+	}
+	return true, "", nil
 }
-
 func overlaps(a, b []string) bool {
 	for _, x := range a {
 		if slices.Contains(b, x) {

@@ -29,7 +29,9 @@ func newRouter(t *testing.T, routes []config.Route, rules []config.RiskRule) *po
 		}
 	}
 	for _, r := range rules {
-		addFlow(r.Flow)
+		if r.Flow != "" { // a log-only rule
+			addFlow(r.Flow)
+		}
 	}
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -246,11 +248,11 @@ func TestRouteRisk(t *testing.T) {
 		wantFlow string
 	}{
 		{"lower priority first even if declared later", event.RiskTrigger{UserID: "00uVIP", RiskLevel: "HIGH", DetectionType: "BRUTE_FORCE_ATTACK"}, "vip-never", "page-security"},
-		{"first match wins", event.RiskTrigger{UserID: "00u1", RiskLevel: "HIGH", DetectionType: "BRUTE_FORCE_ATTACK"}, "brute-force", "reset-password"},
+		{"first match wins", event.RiskTrigger{UserID: "00u1", RiskLevel: "HIGH", DetectionType: "BRUTE_FORCE_ATTACK", Groups: []string{}}, "brute-force", "reset-password"},
 		{"inactive rules are skipped", event.RiskTrigger{UserID: "00u1", RiskLevel: "LOW", DetectionType: "SUSPICIOUS_APP_ACCESS"}, "", ""},
 		{"level exact", event.RiskTrigger{UserID: "00u1", RiskLevel: "HIGH", DetectionType: "SUSPICIOUS_APP_ACCESS"}, "high-any", "clear-sessions"},
 		{"level compared case-insensitively", event.RiskTrigger{UserID: "00u1", RiskLevel: "high", DetectionType: "SUSPICIOUS_APP_ACCESS"}, "high-any", "clear-sessions"},
-		{"level ANY", event.RiskTrigger{UserID: "00u1", RiskLevel: "LOW", DetectionType: "BRUTE_FORCE_ATTACK"}, "brute-force", "reset-password"},
+		{"level ANY", event.RiskTrigger{UserID: "00u1", RiskLevel: "LOW", DetectionType: "BRUTE_FORCE_ATTACK", Groups: []string{}}, "brute-force", "reset-password"},
 		{"group include", event.RiskTrigger{UserID: "00u1", RiskLevel: "LOW", DetectionType: "SUSPICIOUS_APP_ACCESS", Groups: []string{"00gOther", "00gVIP"}}, "vip-never", "page-security"},
 		{"group exclude", event.RiskTrigger{UserID: "00u1", RiskLevel: "LOW", DetectionType: "BRUTE_FORCE_ATTACK", Groups: []string{"00gBreakGlass"}}, "", ""},
 		{"detection exclude", event.RiskTrigger{UserID: "00u1", RiskLevel: "MEDIUM", DetectionType: "ADMIN_REPORTED_USER_RISK"}, "", ""},
@@ -373,17 +375,56 @@ func TestRiskRuleMatches(t *testing.T) {
 	}
 }
 
-// A user with no known groups is not excluded by a group exclusion, and is not included by
-// a group inclusion.
-func TestRiskRuleMatchesWithoutGroups(t *testing.T) {
+// A rule excluding groups is never passed over for a user whose groups are unknown: the event
+// is refused (ErrGroupMembershipUnknown, also ErrUnauthorized). A group inclusion does not
+// include such a user. A known empty membership is evaluated as usual.
+func TestRiskRuleGroupsUnknown(t *testing.T) {
 	t.Parallel()
-	rt := event.RiskTrigger{UserID: "00uJane", RiskLevel: "LOW", DetectionType: "BRUTE_FORCE_ATTACK"}
-	exclude := config.RiskRule{Conditions: config.RiskConditions{Level: "ANY", Groups: config.IncludeExclude{Exclude: []string{"00gEng"}}}}
-	if ok, reason := policy.RiskRuleMatches(exclude, &rt); !ok {
-		t.Errorf("group exclusion: no match (%s), want a match", reason)
+	r := newRouter(t, nil, []config.RiskRule{
+		{Name: "vip", Priority: 1, Conditions: config.RiskConditions{Groups: config.IncludeExclude{Include: []string{"00gVIP"}}}, Flow: "page"},
+		{Name: "high-but-not-break-glass", Priority: 2, Conditions: config.RiskConditions{Level: "HIGH",
+			Groups: config.IncludeExclude{Exclude: []string{"00gBreakGlass"}}}, Flow: "suspend"},
+		{Name: "any", Priority: 3, Flow: "notify"},
+	})
+	unknown := event.RiskTrigger{UserID: "00uJane", RiskLevel: "HIGH", DetectionType: "BRUTE_FORCE_ATTACK"}
+	_, err := r.Route(riskEvent(unknown))
+	if !errors.Is(err, policy.ErrGroupMembershipUnknown) || !errors.Is(err, policy.ErrUnauthorized) || errors.Is(err, policy.ErrUnrouted) {
+		t.Fatalf("Route = %v, want ErrGroupMembershipUnknown and ErrUnauthorized", err)
 	}
-	include := config.RiskRule{Conditions: config.RiskConditions{Level: "ANY", Groups: config.IncludeExclude{Include: []string{"00gEng"}}}}
-	if ok, _ := policy.RiskRuleMatches(include, &rt); ok {
-		t.Error("group inclusion: match, want none")
+	for _, want := range []string{"high-but-not-break-glass", "00gBreakGlass", "00uJane", "no group membership"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %q", err, want)
+		}
+	}
+	if _, err := r.Principal(riskEvent(unknown), nil, event.SubjectITP); !errors.Is(err, policy.ErrGroupMembershipUnknown) {
+		t.Errorf("Principal = %v, want the same refusal", err)
+	}
+	steps := r.Explain(riskEvent(unknown))
+	if s := steps[1]; !s.Evaluated || s.Match || !strings.HasPrefix(s.Reason, "refused: ") {
+		t.Errorf("explain step %+v, want the refusal", s)
+	}
+	if s := steps[2]; s.Evaluated || !strings.Contains(s.Reason, "refused at rule") {
+		t.Errorf("explain step after the refusal %+v, want not evaluated", s)
+	}
+	if !strings.Contains(steps[0].Reason, "no group membership") {
+		t.Errorf("group inclusion with unknown membership: %q, want it to say the membership is unknown", steps[0].Reason)
+	}
+
+	// Known membership: excluded, or not.
+	breakGlass := unknown
+	breakGlass.Groups = []string{"00gBreakGlass"}
+	if dec, err := r.Route(riskEvent(breakGlass)); err != nil || dec[0].Rule != "any" {
+		t.Errorf("break-glass user: Route = %v, %v; want rule any", dec, err)
+	}
+	none := unknown
+	none.Groups = []string{}
+	if dec, err := r.Route(riskEvent(none)); err != nil || dec[0].Rule != "high-but-not-break-glass" {
+		t.Errorf("user in no group: Route = %v, %v; want rule high-but-not-break-glass", dec, err)
+	}
+	// A rule the event fails before the group condition needs no membership.
+	low := unknown
+	low.RiskLevel = "LOW"
+	if dec, err := r.Route(riskEvent(low)); err != nil || dec[0].Rule != "any" {
+		t.Errorf("LOW event: Route = %v, %v; want rule any", dec, err)
 	}
 }
