@@ -67,16 +67,9 @@ type Publisher interface {
 
 var _ Publisher = (*publish.Publisher)(nil)
 
-// HookEvent is one LogEvent of an Okta event hook delivery. It has the fields of
-// event.HookEvent (the event package's splitter), so that event.SplitHookDelivery can be
-// passed as a [Splitter] once this type becomes an alias of it.
-type HookEvent struct {
-	// Raw is the LogEvent exactly as it stood in the delivery; it is published as it is.
-	Raw []byte
-	// EventType and UUID are the LogEvent's eventType and uuid, "" when absent.
-	EventType string
-	UUID      string
-}
+// HookEvent is one LogEvent of an Okta event hook delivery, as event.SplitHookDelivery
+// returns it.
+type HookEvent = event.HookEvent
 
 // Splitter returns the LogEvents of a com.okta.event_hook delivery (data.events[]), in
 // order, or an error for a body that is not such a delivery (event.SplitHookDelivery).

@@ -13,12 +13,6 @@ import (
 	"github.com/remediator/remediator/publish"
 )
 
-// Okta System Log event types the event hook forwards; every other type is skipped.
-const (
-	EventTypeRiskDetect = "user.risk.detect"
-	EventTypeRiskChange = "user.risk.change"
-)
-
 // publishConcurrency bounds the publishes of one delivery in flight at once, so a large batch
 // is stored within Okta's 3s without opening an unbounded number of requests.
 const publishConcurrency = 16
@@ -50,7 +44,7 @@ func (h *Handler) oktaHook(req *request) response {
 	var batch []pending
 	seen := map[string]bool{}
 	for _, le := range events {
-		if le.EventType != EventTypeRiskDetect && le.EventType != EventTypeRiskChange {
+		if !le.IsRisk() { // only user.risk.detect and user.risk.change are remediated
 			h.skipped(req.ctx, le.EventType)
 			continue
 		}

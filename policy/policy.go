@@ -169,10 +169,10 @@ func (r *Router) firstRiskRule(rt *event.RiskTrigger) (*config.RiskRule, error) 
 	return nil, nil
 }
 
-// detectionUnknown is event.DetectionUnknown: the detection type of an entity-risk event whose
-// detection name maps to none of Okta's riskDetectionTypes. It matches rules with no detection
-// condition or an exclude condition, never an include, even one that names every type.
-const detectionUnknown = "UNKNOWN"
+// detectionUnknown (event.DetectionUnknown) is the detection type of an entity-risk event
+// whose detection name maps to none of Okta's riskDetectionTypes. It matches rules with no
+// detection condition or an exclude condition, never an include, even one naming every type.
+const detectionUnknown = event.DetectionUnknown
 
 // RiskRuleMatches reports whether rule matches the trigger and, when it does not, why. A rule
 // that cannot be evaluated because it excludes groups and the trigger carries no group
@@ -190,6 +190,11 @@ func RiskRuleMatches(rule config.RiskRule, rt *event.RiskTrigger) (bool, string)
 // [ErrGroupMembershipUnknown] when the answer depends on group membership the trigger lacks.
 func evalRiskRule(rule config.RiskRule, rt *event.RiskTrigger) (bool, string, error) {
 	c := rule.Conditions
+	// Okta's "Any" is any of Low, Medium and High: a user.risk.change that clears the risk
+	// (level NONE) must not fire a rule that suspends the user.
+	if c.Level == "ANY" && strings.EqualFold(rt.RiskLevel, "NONE") {
+		return false, "risk level is NONE (the risk was cleared); ANY means LOW, MEDIUM or HIGH", nil
+	}
 	if c.Level != "ANY" && !strings.EqualFold(c.Level, rt.RiskLevel) {
 		return false, fmt.Sprintf("risk level %s is not %s", rt.RiskLevel, c.Level), nil
 	}

@@ -322,6 +322,23 @@ func TestRouteEmptyEvent(t *testing.T) {
 	}
 }
 
+// Okta's "Any" level means Low, Medium or High: a user.risk.change that clears the risk (NONE)
+// must not run the remediation of a rule at level ANY.
+func TestRiskRuleAnyLevelIgnoresClearedRisk(t *testing.T) {
+	t.Parallel()
+	rule := config.RiskRule{Name: "r", Priority: 1, Status: "ACTIVE", Conditions: config.RiskConditions{Level: "ANY"}, Flow: "f"}
+	for _, level := range []string{"LOW", "MEDIUM", "HIGH", "high"} {
+		if ok, why := policy.RiskRuleMatches(rule, &event.RiskTrigger{UserID: "00u1", RiskLevel: level}); !ok {
+			t.Errorf("level %s: ANY rule does not match (%s)", level, why)
+		}
+	}
+	for _, level := range []string{"NONE", "none"} {
+		if ok, _ := policy.RiskRuleMatches(rule, &event.RiskTrigger{UserID: "00u1", RiskLevel: level}); ok {
+			t.Errorf("level %s: ANY rule matches a cleared risk", level)
+		}
+	}
+}
+
 func TestRiskRuleMatches(t *testing.T) {
 	t.Parallel()
 	jane := event.RiskTrigger{UserID: "00uJane", RiskLevel: "HIGH", DetectionType: "BRUTE_FORCE_ATTACK", Groups: []string{"00gEng", "00gAdmins"}}
