@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -259,5 +260,35 @@ resourceSets:
 	code, _, errOut := remediator(t, "policy", "explain", "--subject", "remediation.events.nope", "../examples/ispm-unused-admin.json")
 	if code != 2 || !strings.Contains(errOut, "remediation.events.ispm") {
 		t.Errorf("bad subject: exit %d, %q", code, errOut)
+	}
+}
+
+// policy explain takes a raw Okta event-hook delivery and explains each risk event in it.
+func TestPolicyExplainOktaEventHookDelivery(t *testing.T) {
+	t.Parallel()
+	code, out, errOut := remediator(t, "policy", "explain", "--json", "../examples/okta-event-hook-delivery.json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var xs []struct {
+		EventType, UserID, RiskLevel, Verdict string
+		Flows                                 []string
+	}
+	if err := json.Unmarshal([]byte(out), &xs); err != nil {
+		t.Fatalf("output is not a JSON list of explanations: %v\n%s", err, out)
+	}
+	if len(xs) != 3 {
+		t.Fatalf("%d explanations, want one per LogEvent (3):\n%s", len(xs), out)
+	}
+	want := []struct{ eventType, verdict, flow string }{
+		{"user.risk.detect", "dispatch", "clear-sessions"},
+		{"user.risk.change", "dispatch", "notify-slack"},
+		{"user.session.start", "ignored", ""},
+	}
+	for i, w := range want {
+		x := xs[i]
+		if x.EventType != w.eventType || x.Verdict != w.verdict || (w.flow != "" && !slices.Contains(x.Flows, w.flow)) {
+			t.Errorf("event %d: %s → %s %v; want %s → %s %s", i, x.EventType, x.Verdict, x.Flows, w.eventType, w.verdict, w.flow)
+		}
 	}
 }

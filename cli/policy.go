@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -74,8 +75,13 @@ with a reason.
 
 --as and --groups stand for the Remediator-Principal and Remediator-Principal-Groups headers
 a trusted ingress would set. The exit code is 0 whenever the event could be explained,
-whatever the verdict.`,
+whatever the verdict.
+
+An Okta document is explained event by event: a raw event-hook delivery (as Okta POSTs it
+to /hooks/okta), a JSON array of System Log LogEvents, or one LogEvent. Each user.risk.detect
+or user.risk.change event gets its own verdict; other event types are reported as ignored.`,
 		Example: `  remediator policy explain examples/ispm-unused-admin.json
+  remediator policy explain examples/okta-event-hook-delivery.json
   remediator policy explain --as 00u1admin examples/ispm-compromised-account.json
   remediator policy explain --json examples/itp-high-risk.json`,
 		Args: cobra.ExactArgs(1),
@@ -103,6 +109,9 @@ whatever the verdict.`,
 			}
 			if groups != "" {
 				header[policy.HeaderPrincipalGroups] = []string{groups}
+			}
+			if subject == "" && isOktaDocument(data) {
+				return explainOkta(g, data, v, policy.New(cfg))
 			}
 			x := explain(args[0], data, subject, header, v, policy.New(cfg))
 			if g.jsonOut {
@@ -314,4 +323,91 @@ func grantingSets(s []string) string {
 		return "resource set " + s[0]
 	}
 	return "resource sets " + strings.Join(s, ", ")
+}
+
+// isOktaDocument reports whether data is an Okta event-hook delivery, a JSON array of
+// LogEvents, or a single risk LogEvent: what [policy.Router.ExplainOkta] explains.
+func isOktaDocument(data []byte) bool {
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) > 0 && trimmed[0] == '[' {
+		return true
+	}
+	var head struct {
+		EventType string `json:"eventType"`
+		UUID      string `json:"uuid"`
+	}
+	if json.Unmarshal(trimmed, &head) != nil {
+		return false
+	}
+	return head.EventType == event.EventTypeHookDelivery || (event.IsRiskEventType(head.EventType) && head.UUID != "")
+}
+
+// explainOkta explains every LogEvent of an Okta document, decoding each as the intake does.
+func explainOkta(g *globals, data []byte, v *schema.Validator, r *policy.Router) error {
+	dec := policy.OktaDecoding{
+		Split: func(delivery []byte) ([][]byte, error) {
+			events, err := event.SplitHookDelivery(delivery)
+			if err != nil {
+				return nil, err
+			}
+			raw := make([][]byte, len(events))
+			for i, e := range events {
+				raw[i] = e.Raw
+			}
+			return raw, nil
+		},
+		Decode: func(logEvent []byte) (*event.Event, error) {
+			shape, err := v.Validate(event.KindEntityRisk, logEvent)
+			if err != nil {
+				return nil, err
+			}
+			return event.Decode(shape, logEvent)
+		},
+	}
+	xs, err := r.ExplainOkta(data, dec)
+	if err != nil {
+		return err
+	}
+	if g.jsonOut {
+		enc := json.NewEncoder(g.stdout)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		return enc.Encode(xs)
+	}
+	for i, x := range xs {
+		if i > 0 {
+			fmt.Fprintln(g.stdout)
+		}
+		w := g.stdout
+		fmt.Fprintf(w, "event %d    %s %s\n", x.Index, safe(x.EventType), safe(x.UUID))
+		if x.UserID != "" {
+			fmt.Fprintf(w, "user       %s, risk %s, detection %s\n", safe(x.UserID), safe(x.RiskLevel), safe(x.DetectionType))
+		}
+		if x.Principal != "" {
+			fmt.Fprintf(w, "principal  %s\n", safe(x.Principal))
+		}
+		for _, s := range x.Steps {
+			verdict := "no match"
+			switch {
+			case s.Match:
+				verdict = "MATCH"
+			case !s.Evaluated:
+				verdict = "skipped"
+			}
+			fmt.Fprintf(w, "  %-3d %-28s %-8s %s\n", s.Priority, safe(s.Name), verdict, safeText(s.Reason))
+		}
+		for _, f := range x.Flows {
+			if why, denied := x.Denied[f]; denied {
+				fmt.Fprintf(w, "flow       %s: DENIED: %s\n", safe(f), safeText(why))
+				continue
+			}
+			fmt.Fprintf(w, "flow       %s: allowed\n", safe(f))
+		}
+		line := "verdict    " + x.Verdict
+		if x.Reason != "" {
+			line += ": " + safeText(x.Reason)
+		}
+		fmt.Fprintln(w, line)
+	}
+	return nil
 }

@@ -50,9 +50,6 @@ type OktaExplanation struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// riskEventTypes are the LogEvent types remediator takes (the ingress forwards only these).
-var riskEventTypes = map[string]bool{"user.risk.detect": true, "user.risk.change": true}
-
 // ExplainOkta explains every LogEvent of an Okta document: a raw com.okta.event_hook delivery
 // (as POSTed to /hooks/okta), a JSON array of LogEvents (as the System Log API returns them),
 // or a single LogEvent. Each risk event is decoded and evaluated as the intake would: the
@@ -114,7 +111,7 @@ func (r *Router) explainLogEvent(i int, raw []byte, decode func([]byte) (*event.
 	}
 	_ = json.Unmarshal(raw, &head) // a LogEvent that does not parse is reported by decode
 	x := OktaExplanation{Index: i, UUID: head.UUID, EventType: head.EventType}
-	if !riskEventTypes[head.EventType] {
+	if !event.IsRiskEventType(head.EventType) {
 		x.Verdict, x.Reason = VerdictIgnored, fmt.Sprintf("event type %q is not user.risk.detect or user.risk.change", head.EventType)
 		return x
 	}
