@@ -93,6 +93,9 @@ func (c *Config) validateRanges(bad func(where, format string, args ...any)) {
 	if w.AckWait < MinAckWait {
 		bad("worker.ackWait", "must be at least %s, got %s (a live worker sends heartbeats every third of it; keep it well above 10s in production)", MinAckWait, w.AckWait)
 	}
+	// shutdownTimeout has no relation to ackWait to check: in-flight work keeps heartbeating
+	// until it ends or shutdownTimeout cancels it (and it is handed back), so neither bounds the
+	// other. What bounds shutdownTimeout is the orchestrator's grace period (deployments tests).
 	if w.ShutdownTimeout <= 0 {
 		bad("worker.shutdownTimeout", "must be positive, got %s", w.ShutdownTimeout)
 	}
@@ -108,12 +111,6 @@ func (c *Config) validateRanges(bad func(where, format string, args ...any)) {
 	if s.MaxAge > 0 && w.RetryMaxDelay >= s.MaxAge {
 		// A job waiting longer than the stream keeps it would expire instead of being retried.
 		bad("worker.retryMaxDelay", "%s is not below streams.maxAge %s: a job would expire while it waits for its retry", w.RetryMaxDelay, s.MaxAge)
-	}
-	// The worker stops heartbeating in-flight work when shutdownTimeout ends and hands it back;
-	// a shutdown shorter than one heartbeat period (ackWait/3) could not let even a quick call
-	// finish, and a shutdown longer than the stream keeps work makes no sense.
-	if w.ShutdownTimeout > 0 && w.AckWait >= MinAckWait && w.ShutdownTimeout < w.AckWait/3 {
-		bad("worker.shutdownTimeout", "%s is shorter than a heartbeat period (worker.ackWait/3 = %s): in-flight work could not finish on shutdown", w.ShutdownTimeout, w.AckWait/3)
 	}
 }
 

@@ -20,7 +20,6 @@ func TestValidateRanges(t *testing.T) {
 		{"negative quick retry delay", "worker: {quickRetryDelay: -1s}\n", "worker.quickRetryDelay: must be positive"},
 		{"negative max attempts", "worker: {maxAttempts: -3}\n", "worker.maxAttempts: must be at least 1, got -3"},
 		{"negative shutdown timeout", "worker: {shutdownTimeout: -1s}\n", "worker.shutdownTimeout: must be positive"},
-		{"shutdown shorter than a heartbeat", "worker: {ackWait: 60s, shutdownTimeout: 5s}\n", "worker.shutdownTimeout: 5s is shorter than a heartbeat period (worker.ackWait/3 = 20s)"},
 		{"retry base above max", "worker: {retryBaseDelay: 10m, retryMaxDelay: 1m}\n", "worker.retryMaxDelay: 1m0s is below worker.retryBaseDelay 10m0s"},
 		{"negative retry base", "worker: {retryBaseDelay: -2s}\n", "worker.retryBaseDelay: must be positive"},
 		{"quick retry slower than redelivery", "worker: {quickRetryDelay: 10m, retryMaxDelay: 5m}\n", "worker.quickRetryDelay: 10m0s is above worker.retryMaxDelay 5m0s"},
