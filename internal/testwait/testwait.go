@@ -28,7 +28,8 @@ type Option func(*settings)
 
 type settings struct {
 	timeout time.Duration
-	wake    []reflect.Value // receive-able channels
+	wake    []reflect.Value          // receive-able channels
+	current []func() <-chan struct{} // broadcast channels, fetched anew before each check
 }
 
 // Timeout replaces [DefaultTimeout].
@@ -43,6 +44,13 @@ func WakeOn[T any](ch <-chan T) Option {
 			s.wake = append(s.wake, reflect.ValueOf(ch))
 		}
 	}
+}
+
+// WakeWhen is [WakeOn] for a broadcast that closes its channel and replaces it on each change
+// (as otlptest.Receiver does): current returns the channel to wait on, and is called before
+// each check, so that a change between the check and the wait is not missed.
+func WakeWhen(current func() <-chan struct{}) Option {
+	return func(s *settings) { s.current = append(s.current, current) }
 }
 
 // Until waits until cond returns true, and fails the test (naming what it waited for) if it
@@ -81,14 +89,17 @@ func Wait(check func() error, opts ...Option) error {
 	}
 	deadline := time.NewTimer(s.timeout)
 	defer deadline.Stop()
-	// Cases: 0 the deadline, 1 the poll, then the wake channels.
-	cases := make([]reflect.SelectCase, 2, 2+len(s.wake))
+	// Cases: 0 the deadline, 1 the poll, then the broadcast channels, then the wake channels.
+	cases := make([]reflect.SelectCase, 2+len(s.current), 2+len(s.current)+len(s.wake))
 	cases[0] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(deadline.C)}
 	for _, ch := range s.wake {
 		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: ch})
 	}
 	poll := firstPoll
 	for {
+		for i, current := range s.current {
+			cases[2+i] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(current())}
+		}
 		err := check()
 		if err == nil {
 			return nil
@@ -105,7 +116,7 @@ func Wait(check func() error, opts ...Option) error {
 			return err
 		case chosen == 1:
 			poll = min(2*poll, maxPoll)
-		case !ok: // a closed wake channel: stop selecting on it
+		case chosen >= 2+len(s.current) && !ok: // a closed wake channel: stop selecting on it
 			cases[chosen].Chan = reflect.ValueOf((chan struct{})(nil))
 		}
 	}

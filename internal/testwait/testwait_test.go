@@ -2,6 +2,7 @@ package testwait_test
 
 import (
 	"errors"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -53,4 +54,23 @@ func TestClosedWakeChannelDoesNotSpin(t *testing.T) {
 	if calls > 40 {
 		t.Errorf("check called %d times in 100ms: a closed wake channel makes Wait spin", calls)
 	}
+}
+
+// TestWakeWhenFollowsABroadcast: a close-and-replace broadcast wakes each wait.
+func TestWakeWhenFollowsABroadcast(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	changed := make(chan struct{})
+	n := 0
+	current := func() <-chan struct{} { mu.Lock(); defer mu.Unlock(); return changed }
+	go func() {
+		for range 3 {
+			mu.Lock()
+			n++
+			close(changed)
+			changed = make(chan struct{})
+			mu.Unlock()
+		}
+	}()
+	testwait.Until(t, "three changes", func() bool { mu.Lock(); defer mu.Unlock(); return n == 3 }, testwait.WakeWhen(current))
 }
