@@ -40,8 +40,9 @@ func decodeYAML(b []byte, c *Config) error {
 
 // keyAt is the key a line holds a value for.
 type keyAt struct {
-	path string
-	typ  reflect.Type
+	path  string
+	typ   reflect.Type
+	mixed bool // several sibling keys share the line: path is their parent
 }
 
 type keyWalker struct {
@@ -59,7 +60,7 @@ func (w *keyWalker) walk(n *yaml.Node, t reflect.Type, path string) {
 		t = t.Elem()
 	}
 	if path != "" {
-		w.lines[n.Line] = keyAt{path, t}
+		w.record(n.Line, path, t)
 	}
 	if reflect.PointerTo(t).Implements(unmarshalerType) {
 		return
@@ -81,7 +82,7 @@ func (w *keyWalker) walk(n *yaml.Node, t reflect.Type, path string) {
 				w.errs = append(w.errs, unknownKey(join(path, k.Value), k.Line, k.Value, fields))
 				continue
 			}
-			w.lines[k.Line] = keyAt{join(path, k.Value), f.Type}
+			w.record(k.Line, join(path, k.Value), f.Type)
 			w.walk(v, f.Type, join(path, k.Value))
 		}
 	case reflect.Slice:
@@ -99,6 +100,45 @@ func (w *keyWalker) walk(n *yaml.Node, t reflect.Type, path string) {
 			w.walk(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value))
 		}
 	}
+}
+
+// record notes that line holds path's value. yaml.v3's type errors name only a line, so when a
+// line holds several keys (a flow mapping: {name: f, rateLimit: x}) the error is reported at
+// their common parent rather than, wrongly, at one of them; a key inside a container on the
+// same line wins over the container.
+func (w *keyWalker) record(line int, path string, t reflect.Type) {
+	prev, ok := w.lines[line]
+	switch {
+	case ok && prev.mixed:
+		if !isParent(prev.path, path) && prev.path != path {
+			w.lines[line] = keyAt{commonParent(prev.path, path), nil, true}
+		}
+	case !ok || prev.path == path || isParent(prev.path, path):
+		w.lines[line] = keyAt{path, t, false}
+	case isParent(path, prev.path):
+		// keep the deeper key already recorded
+	default:
+		w.lines[line] = keyAt{commonParent(prev.path, path), nil, true}
+	}
+}
+
+func isParent(parent, child string) bool {
+	return strings.HasPrefix(child, parent+".") || strings.HasPrefix(child, parent+"[")
+}
+
+// commonParent is the longest path that is a parent of both a and b ("" at the top).
+func commonParent(a, b string) string {
+	for p := a; p != ""; {
+		if isParent(p, b) {
+			return p
+		}
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			return ""
+		}
+		p = p[:i]
+	}
+	return ""
 }
 
 func join(path, key string) string {
@@ -200,7 +240,7 @@ func (w *keyWalker) typeError(err error) error {
 		}
 		line, _ := strconv.Atoi(m[1])
 		at, ok := w.lines[line]
-		if !ok {
+		if !ok || at.path == "" {
 			errs = append(errs, errors.New(e))
 			continue
 		}
@@ -226,6 +266,8 @@ func (w *keyWalker) typeError(err error) error {
 // describe says what a key of type t takes, in the file's terms.
 func describe(t reflect.Type) string {
 	switch {
+	case t == nil: // several keys on the line
+		return "what the key takes"
 	case t == reflect.TypeOf(time.Duration(0)):
 		return "a duration (such as 30s, 5m or 168h)"
 	case t.Kind() == reflect.Bool:
