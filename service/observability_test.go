@@ -69,12 +69,7 @@ func flusher(tr *telemetry.Tracing) func() {
 
 func connect(t *testing.T, svc *servicetest.Running) *broker.Broker {
 	t.Helper()
-	b, err := broker.Connect(context.Background(), broker.ConnConfig{URL: svc.Addrs.NATS}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	return b
+	return svc.Connect(t)
 }
 
 func readSeed(t *testing.T) []byte {

@@ -33,11 +33,7 @@ func TestQuickTour(t *testing.T) {
 		}
 	}
 
-	b, err := broker.Connect(context.Background(), broker.ConnConfig{URL: svc.Addrs.NATS}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := svc.Connect(t)
 	seed, err := os.ReadFile("../examples/ispm-unused-admin.json")
 	if err != nil {
 		t.Fatal(err)
@@ -67,11 +63,7 @@ func TestQuickTour(t *testing.T) {
 
 	// Same data directory: the streams and their messages are still there.
 	svc2 := servicetest.Start(t, servicetest.Config(t, dir), nil)
-	b2, err := broker.Connect(context.Background(), broker.ConnConfig{URL: svc2.Addrs.NATS}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b2.Close()
+	b2 := svc2.Connect(t)
 	info, err := b2.StreamInfo(context.Background(), broker.StreamEvents, false)
 	if err != nil {
 		t.Fatal(err)

@@ -7,9 +7,13 @@ import (
 	"time"
 )
 
-// storeLockFile is the lock file in the embedded server's store directory. It holds a line
-// naming the holder, for the error a second instance shows.
-const storeLockFile = "remediator.lock"
+// storeLockFile is the lock file `run` takes in the embedded server's store directory. It
+// holds a line naming the holder, for the error a second instance shows. It is not the
+// embedded server's own lock (broker.StartEmbedded locks "remediator.lock" in the same
+// directory, from the broker branch): on Linux one process taking flock twice on one file
+// through two descriptors conflicts with itself, so the two locks use two files. This one is
+// taken earlier, before any listener is bound.
+const storeLockFile = "remediator-run.lock"
 
 // storeLock is the embedded store directory, held by this process until Release.
 type storeLock interface {
@@ -19,10 +23,8 @@ type storeLock interface {
 // lockStore takes dir for this process or says who holds it. It is the first thing `run` does
 // with an embedded server, before it binds any listener or opens the store, so that a second
 // instance on the same data directory, with the same ports or not, stops without touching the
-// store. MERGE: the broker helper adds a lock to broker.StartEmbedded; wire this variable to
-// broker's lock function (so the lock is taken once, here, and handed to StartEmbedded), or
-// keep this one and let StartEmbedded's lock use another file: on Linux, one process taking
-// flock twice on one file through two descriptors conflicts with itself.
+// store. The embedded server's own lock (broker) still guards the store for any other user of
+// broker.StartEmbedded; a variable so that it could be pointed at a broker function later.
 var lockStore = lockStoreDir
 
 // holderLine describes this process for the lock file.

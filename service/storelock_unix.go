@@ -14,7 +14,7 @@ import (
 
 type flockStore struct{ f *os.File }
 
-// lockStoreDir takes an exclusive flock on dir/remediator.lock. The kernel drops the lock when
+// lockStoreDir takes an exclusive flock on dir/remediator-run.lock. The kernel drops the lock when
 // the process dies, so a crash never leaves a stale lock behind.
 func lockStoreDir(dir, holder string) (storeLock, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {

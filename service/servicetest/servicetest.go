@@ -114,6 +114,20 @@ func (r *Running) Stop() error {
 	}
 }
 
+// Connect opens a client connection to the running service's NATS, closed when the test ends.
+// Every connection setting is explicit (broker keeps no hidden defaults).
+func (r *Running) Connect(t testing.TB) *broker.Broker {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testwait.DefaultTimeout)
+	defer cancel()
+	b, err := broker.Connect(ctx, broker.ConnConfig{URL: r.Addrs.NATS, Name: "servicetest", ConnectTimeout: 5 * time.Second, MaxReconnects: -1}, nil)
+	if err != nil {
+		t.Fatalf("servicetest: connect to %s: %v", r.Addrs.NATS, err)
+	}
+	t.Cleanup(b.Close)
+	return b
+}
+
 // StreamWake returns a channel that receives a value each time a message matching filter is
 // stored in stream (from now on), for [testwait.WakeOn]: a test waiting for a status or a dead
 // letter re-checks when one arrives instead of rescanning the stream every few milliseconds.
