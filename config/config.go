@@ -126,6 +126,14 @@ type Worker struct {
 	// jitter) up to RetryMaxDelay. Defaults 2s and 5m.
 	RetryBaseDelay time.Duration `yaml:"retryBaseDelay"`
 	RetryMaxDelay  time.Duration `yaml:"retryMaxDelay"`
+	// IntakeMaxDeliver caps JetStream deliveries of one event to intake. On the last one, a
+	// failure that would be retried is dead-lettered instead; what cannot even be
+	// dead-lettered stays in JetStream with an alert (the MAX_DELIVERIES advisory). Default 20.
+	IntakeMaxDeliver int `yaml:"intakeMaxDeliver"`
+	// DispatchMaxDeliver caps JetStream deliveries of one job to dispatch, as
+	// IntakeMaxDeliver. Jobs are also handed back without an attempt (rate budget, breaker,
+	// blast-radius cap), so it must be at least maxAttempts, and is best well above. Default 100.
+	DispatchMaxDeliver int `yaml:"dispatchMaxDeliver"`
 	// ShutdownTimeout is how long in-flight events may take to finish on SIGTERM. Default 30s.
 	// Keep the orchestrator's grace period above it plus about 10s for the NATS drain.
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`

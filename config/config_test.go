@@ -102,6 +102,8 @@ var documentedDefaults = []defaultCase{
 	{"worker.retryBaseDelay", "5m", func(c *config.Config) any { return c.Worker.RetryMaxDelay }, 5 * time.Minute},
 	{"worker.shutdownTimeout", "30s", func(c *config.Config) any { return c.Worker.ShutdownTimeout }, 30 * time.Second},
 	{"worker.ackWait", "30s", func(c *config.Config) any { return c.Worker.AckWait }, 30 * time.Second},
+	{"worker.intakeMaxDeliver", "20", func(c *config.Config) any { return c.Worker.IntakeMaxDeliver }, 20},
+	{"worker.dispatchMaxDeliver", "100", func(c *config.Config) any { return c.Worker.DispatchMaxDeliver }, 100},
 	{"worker.quickRetryDelay", "200ms", func(c *config.Config) any { return c.Worker.QuickRetryDelay }, 200 * time.Millisecond},
 	{"nats.connectTimeout", "5s", func(c *config.Config) any { return c.NATS.ConnectTimeout }, 5 * time.Second},
 	{"nats.connectAttempts", "-1", func(c *config.Config) any { return *c.NATS.ConnectAttempts }, -1},
@@ -253,7 +255,7 @@ func TestParseUnknownKey(t *testing.T) {
 		{"in a list entry", "flows:\n  - name: f\n    url: https://x/invoke\n    clientToken: {env: T}\n    token: s3cr3t-value\n", "flows[0].token (line 5): unknown key (known keys here: blastRadius, breaker, clientToken"},
 		{"in a flow mapping", "flows:\n  - {name: f, clientToken: {env: T, fille: /x}}\n", "flows[0].clientToken.fille (line 2): unknown key; did you mean file?"},
 		{"deep in a list", "simulator:\n  flows:\n    - alias: a\n    - alias: b\n      ratelimit: 3\n", "simulator.flows[1].ratelimit (line 5): unknown key; did you mean rateLimit?"},
-		{"nothing close", "worker:\n  colour: blue\n", "worker.colour (line 2): unknown key (known keys here: ackWait, intakeConcurrency"},
+		{"nothing close", "worker:\n  colour: blue\n", "worker.colour (line 2): unknown key (known keys here: ackWait, dispatchMaxDeliver, intakeConcurrency"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

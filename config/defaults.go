@@ -38,6 +38,10 @@ const (
 	DefaultRetryMaxDelay     = 5 * time.Minute
 	DefaultShutdownTimeout   = 30 * time.Second
 	DefaultAckWait           = 30 * time.Second
+	DefaultIntakeMaxDeliver  = 20
+	// DefaultDispatchMaxDeliver is well above DefaultMaxAttempts: a job is also handed back,
+	// without an attempt, while its flow waits for its rate budget or is held.
+	DefaultDispatchMaxDeliver = 100
 
 	// DefaultMaxEventBytes is the size contract (256 KiB): the largest event accepted.
 	DefaultMaxEventBytes = int64(256 << 10)
@@ -98,6 +102,8 @@ func (c *Config) SetDefaults() {
 	setDuration(&w.RetryMaxDelay, DefaultRetryMaxDelay)
 	setDuration(&w.ShutdownTimeout, DefaultShutdownTimeout)
 	setDuration(&w.AckWait, DefaultAckWait)
+	setInt(&w.IntakeMaxDeliver, DefaultIntakeMaxDeliver)
+	setInt(&w.DispatchMaxDeliver, DefaultDispatchMaxDeliver)
 	if c.Limits.MaxEventBytes == 0 {
 		c.Limits.MaxEventBytes = DefaultMaxEventBytes
 	}

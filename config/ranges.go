@@ -87,6 +87,14 @@ func (c *Config) validateRanges(bad func(where, format string, args ...any)) {
 	if q := intOr(w.QuickRetries, DefaultQuickRetries); q < 0 {
 		bad("worker.quickRetries", "must not be negative (0 turns quick retries off), got %d", q)
 	}
+	if w.IntakeMaxDeliver < 1 {
+		bad("worker.intakeMaxDeliver", "must be at least 1, got %d", w.IntakeMaxDeliver)
+	}
+	if w.DispatchMaxDeliver < 1 {
+		bad("worker.dispatchMaxDeliver", "must be at least 1, got %d", w.DispatchMaxDeliver)
+	} else if w.MaxAttempts >= 1 && w.DispatchMaxDeliver < w.MaxAttempts {
+		bad("worker.dispatchMaxDeliver", "%d is below worker.maxAttempts %d: JetStream would stop delivering a job before its attempts are spent", w.DispatchMaxDeliver, w.MaxAttempts)
+	}
 	if w.QuickRetryDelay <= 0 {
 		bad("worker.quickRetryDelay", "must be positive, got %s", w.QuickRetryDelay)
 	}

@@ -18,6 +18,8 @@ func TestValidateRanges(t *testing.T) {
 		{"tiny ackWait", "worker: {ackWait: 500ms}\n", "worker.ackWait: must be at least 1s"},
 		{"negative quick retries", "worker: {quickRetries: -1}\n", "worker.quickRetries: must not be negative"},
 		{"negative quick retry delay", "worker: {quickRetryDelay: -1s}\n", "worker.quickRetryDelay: must be positive"},
+		{"intake max deliver zero", "worker: {intakeMaxDeliver: -1}\n", "worker.intakeMaxDeliver: must be at least 1, got -1"},
+		{"dispatch max deliver below attempts", "worker: {maxAttempts: 8, dispatchMaxDeliver: 5}\n", "worker.dispatchMaxDeliver: 5 is below worker.maxAttempts 8"},
 		{"negative max attempts", "worker: {maxAttempts: -3}\n", "worker.maxAttempts: must be at least 1, got -3"},
 		{"negative shutdown timeout", "worker: {shutdownTimeout: -1s}\n", "worker.shutdownTimeout: must be positive"},
 		{"retry base above max", "worker: {retryBaseDelay: 10m, retryMaxDelay: 1m}\n", "worker.retryMaxDelay: 1m0s is below worker.retryBaseDelay 10m0s"},

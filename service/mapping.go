@@ -62,6 +62,15 @@ func workerConfig(cfg *config.Config, base worker.Config, flows []worker.Flow) w
 	base.AckWait = w.AckWait
 	base.JobRetention = cfg.Streams.MaxAge
 	base.Replicas = cfg.Streams.Replicas
+	// MERGE (h/worker adds these worker.Config fields; the values are in config already):
+	//	base.IntakeMaxDeliver = w.IntakeMaxDeliver
+	//	base.DispatchMaxDeliver = w.DispatchMaxDeliver
+	//	base.MaxEventBytes = int(cfg.Limits.MaxEventBytes)
+	//	base.QuickRetries = *w.QuickRetries // and delete workerQuickRetries
+	// and in Run: Broker: worker.JetStream(b), Advisories: an adapter over
+	// b.WatchMaxDeliveries (h/broker). h/worker's service.go constants (quickRetryDelay,
+	// intakeMaxDeliver, dispatchMaxDeliver, maxEventBytes) and breakerConfig are replaced by
+	// this function and Flows.
 	return base
 }
 
