@@ -294,6 +294,7 @@ func TestParseYAMLErrorLines(t *testing.T) {
 		{"scalar for a section", "worker: 5\n", "worker (line 1): `5` is not a mapping of keys"},
 		{"one of several keys on a line", "flows:\n  - {rateLimit: abc, name: f}\n", "flows[0] (line 2): `abc` is not what the key takes"},
 		{"the first key of a block", "worker:\n  maxAttempts: many\n", "worker.maxAttempts (line 2): `many` is not a whole number"},
+		{"not a mapping", "- nats\n- worker\n", "the file (line 1): a list is not a mapping of keys"},
 		{"duplicate key", "worker:\n  maxAttempts: 1\n  maxAttempts: 2\n", "worker.maxAttempts (line 3): mapping key \"maxAttempts\" already defined at line 2"},
 	}
 	for _, tt := range tests {

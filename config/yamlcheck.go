@@ -241,8 +241,9 @@ func (w *keyWalker) typeError(err error) error {
 		line, _ := strconv.Atoi(m[1])
 		at, ok := w.lines[line]
 		if !ok || at.path == "" {
-			errs = append(errs, errors.New(e))
-			continue
+			// No key holds this line: the document itself is not a mapping. Say so rather
+			// than name the Go type (config.Config).
+			at = keyAt{path: "the file", typ: reflect.TypeOf(Config{})}
 		}
 		problem := m[2]
 		if v, ok := strings.CutPrefix(problem, "cannot unmarshal "); ok {
