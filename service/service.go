@@ -46,8 +46,8 @@ type Options struct {
 	// service closes it. Tests bind 127.0.0.1:0 and pass the listener, rather than guessing a
 	// free port.
 	HTTPListener net.Listener
-	// SimulatorListener serves the simulator instead of listening on simulator.addr; the
-	// service closes it.
+	// SimulatorListener serves the simulator (when simulator.enabled) instead of listening on
+	// simulator.addr; the service closes it.
 	SimulatorListener net.Listener
 	// LookupEnv reads the environment variables the configuration names (flow tokens, the NATS
 	// password). Default os.LookupEnv.
@@ -128,7 +128,9 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 			cancel()
 		}
 	}()
-	closeOnError := func(ln net.Listener) {
+	// closeAtEnd closes a listener when Run returns, also when it fails before its server
+	// starts (a started server's Shutdown closes it first).
+	closeAtEnd := func(ln net.Listener) {
 		cleanups = append(cleanups, func(context.Context) error {
 			if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 				return err
@@ -164,7 +166,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		httpLn = ln
 	}
 	if httpLn != nil {
-		closeOnError(httpLn)
+		closeAtEnd(httpLn)
 	}
 	simLn := opts.SimulatorListener
 	if simLn == nil && cfg.Simulator.Enabled {
@@ -175,7 +177,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		simLn = ln
 	}
 	if simLn != nil {
-		closeOnError(simLn)
+		closeAtEnd(simLn)
 	}
 
 	metrics := opts.Metrics
@@ -200,7 +202,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		front = append(front, serveHTTP(httpLn, h, metrics.Handler, log))
 		addrs.HTTP = httpLn.Addr().String()
 	}
-	if simLn != nil {
+	if simLn != nil && cfg.Simulator.Enabled {
 		simURL, stop, err := startSimulator(cfg, simToken, simLn, log)
 		if err != nil {
 			return err
