@@ -5,13 +5,10 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"regexp"
 	"strings"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/remediator/remediator/event"
 )
@@ -23,6 +20,7 @@ type Config struct {
 	HTTP      HTTP       `yaml:"http"`
 	Worker    Worker     `yaml:"worker"`
 	Simulator Simulator  `yaml:"simulator"`
+	Limits    Limits     `yaml:"limits"`
 	Flows     []Flow     `yaml:"flows"`
 	Routes    []Route    `yaml:"routes"`
 	RiskRules []RiskRule `yaml:"entityRiskPolicy"`
@@ -57,6 +55,16 @@ type NATS struct {
 	TLSCAFile   string `yaml:"tlsCAFile"`
 	TLSCertFile string `yaml:"tlsCertFile"`
 	TLSKeyFile  string `yaml:"tlsKeyFile"`
+	// ConnectTimeout bounds one dial and handshake with a server. Default 5s.
+	ConnectTimeout time.Duration `yaml:"connectTimeout"`
+	// ConnectAttempts is how many times `run` tries the first connection, with backoff
+	// (100ms doubling to 5s), before it gives up. Default -1: forever, so that a worker started
+	// by an orchestrator before NATS waits for it (readiness stays false meanwhile). 1 gives
+	// up at the first failure. The one-shot CLI commands always fail fast.
+	ConnectAttempts *int `yaml:"connectAttempts"`
+	// MaxReconnects is how many times to reconnect after an established connection drops.
+	// Default -1: forever, as a long-running worker should. 0: never reconnect.
+	MaxReconnects *int `yaml:"maxReconnects"`
 	// Embedded configures the in-process server used when URL is empty.
 	Embedded Embedded `yaml:"embedded"`
 }
@@ -69,7 +77,7 @@ type Embedded struct {
 	Port int `yaml:"port"`
 	// StoreDir holds JetStream's files; keep it to keep streams across restarts. Default "./data/nats".
 	StoreDir string `yaml:"storeDir"`
-	// SyncInterval is how often JetStream fsyncs to disk. Default: the server's (2m). A small value
+	// SyncInterval is how often JetStream fsyncs to disk. Default 2m (the server's own). A small value
 	// such as 1s trades a little throughput for less data at risk if the machine loses power.
 	SyncInterval time.Duration `yaml:"syncInterval"`
 }
@@ -85,6 +93,18 @@ type Streams struct {
 	DuplicateWindow time.Duration `yaml:"duplicateWindow"`
 	// Storage is "file" or "memory". Default "file".
 	Storage string `yaml:"storage"`
+	// MaxBytes caps each stream's size in bytes; the oldest messages are dropped beyond it.
+	// Default -1: no cap.
+	MaxBytes int64 `yaml:"maxBytes"`
+}
+
+// Limits bound what the service accepts.
+type Limits struct {
+	// MaxEventBytes is the largest event (its JSON body) the service accepts. A larger event is
+	// dead-lettered as too_large without its payload, and ingress refuses it with 413. At start,
+	// the service checks that NATS can carry records built around an event this large:
+	// maxEventBytes*4/3 + 64 KiB must not exceed the server's max_payload. Default 262144 (256 KiB).
+	MaxEventBytes int64 `yaml:"maxEventBytes"`
 }
 
 // HTTP configures the health and metrics server.
@@ -101,17 +121,28 @@ type Worker struct {
 	// delivery; beyond it the event is dead-lettered as retries_exhausted. Default 8.
 	MaxAttempts int `yaml:"maxAttempts"`
 	// QuickRetries are in-process retries of a transient failure before the event is handed back
-	// to JetStream with a delay. Default 2.
-	// 0 turns them off.
+	// to JetStream with a delay. Default 2. 0: none.
 	QuickRetries *int `yaml:"quickRetries"`
+	// QuickRetryDelay is the first in-process retry delay; it doubles per quick retry. Default 200ms.
+	QuickRetryDelay time.Duration `yaml:"quickRetryDelay"`
 	// RetryBaseDelay is the first JetStream redelivery delay; it doubles per delivery (with
 	// jitter) up to RetryMaxDelay. Defaults 2s and 5m.
 	RetryBaseDelay time.Duration `yaml:"retryBaseDelay"`
 	RetryMaxDelay  time.Duration `yaml:"retryMaxDelay"`
+	// IntakeMaxDeliver caps JetStream deliveries of one event to intake. On the last one, a
+	// failure that would be retried is dead-lettered instead; what cannot even be
+	// dead-lettered stays in JetStream with an alert (the MAX_DELIVERIES advisory). Default 20.
+	IntakeMaxDeliver int `yaml:"intakeMaxDeliver"`
+	// DispatchMaxDeliver caps JetStream deliveries of one job to dispatch, as
+	// IntakeMaxDeliver. Jobs are also handed back without an attempt (rate budget, breaker,
+	// blast-radius cap), so it must be at least maxAttempts, and is best well above. Default 100.
+	DispatchMaxDeliver int `yaml:"dispatchMaxDeliver"`
 	// ShutdownTimeout is how long in-flight events may take to finish on SIGTERM. Default 30s.
+	// Keep the orchestrator's grace period above it plus about 10s for the NATS drain.
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
 	// AckWait is how long JetStream waits before redelivering an event whose worker went silent
-	// (crashed, killed, partitioned); a live worker extends it with heartbeats. Default 30s.
+	// (crashed, killed, partitioned); a live worker extends it with heartbeats every third of
+	// it. Default 30s; at least 1s.
 	AckWait time.Duration `yaml:"ackWait"`
 }
 
@@ -134,7 +165,7 @@ type SimFlow struct {
 	Alias string `yaml:"alias"`
 	// Name is for people.
 	Name string `yaml:"name"`
-	// RateLimit in invocations per second. Default 10, as Okta Workflows.
+	// RateLimit in invocations per second. Default 10, as Okta Workflows; must be positive.
 	RateLimit float64 `yaml:"rateLimit"`
 }
 
@@ -149,7 +180,8 @@ type Flow struct {
 	ClientToken Secret `yaml:"clientToken"`
 	// Timeout per call. Default 30s; must be below Okta's 60s cut-off.
 	Timeout time.Duration `yaml:"timeout"`
-	// RateLimit in invocations per second for this flow, shared by all replicas. Default 10.
+	// RateLimit in invocations per second for this flow, shared by all replicas. Default 10;
+	// must be positive.
 	RateLimit float64 `yaml:"rateLimit"`
 	// Concurrency bounds calls in flight to this flow per replica. Default 4.
 	Concurrency int `yaml:"concurrency"`
@@ -162,23 +194,31 @@ type Flow struct {
 	// making it. Default false. Operators can also switch it at run time: `remediator flows dry-run`.
 	DryRun bool `yaml:"dryRun"`
 	// BlastRadius caps invocations per window across replicas; beyond it, events are held in
-	// JetStream and a held status says why. Default: no cap.
+	// JetStream and a held status says why. Default: no cap (neither max nor window set).
 	BlastRadius BlastRadius `yaml:"blastRadius"`
-	// Breaker tunes the circuit breaker. Defaults: open after 5 consecutive failures (or half of
-	// at least 20 calls in a minute), probe again after 30s.
+	// Breaker tunes the circuit breaker.
 	Breaker Breaker `yaml:"breaker"`
 }
 
-// BlastRadius is a cap on a flow's invocations: at most Max per Window.
+// BlastRadius is a cap on a flow's invocations: at most Max per Window. Both or neither.
 type BlastRadius struct {
-	Max    int           `yaml:"max"`
+	// Max invocations per Window; at least 1 when set.
+	Max int `yaml:"max"`
+	// Window, e.g. 10m; positive when set.
 	Window time.Duration `yaml:"window"`
 }
 
-// Breaker tunes a flow's circuit breaker; zero fields take the defaults.
+// Breaker tunes a flow's circuit breaker.
 type Breaker struct {
-	ConsecutiveFailures int           `yaml:"consecutiveFailures"`
-	Cooldown            time.Duration `yaml:"cooldown"`
+	// ConsecutiveFailures open the breaker. Default 5.
+	ConsecutiveFailures int `yaml:"consecutiveFailures"`
+	// FailureRatio of at least MinRequests calls within Window also opens it. Defaults 0.5,
+	// 20 and 1m.
+	FailureRatio float64       `yaml:"failureRatio"`
+	MinRequests  int           `yaml:"minRequests"`
+	Window       time.Duration `yaml:"window"`
+	// Cooldown is how long it stays open before a probe call. Default 30s.
+	Cooldown time.Duration `yaml:"cooldown"`
 }
 
 // Secret points at a secret value without containing it.
@@ -269,11 +309,9 @@ func Parse(b []byte, source string) (*Config, error) { return parse(b, source) }
 
 func parse(b []byte, source string) (*Config, error) {
 	c := &Config{source: source}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
 	// An empty file is valid: it means "all defaults".
-	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%s: %w", source, err)
+	if err := decodeYAML(b, c); err != nil {
+		return nil, prefixLines(source, err)
 	}
 	c.SetDefaults()
 	if err := c.Validate(); err != nil {
@@ -282,75 +320,21 @@ func parse(b []byte, source string) (*Config, error) {
 	return c, nil
 }
 
+// prefixLines puts "source: " before each problem, one problem a line.
+func prefixLines(source string, err error) error {
+	var errs []error
+	for l := range strings.Lines(err.Error()) {
+		errs = append(errs, fmt.Errorf("%s: %s", source, strings.TrimSuffix(l, "\n")))
+	}
+	return errors.Join(errs...)
+}
+
 // Source names where the configuration came from.
 func (c *Config) Source() string {
 	if c.source == "" {
 		return "configuration"
 	}
 	return c.source
-}
-
-// SetDefaults fills every zero field with its documented default.
-func (c *Config) SetDefaults() {
-	e := &c.NATS.Embedded
-	setString(&e.Host, "127.0.0.1")
-	setInt(&e.Port, 4222)
-	setString(&e.StoreDir, "./data/nats")
-	s := &c.Streams
-	setDuration(&s.MaxAge, 7*24*time.Hour)
-	setInt(&s.Replicas, 1)
-	setDuration(&s.DuplicateWindow, 2*time.Minute)
-	setString(&s.Storage, "file")
-	if c.HTTP.Addr == "" {
-		c.HTTP.Addr = "127.0.0.1:8080"
-	}
-	w := &c.Worker
-	setInt(&w.IntakeConcurrency, 16)
-	setInt(&w.MaxAttempts, 8)
-	if w.QuickRetries == nil { // unset; an explicit 0 means none
-		two := 2
-		w.QuickRetries = &two
-	}
-	setDuration(&w.RetryBaseDelay, 2*time.Second)
-	setDuration(&w.RetryMaxDelay, 5*time.Minute)
-	setDuration(&w.ShutdownTimeout, 30*time.Second)
-	setDuration(&w.AckWait, 30*time.Second)
-	sim := &c.Simulator
-	setString(&sim.Addr, "127.0.0.1:8090")
-	setString(&sim.TokenEnv, "REMEDIATOR_FLOWSIM_TOKEN")
-	for i := range sim.Flows {
-		if sim.Flows[i].RateLimit == 0 {
-			sim.Flows[i].RateLimit = 10
-		}
-	}
-	for i := range c.Flows {
-		f := &c.Flows[i]
-		setDuration(&f.Timeout, 30*time.Second)
-		if f.RateLimit == 0 {
-			f.RateLimit = 10
-		}
-		setInt(&f.Concurrency, 4)
-		setString(&f.ExecutionIDHeader, "X-Execution-Id")
-		for j := range f.Inputs {
-			f.Inputs[j].Type = f.Inputs[j].typ()
-		}
-	}
-	for i := range c.ResourceSets {
-		s := &c.ResourceSets[i]
-		for j, p := range s.Permissions {
-			if q := canonicalPermission(p); q == PermissionView || q == PermissionRun {
-				s.Permissions[j] = q
-			}
-		}
-	}
-	c.Ingress.SetDefaults()
-	for i := range c.RiskRules {
-		r := &c.RiskRules[i]
-		setString(&r.Status, "ACTIVE")
-		setString(&r.Conditions.Level, "ANY")
-		r.Status = strings.ToUpper(r.Status)
-		r.Conditions.Level = strings.ToUpper(r.Conditions.Level)
-	}
 }
 
 // Flow returns the flow named name.
@@ -375,24 +359,7 @@ func (c *Config) Validate() error {
 	bad := func(where, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s: %s", c.Source(), where, fmt.Sprintf(format, args...)))
 	}
-	if c.Streams.Storage != "file" && c.Streams.Storage != "memory" {
-		bad("streams.storage", "%q is not file or memory", c.Streams.Storage)
-	}
-	if c.Streams.Replicas < 1 || c.Streams.Replicas > 5 {
-		bad("streams.replicas", "%d is not between 1 and 5", c.Streams.Replicas)
-	}
-	if c.Worker.MaxAttempts < 1 {
-		bad("worker.maxAttempts", "must be at least 1")
-	}
-	if c.Worker.AckWait < time.Second {
-		bad("worker.ackWait", "%s is too short; use at least 1s (a live worker sends heartbeats every 10s, so keep it above that in production)", c.Worker.AckWait)
-	}
-	if *c.Worker.QuickRetries < 0 {
-		bad("worker.quickRetries", "must not be negative")
-	}
-	if c.Worker.RetryMaxDelay < c.Worker.RetryBaseDelay {
-		bad("worker.retryMaxDelay", "%s is below retryBaseDelay %s", c.Worker.RetryMaxDelay, c.Worker.RetryBaseDelay)
-	}
+	c.validateRanges(bad)
 	flows := map[string]bool{}
 	for i, f := range c.Flows {
 		where := fmt.Sprintf("flows[%d] (%s)", i, f.Name)
@@ -416,16 +383,16 @@ func (c *Config) Validate() error {
 			bad(where, "timeout %s must be above 0 and below Okta's %s cut-off", f.Timeout, OktaTimeout)
 		}
 		if f.RateLimit <= 0 {
-			bad(where, "rateLimit must be positive")
+			bad(where, "rateLimit must be positive (invocations per second), got %v", f.RateLimit)
 		}
 		if f.Concurrency < 1 {
-			bad(where, "concurrency must be at least 1")
+			bad(where, "concurrency must be at least 1, got %d", f.Concurrency)
 		}
-		if br := f.BlastRadius; br.Max < 0 || (br.Max > 0) != (br.Window > 0) {
-			bad(where, "blastRadius needs both max (at least 1) and window (e.g. 10m), or neither")
+		if br := f.BlastRadius; br.Max < 0 || br.Window < 0 || (br.Max > 0) != (br.Window > 0) {
+			bad(where, "blastRadius needs both max (at least 1) and window (e.g. 10m), or neither; got max %d, window %s", br.Max, br.Window)
 		}
-		if f.Breaker.ConsecutiveFailures < 0 || f.Breaker.Cooldown < 0 {
-			bad(where, "breaker settings must not be negative")
+		for _, e := range f.Breaker.validate() {
+			bad(where, "%s", e)
 		}
 	}
 	for i, r := range c.Routes {
@@ -473,6 +440,9 @@ func (c *Config) Validate() error {
 			if !nameRE.MatchString(f.Alias) {
 				bad(fmt.Sprintf("simulator.flows[%d]", i), "alias %q must be letters, digits, '-' or '_'", f.Alias)
 			}
+			if f.RateLimit <= 0 {
+				bad(fmt.Sprintf("simulator.flows[%d].rateLimit", i), "must be positive (invocations per second), got %v", f.RateLimit)
+			}
 		}
 	}
 	return errors.Join(errs...)
@@ -509,22 +479,4 @@ func (r RiskRule) validate(flows map[string]bool) []string {
 		p = append(p, fmt.Sprintf("flow %q is not defined under flows", r.Flow))
 	}
 	return p
-}
-
-func setString(p *string, v string) {
-	if *p == "" {
-		*p = v
-	}
-}
-
-func setInt(p *int, v int) {
-	if *p == 0 {
-		*p = v
-	}
-}
-
-func setDuration(p *time.Duration, v time.Duration) {
-	if *p == 0 {
-		*p = v
-	}
 }

@@ -101,6 +101,21 @@ var documentedDefaults = []defaultCase{
 	{"worker.retryBaseDelay", "2s", func(c *config.Config) any { return c.Worker.RetryBaseDelay }, 2 * time.Second},
 	{"worker.retryBaseDelay", "5m", func(c *config.Config) any { return c.Worker.RetryMaxDelay }, 5 * time.Minute},
 	{"worker.shutdownTimeout", "30s", func(c *config.Config) any { return c.Worker.ShutdownTimeout }, 30 * time.Second},
+	{"worker.ackWait", "30s", func(c *config.Config) any { return c.Worker.AckWait }, 30 * time.Second},
+	{"worker.intakeMaxDeliver", "20", func(c *config.Config) any { return c.Worker.IntakeMaxDeliver }, 20},
+	{"worker.dispatchMaxDeliver", "100", func(c *config.Config) any { return c.Worker.DispatchMaxDeliver }, 100},
+	{"worker.quickRetryDelay", "200ms", func(c *config.Config) any { return c.Worker.QuickRetryDelay }, 200 * time.Millisecond},
+	{"nats.connectTimeout", "5s", func(c *config.Config) any { return c.NATS.ConnectTimeout }, 5 * time.Second},
+	{"nats.connectAttempts", "-1", func(c *config.Config) any { return *c.NATS.ConnectAttempts }, -1},
+	{"nats.maxReconnects", "-1", func(c *config.Config) any { return *c.NATS.MaxReconnects }, -1},
+	{"nats.embedded.syncInterval", "2m", func(c *config.Config) any { return c.NATS.Embedded.SyncInterval }, 2 * time.Minute},
+	{"streams.maxBytes", "-1", func(c *config.Config) any { return c.Streams.MaxBytes }, int64(-1)},
+	{"limits.maxEventBytes", "262144", func(c *config.Config) any { return c.Limits.MaxEventBytes }, int64(262144)},
+	{"flows[].breaker.consecutiveFailures", "5", func(c *config.Config) any { return c.Flows[0].Breaker.ConsecutiveFailures }, 5},
+	{"flows[].breaker.consecutiveFailures", "30s", func(c *config.Config) any { return c.Flows[0].Breaker.Cooldown }, 30 * time.Second},
+	{"flows[].breaker.failureRatio", "0.5", func(c *config.Config) any { return c.Flows[0].Breaker.FailureRatio }, 0.5},
+	{"flows[].breaker.failureRatio", "20", func(c *config.Config) any { return c.Flows[0].Breaker.MinRequests }, 20},
+	{"flows[].breaker.failureRatio", "1m", func(c *config.Config) any { return c.Flows[0].Breaker.Window }, time.Minute},
 	{"flows[].timeout", "30s", func(c *config.Config) any { return c.Flows[0].Timeout }, 30 * time.Second},
 	{"flows[].rateLimit", "10", func(c *config.Config) any { return c.Flows[0].RateLimit }, 10.0},
 	{"flows[].concurrency", "4", func(c *config.Config) any { return c.Flows[0].Concurrency }, 4},
@@ -225,14 +240,22 @@ func TestParseEmptyGivesDefaults(t *testing.T) {
 	}
 }
 
+// TestParseUnknownKey: an unknown key is reported by its path in the file and its line, with a
+// did-you-mean when a known key is close, never by a Go type name (issue 11, defect 10). The
+// value is not echoed: a misplaced key may hold a secret.
 func TestParseUnknownKey(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name, doc, key, line string
+		name, doc, want string
 	}{
-		{"top level", "worker:\n  maxAttempts: 3\nworkers: {}\n", "workers", "line 3"},
-		{"nested", "streams:\n  maxAge: 1h\n  maxAgee: 2h\n", "maxAgee", "line 3"},
-		{"in a list entry", "flows:\n  - name: f\n    url: https://x/invoke\n    clientToken: {env: T}\n    token: s3cr3t-value\n", "token", "line 5"},
+		{"top level", "worker:\n  maxAttempts: 3\nworkers: {}\n", "workers (line 3): unknown key; did you mean worker?"},
+		{"nested", "streams:\n  maxAge: 1h\n  maxAgee: 2h\n", "streams.maxAgee (line 3): unknown key; did you mean maxAge?"},
+		{"worker typo", "worker:\n  maxAttempt: 3\n", "worker.maxAttempt (line 2): unknown key; did you mean maxAttempts?"},
+		{"wrong case", "worker:\n  ackwait: 30s\n", "worker.ackwait (line 2): unknown key; did you mean ackWait?"},
+		{"in a list entry", "flows:\n  - name: f\n    url: https://x/invoke\n    clientToken: {env: T}\n    token: s3cr3t-value\n", "flows[0].token (line 5): unknown key (known keys here: blastRadius, breaker, clientToken"},
+		{"in a flow mapping", "flows:\n  - {name: f, clientToken: {env: T, fille: /x}}\n", "flows[0].clientToken.fille (line 2): unknown key; did you mean file?"},
+		{"deep in a list", "simulator:\n  flows:\n    - alias: a\n    - alias: b\n      ratelimit: 3\n", "simulator.flows[1].ratelimit (line 5): unknown key; did you mean rateLimit?"},
+		{"nothing close", "worker:\n  colour: blue\n", "worker.colour (line 2): unknown key (known keys here: ackWait, dispatchMaxDeliver, intakeConcurrency"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -242,10 +265,47 @@ func TestParseUnknownKey(t *testing.T) {
 				t.Fatal("Parse accepted an unknown key")
 			}
 			msg := err.Error()
-			for _, want := range []string{"remediator.yaml", tt.line, "field " + tt.key + " not found"} {
-				if !strings.Contains(msg, want) {
-					t.Errorf("error %q does not contain %q", msg, want)
+			if !strings.Contains(msg, "remediator.yaml: "+tt.want) {
+				t.Errorf("error %q does not contain %q", msg, "remediator.yaml: "+tt.want)
+			}
+			for _, never := range []string{"config.", "s3cr3t-value", "not found in type"} {
+				if strings.Contains(msg, never) {
+					t.Errorf("error %q contains %q", msg, never)
 				}
+			}
+		})
+	}
+}
+
+// TestParseYAMLErrorLines: a syntax or type error names the line where the mistake is (yaml.v3
+// alone reports a parser error at the line above) and, for a value of the wrong type, the key
+// path and what it takes rather than a Go type.
+func TestParseYAMLErrorLines(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, doc, want string
+	}{
+		{"key indented under a value", "http:\n  addr: x\n bad: 1\n", "line 3: did not find expected key"},
+		{"bad key deep in the file", "worker:\n  maxAttempts: 3\n  ackWait: 30s\nstreams:\n  maxAge: 1h\n   replicas: 1\n", "line 6: "},
+		{"tab", "worker:\n  maxAttempts: 3\n\tackWait: 3s\n", "line 3: found a tab character"},
+		{"unclosed quote", "http:\n  addr: \"x\n", "line 2: found unexpected end of stream"},
+		{"duration", "worker:\n  ackWait: abc\n", "worker.ackWait (line 2): `abc` is not a duration (such as 30s, 5m or 168h)"},
+		{"list for a number", "flows:\n  - name: f\n    rateLimit: [1]\n", "flows[0].rateLimit (line 3): a list is not a number"},
+		{"scalar for a section", "worker: 5\n", "worker (line 1): `5` is not a mapping of keys"},
+		{"one of several keys on a line", "flows:\n  - {rateLimit: abc, name: f}\n", "flows[0] (line 2): `abc` is not what the key takes"},
+		{"the first key of a block", "worker:\n  maxAttempts: many\n", "worker.maxAttempts (line 2): `many` is not a whole number"},
+		{"not a mapping", "- nats\n- worker\n", "the file (line 1): a list is not a mapping of keys"},
+		{"duplicate key", "worker:\n  maxAttempts: 1\n  maxAttempts: 2\n", "worker.maxAttempts (line 3): mapping key \"maxAttempts\" already defined at line 2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.Parse([]byte(tt.doc), "remediator.yaml")
+			if err == nil {
+				t.Fatal("Parse accepted the document")
+			}
+			if msg := err.Error(); !strings.Contains(msg, "remediator.yaml: "+tt.want) || strings.Contains(msg, "config.") {
+				t.Errorf("error %q; want it to contain %q and no Go type name", msg, "remediator.yaml: "+tt.want)
 			}
 		})
 	}
@@ -449,7 +509,7 @@ entityRiskPolicy:
 			name:    "retry max delay below base",
 			doc:     "worker: {retryBaseDelay: 10s, retryMaxDelay: 5s}\n",
 			entry:   "worker.retryMaxDelay",
-			problem: "5s is below retryBaseDelay 10s",
+			problem: "5s is below worker.retryBaseDelay 10s",
 		},
 		{
 			name:    "simulator alias with a slash",

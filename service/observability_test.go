@@ -16,13 +16,12 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/otel"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-
 	"github.com/remediator/remediator/broker"
 	"github.com/remediator/remediator/config"
 	"github.com/remediator/remediator/flowsim"
+	"github.com/remediator/remediator/internal/testwait"
 	"github.com/remediator/remediator/publish"
+	"github.com/remediator/remediator/service"
 	"github.com/remediator/remediator/service/servicetest"
 	"github.com/remediator/remediator/status"
 	"github.com/remediator/remediator/telemetry"
@@ -37,8 +36,9 @@ func jsonLogger(w io.Writer) *slog.Logger {
 }
 
 // setupTracing points the real OTLP/HTTP exporter at recv through the standard environment
-// variables and installs it globally, as `remediator run` and `remediator publish` do. The
-// test must not be parallel. Afterwards the global provider is a plain, non-exporting one.
+// variables, as `remediator run` and `remediator publish` do. The provider is passed to the
+// service and the publisher explicitly; nothing is installed globally. The test must not be
+// parallel (t.Setenv).
 func setupTracing(t *testing.T, recv *otlptest.Receiver, compression string) *telemetry.Tracing {
 	t.Helper()
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", recv.URL)
@@ -59,7 +59,6 @@ func setupTracing(t *testing.T, recv *otlptest.Receiver, compression string) *te
 		if err := tr.Shutdown(ctx); err != nil {
 			t.Errorf("tracer provider shutdown: %v", err)
 		}
-		otel.SetTracerProvider(sdktrace.NewTracerProvider())
 	})
 	return tr
 }
@@ -70,12 +69,7 @@ func flusher(tr *telemetry.Tracing) func() {
 
 func connect(t *testing.T, svc *servicetest.Running) *broker.Broker {
 	t.Helper()
-	b, err := broker.Connect(context.Background(), broker.ConnConfig{URL: svc.Addrs.NATS}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	return b
+	return svc.Connect(t)
 }
 
 func readSeed(t *testing.T) []byte {
@@ -144,10 +138,11 @@ func TestTraceOfOneEvent(t *testing.T) {
 	tr := setupTracing(t, recv, "gzip")
 	t.Setenv("REMEDIATOR_FLOWSIM_TOKEN", "trace-test-token")
 	logs := &servicetest.LogBuffer{}
-	svc := servicetest.Start(t, servicetest.Config(t, t.TempDir()), jsonLogger(logs))
+	svc := servicetest.StartWith(t, servicetest.Config(t, t.TempDir()), service.Options{Logger: jsonLogger(logs), TracerProvider: tr.Provider})
 	b := connect(t, svc)
+	statuses := servicetest.StreamWake(t, b, broker.StreamStatus, broker.SubjectsStatus)
 
-	res, err := publish.New(b, nil).Publish(context.Background(), readSeed(t), publish.Options{})
+	res, err := publish.New(b, tr.Provider).Publish(context.Background(), readSeed(t), publish.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,11 +150,11 @@ func TestTraceOfOneEvent(t *testing.T) {
 		t.Fatal("publish returned no trace id")
 	}
 	var rec status.Record
-	waitFor(t, "the succeeded status", func() bool {
+	testwait.Until(t, "the succeeded status", func() bool {
 		r, ok := terminal(statusRecords(t, b), seedID)
 		rec = r
 		return ok
-	})
+	}, testwait.WakeOn(statuses))
 	if rec.Outcome != status.Succeeded {
 		t.Fatalf("outcome %s (%s), want succeeded", rec.Outcome, rec.Error)
 	}
@@ -338,12 +333,14 @@ func TestSecretsNeverLeak(t *testing.T) {
 			cfg.ResourceSets[i].Flows = append(cfg.ResourceSets[i].Flows, "echo-400", "echo-503")
 		}
 	}
+	cfg.SetDefaults() // the flows added above take the documented defaults
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	logs := &servicetest.LogBuffer{}
-	svc := servicetest.Start(t, cfg, jsonLogger(logs))
+	svc := servicetest.StartWith(t, cfg, service.Options{Logger: jsonLogger(logs), TracerProvider: tr.Provider})
 	b := connect(t, svc)
+	statuses := servicetest.StreamWake(t, b, broker.StreamStatus, broker.SubjectsStatus)
 
 	// notify-slack answers 401 whatever the token.
 	req, _ := http.NewRequest(http.MethodPut, svc.Addrs.Simulator+"/_sim/flows/notify-slack/faults", strings.NewReader(`{"status":401}`))
@@ -381,7 +378,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		{id: "secret-echo-503", title: "Echo echo-503", want: status.Failed, reason: status.ReasonRetriesExhausted},
 		{id: "secret-invalid", data: []byte(`{"eventId":"secret-invalid","issueTitle":"Unused Admin Account"}`), want: status.Rejected, reason: status.ReasonSchemaViolation},
 	}
-	pub := publish.New(b, nil)
+	pub := publish.New(b, tr.Provider)
 	header := map[string][]string{"Authorization": {"Bearer " + secret}, "X-Api-Client-Token": {secret}}
 	for _, c := range cases {
 		data := c.data
@@ -392,7 +389,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "every event's final status", func() bool {
+	testwait.Until(t, "every event's final status", func() bool {
 		recs := statusRecords(t, b)
 		for _, c := range cases {
 			if _, ok := terminal(recs, c.id); !ok {
@@ -400,7 +397,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 			}
 		}
 		return true
-	})
+	}, testwait.WakeOn(statuses))
 	recs := statusRecords(t, b)
 	for _, c := range cases {
 		r, _ := terminal(recs, c.id)
@@ -519,6 +516,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	t.Setenv("REMEDIATOR_FLOWSIM_TOKEN", "metrics-test-token")
 	svc := servicetest.Start(t, servicetest.Config(t, t.TempDir()), nil)
 	b := connect(t, svc)
+	statuses := servicetest.StreamWake(t, b, broker.StreamStatus, broker.SubjectsStatus)
 	pub := publish.New(b, nil)
 	if _, err := pub.Publish(context.Background(), readSeed(t), publish.Options{}); err != nil {
 		t.Fatal(err)
@@ -526,7 +524,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	if _, err := pub.Publish(context.Background(), []byte("not json"), publish.Options{Subject: "remediation.events.ispm", MsgID: "m-bad"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a success and a rejection", func() bool {
+	testwait.Until(t, "a success and a rejection", func() bool {
 		recs := statusRecords(t, b)
 		ok := false
 		rejected := 0
@@ -537,10 +535,10 @@ func TestMetricsEndpoint(t *testing.T) {
 			}
 		}
 		return ok && rejected == 1
-	})
+	}, testwait.WakeOn(statuses))
 
 	var out string
-	waitFor(t, "the success in /metrics", func() bool {
+	testwait.Until(t, "the success in /metrics", func() bool {
 		code, body := get(t, "http://"+svc.Addrs.HTTP+"/metrics")
 		out = body
 		return code == 200 && strings.Contains(body, `remediator_time_to_remediate_seconds_count{flow="suspend-okta-account"} 1`)

@@ -11,8 +11,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/remediator/remediator/broker"
 	"github.com/remediator/remediator/config"
@@ -34,6 +38,20 @@ type Options struct {
 	HTTPClient *http.Client
 	// Metrics are served on /metrics. Default: a fresh telemetry.SetupMetrics() for this run.
 	Metrics *telemetry.Metrics
+	// TracerProvider makes the worker's and the flow client's spans. Default:
+	// otel.GetTracerProvider(), a no-op unless the program's main installed one; the service
+	// itself never installs anything globally.
+	TracerProvider trace.TracerProvider
+	// HTTPListener serves /healthz, /readyz and /metrics instead of listening on http.addr; the
+	// service closes it. Tests bind 127.0.0.1:0 and pass the listener, rather than guessing a
+	// free port.
+	HTTPListener net.Listener
+	// SimulatorListener serves the simulator (when simulator.enabled) instead of listening on
+	// simulator.addr; the service closes it.
+	SimulatorListener net.Listener
+	// LookupEnv reads the environment variables the configuration names (flow tokens, the NATS
+	// password). Default os.LookupEnv.
+	LookupEnv func(string) (string, bool)
 }
 
 // Addrs are the addresses a running service listens on.
@@ -46,25 +64,121 @@ type Addrs struct {
 // shutdownStep bounds each infrastructure step of the shutdown after the worker has stopped.
 const shutdownStep = 10 * time.Second
 
+// dial makes one NATS connection attempt; a variable so that a test can count attempts.
+var dial dialFunc = broker.Connect
+
 // Run starts remediator and blocks until ctx is cancelled, then shuts down in stages: stop
 // fetching and finish in-flight events (the worker), stop the HTTP server, drain the NATS
 // connection, stop the simulator, and stop the embedded NATS server last.
+//
+// Run fills cfg's unset keys with their defaults ([config.Config.SetDefaults]). It refuses to
+// start, before touching anything, when the configuration cannot work: a value
+// out of range, a secret reference that resolves to nothing, a data directory held by another
+// instance (checked before any listener), a busy port, or a NATS server whose max_payload
+// cannot carry limits.maxEventBytes. An external NATS that is not up yet is waited for
+// (nats.connectAttempts), with /readyz answering 503 meanwhile.
 func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
 	}
+	// A configuration assembled in code (tests, embedders) may leave keys unset; they take the
+	// same defaults as a loaded file. SetDefaults only fills what is unset.
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	env := opts.LookupEnv
+	if env == nil {
+		env = os.LookupEnv
+	}
+	var simToken string
+	if cfg.Simulator.Enabled {
+		tok, generated, err := simulatorToken(cfg, env)
+		if err != nil {
+			return err
+		}
+		if generated {
+			// The flows that name simulator.tokenEnv see the generated token through env; the
+			// process environment is left alone.
+			env = overlayEnv(env, cfg.Simulator.TokenEnv, tok)
+			log.Info("flow simulator: generated a client token for this run", slog.String("env", cfg.Simulator.TokenEnv))
+		}
+		simToken = tok
+	}
+	if err := cfg.CheckSecrets(env); err != nil {
+		return err
+	}
+
 	var addrs Addrs
-	var cleanups []func(context.Context) error
+	// front are the servers people and probes talk to, stopped first (HTTP, then the
+	// simulator); cleanups are the rest, undone in reverse order of set-up: the NATS drain,
+	// the embedded server, and the store lock last.
+	var front, cleanups []func(context.Context) error
 	defer func() {
+		steps := append([]func(context.Context) error{}, front...)
 		for i := len(cleanups) - 1; i >= 0; i-- {
+			steps = append(steps, cleanups[i])
+		}
+		for _, step := range steps {
 			sctx, cancel := context.WithTimeout(context.Background(), shutdownStep)
-			if err := cleanups[i](sctx); err != nil {
+			if err := step(sctx); err != nil {
 				log.Warn("shutdown step failed", slog.Any("error", err))
 			}
 			cancel()
 		}
 	}()
+	// closeAtEnd closes a listener when Run returns, also when it fails before its server
+	// starts (a started server's Shutdown closes it first).
+	closeAtEnd := func(ln net.Listener) {
+		cleanups = append(cleanups, func(context.Context) error {
+			if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			return nil
+		})
+	}
+
+	// 1. The store lock, before any listener: a second instance on the same data directory
+	// stops here, naming the first, whatever ports it was given.
+	var storeDir string
+	if cfg.NATS.URL == "" {
+		dir, err := filepath.Abs(cfg.NATS.Embedded.StoreDir)
+		if err != nil {
+			return fmt.Errorf("nats.embedded.storeDir: %w", err)
+		}
+		storeDir = dir
+		lock, err := lockStore(dir, holderLine(storeHolder{natsPort: strconv.Itoa(cfg.NATS.Embedded.Port), httpAddr: cfg.HTTP.Addr}))
+		if err != nil {
+			return err
+		}
+		cleanups = append(cleanups, func(context.Context) error { return lock.Release() })
+	}
+
+	// 2. The listeners, before the store is opened: a busy port stops the start with nothing
+	// else touched.
+	httpLn := opts.HTTPListener
+	if httpLn == nil && cfg.HTTP.Addr != "" && cfg.HTTP.Addr != "off" {
+		ln, err := listen(ctx, cfg.HTTP.Addr, "http.addr")
+		if err != nil {
+			return err
+		}
+		httpLn = ln
+	}
+	if httpLn != nil {
+		closeAtEnd(httpLn)
+	}
+	simLn := opts.SimulatorListener
+	if simLn == nil && cfg.Simulator.Enabled {
+		ln, err := listen(ctx, cfg.Simulator.Addr, "simulator.addr")
+		if err != nil {
+			return err
+		}
+		simLn = ln
+	}
+	if simLn != nil {
+		closeAtEnd(simLn)
+	}
 
 	metrics := opts.Metrics
 	if metrics == nil {
@@ -75,12 +189,31 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		cleanups = append(cleanups, m.Shutdown)
 		metrics = m
 	}
+	tp := opts.TracerProvider
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+
+	// 3. Health first, so that an orchestrator sees the replica alive but not ready while it
+	// waits for NATS.
+	h := &health{}
+	h.notReady(errors.New("starting"))
+	if httpLn != nil {
+		front = append(front, serveHTTP(httpLn, h, metrics.Handler, log))
+		addrs.HTTP = httpLn.Addr().String()
+	}
+	if simLn != nil && cfg.Simulator.Enabled {
+		simURL, stop, err := startSimulator(cfg, simToken, simLn, log)
+		if err != nil {
+			return err
+		}
+		front = append(front, stop)
+		addrs.Simulator = simURL
+	}
 
 	natsURL := cfg.NATS.URL
 	if natsURL == "" {
-		e := cfg.NATS.Embedded
-		dir, _ := filepath.Abs(e.StoreDir)
-		emb, err := broker.StartEmbedded(ctx, broker.EmbeddedConfig{Host: e.Host, Port: e.Port, StoreDir: dir, SyncInterval: e.SyncInterval}, log)
+		emb, err := broker.StartEmbedded(ctx, embeddedConfig(cfg, storeDir), log)
 		if err != nil {
 			return err
 		}
@@ -89,18 +222,11 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 			return emb.Shutdown(ctx)
 		})
 		natsURL = emb.ClientURL()
-		log.Info("embedded NATS server with JetStream started (no nats.url configured)", slog.String("url", natsURL), slog.String("store_dir", dir))
+		log.Info("embedded NATS server with JetStream started (no nats.url configured)", slog.String("url", natsURL), slog.String("store_dir", storeDir))
 	}
 	addrs.NATS = natsURL
 
-	conn := broker.ConnConfig{
-		URL: natsURL, CredsFile: cfg.NATS.CredsFile, NKeyFile: cfg.NATS.NKeyFile, User: cfg.NATS.User,
-		TLSCAFile: cfg.NATS.TLSCAFile, TLSCertFile: cfg.NATS.TLSCertFile, TLSKeyFile: cfg.NATS.TLSKeyFile,
-	}
-	if cfg.NATS.PasswordEnv != "" {
-		conn.Password = os.Getenv(cfg.NATS.PasswordEnv)
-	}
-	b, err := broker.Connect(ctx, conn, log)
+	b, err := connectNATS(ctx, dial, connConfig(cfg, natsURL, env), *cfg.NATS.ConnectAttempts, log, h.notReady)
 	if err != nil {
 		return err
 	}
@@ -108,50 +234,35 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		log.Info("draining NATS connection")
 		return b.Drain(ctx)
 	})
-	if err := b.Provision(ctx, broker.StreamsConfig{
-		MaxAge: cfg.Streams.MaxAge, Replicas: cfg.Streams.Replicas,
-		DuplicateWindow: cfg.Streams.DuplicateWindow, Storage: cfg.Streams.Storage,
-	}); err != nil {
-		return err
-	}
-
-	if cfg.Simulator.Enabled {
-		simURL, stop, err := startSimulator(ctx, cfg, log)
-		if err != nil {
+	if mp, ok := any(b).(maxPayloader); ok {
+		if err := checkMaxPayload(cfg, mp); err != nil {
 			return err
 		}
-		cleanups = append(cleanups, stop)
-		addrs.Simulator = simURL
+	} else {
+		log.Warn("cannot check the server's max_payload against limits.maxEventBytes: this broker does not report it")
+	}
+	h.notReady(errors.New("provisioning streams"))
+	if err := b.Provision(ctx, streamsConfig(cfg)); err != nil {
+		return err
 	}
 
 	validator, err := schema.New()
 	if err != nil {
 		return err
 	}
-	flows, err := Flows(cfg)
+	flows, err := Flows(cfg, env)
 	if err != nil {
 		return err
 	}
-	w, err := worker.New(worker.Config{
+	w, err := worker.New(workerConfig(cfg, worker.Config{
 		Broker: b, Validator: validator, Router: policy.New(cfg),
-		Invoker: flow.NewClient(flow.ClientConfig{HTTPClient: opts.HTTPClient, MeterProvider: metrics.Provider}),
-		Flows:   flows, Logger: log, MeterProvider: metrics.Provider,
-		IntakeConcurrency: cfg.Worker.IntakeConcurrency, MaxAttempts: cfg.Worker.MaxAttempts, QuickRetries: quickRetries(*cfg.Worker.QuickRetries),
-		RetryBaseDelay: cfg.Worker.RetryBaseDelay, RetryMaxDelay: cfg.Worker.RetryMaxDelay,
-		ShutdownTimeout: cfg.Worker.ShutdownTimeout, AckWait: cfg.Worker.AckWait, JobRetention: cfg.Streams.MaxAge, Replicas: cfg.Streams.Replicas,
-	})
+		Invoker: flow.NewClient(flow.ClientConfig{HTTPClient: opts.HTTPClient, TracerProvider: tp, MeterProvider: metrics.Provider}),
+		Logger:  log, TracerProvider: tp, MeterProvider: metrics.Provider,
+	}, flows))
 	if err != nil {
 		return err
 	}
-
-	if cfg.HTTP.Addr != "" && cfg.HTTP.Addr != "off" {
-		addr, stop, err := serveHTTP(cfg.HTTP.Addr, health{broker: b, worker: w}, metrics.Handler, log)
-		if err != nil {
-			return err
-		}
-		cleanups = append(cleanups, stop)
-		addrs.HTTP = addr
-	}
+	h.running(b, w)
 
 	workerCtx, stopWorker := context.WithCancel(ctx)
 	defer stopWorker()
@@ -179,50 +290,26 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	return <-errc
 }
 
-func quickRetries(n int) int {
-	if n == 0 {
-		return -1 // the worker's zero means "default"; the configuration's zero means none
-	}
-	return n
-}
-
-// Flows turns the configured flows into worker flows with their credentials.
-func Flows(cfg *config.Config) ([]worker.Flow, error) {
-	var out []worker.Flow
-	for _, f := range cfg.Flows {
-		var src flow.TokenSource
-		if f.ClientToken.Env != "" {
-			src = flow.TokenFromEnv(f.ClientToken.Env)
-		} else {
-			src = flow.TokenFromFile(f.ClientToken.File)
-		}
-		out = append(out, worker.Flow{
-			Endpoint:  flow.Endpoint{Name: f.Name, URL: f.URL, Auth: flow.ClientToken{Source: src}, Timeout: f.Timeout, ExecutionIDHeader: f.ExecutionIDHeader},
-			RateLimit: f.RateLimit, Concurrency: f.Concurrency, DryRun: f.DryRun,
-			BlastMax: f.BlastRadius.Max, BlastWindow: f.BlastRadius.Window,
-			Breaker: worker.BreakerConfig{ConsecutiveFailures: f.Breaker.ConsecutiveFailures, Cooldown: f.Breaker.Cooldown},
-		})
-	}
-	return out, nil
-}
-
-// SimulatorToken returns the simulator's client token, generating and exporting one into the
-// process environment when the variable is unset, so that the flows configured with
-// clientToken.env find it.
+// SimulatorToken returns the simulator's client token: the value of simulator.tokenEnv, or a
+// random token generated for this process when it is unset. Nothing is exported into the
+// process environment; `run` hands a generated token to its flows itself.
 func SimulatorToken(cfg *config.Config, log *slog.Logger) (string, error) {
-	if tok := os.Getenv(cfg.Simulator.TokenEnv); tok != "" {
-		return tok, nil
+	tok, generated, err := simulatorToken(cfg, os.LookupEnv)
+	if err == nil && generated && log != nil {
+		log.Info("flow simulator: generated a client token for this process", slog.String("env", cfg.Simulator.TokenEnv))
+	}
+	return tok, err
+}
+
+func simulatorToken(cfg *config.Config, env func(string) (string, bool)) (tok string, generated bool, err error) {
+	if tok, _ := env(cfg.Simulator.TokenEnv); tok != "" {
+		return tok, false, nil
 	}
 	b := make([]byte, 16)
 	if _, err := rand.Read(b); err != nil {
-		return "", err
+		return "", false, err
 	}
-	tok := hex.EncodeToString(b)
-	if err := os.Setenv(cfg.Simulator.TokenEnv, tok); err != nil {
-		return "", err
-	}
-	log.Info("flow simulator: generated a client token for this process", slog.String("env", cfg.Simulator.TokenEnv))
-	return tok, nil
+	return hex.EncodeToString(b), true, nil
 }
 
 // SimulatorFlows maps configured simulator flows to simulator flows.
@@ -234,16 +321,8 @@ func SimulatorFlows(cfg *config.Config, token string) []flowsim.Flow {
 	return out
 }
 
-func startSimulator(ctx context.Context, cfg *config.Config, log *slog.Logger) (string, func(context.Context) error, error) {
-	tok, err := SimulatorToken(cfg, log)
-	if err != nil {
-		return "", nil, err
-	}
-	sim, err := flowsim.New(flowsim.Config{Flows: SimulatorFlows(cfg, tok), Logger: log.With("component", "flowsim")})
-	if err != nil {
-		return "", nil, err
-	}
-	ln, err := listen(ctx, cfg.Simulator.Addr, "simulator.addr")
+func startSimulator(cfg *config.Config, token string, ln net.Listener, log *slog.Logger) (string, func(context.Context) error, error) {
+	sim, err := flowsim.New(flowsim.Config{Flows: SimulatorFlows(cfg, token), Logger: log.With("component", "flowsim")})
 	if err != nil {
 		return "", nil, err
 	}
@@ -268,26 +347,46 @@ func listen(ctx context.Context, addr, setting string) (net.Listener, error) {
 	return ln, nil
 }
 
-// health answers /healthz and /readyz.
+// health answers /healthz and /readyz. Until the service runs, readiness reports why not.
 type health struct {
+	mu     sync.Mutex
+	why    error // why not ready before running
 	broker *broker.Broker
 	worker *worker.Worker
 }
 
-func (h health) ready(ctx context.Context) error {
-	if !h.broker.Connected() {
+func (h *health) notReady(why error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.why = why
+}
+
+func (h *health) running(b *broker.Broker, w *worker.Worker) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.broker, h.worker, h.why = b, w, nil
+}
+
+func (h *health) ready(ctx context.Context) error {
+	h.mu.Lock()
+	b, w, why := h.broker, h.worker, h.why
+	h.mu.Unlock()
+	if b == nil {
+		return why
+	}
+	if !b.Connected() {
 		return errors.New("not connected to NATS")
 	}
-	if err := h.broker.StreamsPresent(ctx); err != nil {
+	if err := b.StreamsPresent(ctx); err != nil {
 		return err
 	}
-	if !h.worker.Ready() {
+	if !w.Ready() {
 		return errors.New("worker consumers not bound yet")
 	}
 	return nil
 }
 
-func serveHTTP(addr string, h health, metrics http.Handler, log *slog.Logger) (string, func(context.Context) error, error) {
+func serveHTTP(ln net.Listener, h *health, metrics http.Handler, log *slog.Logger) func(context.Context) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
@@ -302,10 +401,6 @@ func serveHTTP(addr string, h health, metrics http.Handler, log *slog.Logger) (s
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /metrics", metrics) // Prometheus text format
-	ln, err := listen(context.Background(), addr, "http.addr")
-	if err != nil {
-		return "", nil, err
-	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	var once sync.Once
 	go func() {
@@ -313,8 +408,8 @@ func serveHTTP(addr string, h health, metrics http.Handler, log *slog.Logger) (s
 			once.Do(func() { log.Error("http server stopped", slog.Any("error", err)) })
 		}
 	}()
-	return ln.Addr().String(), func(ctx context.Context) error {
+	return func(ctx context.Context) error {
 		log.Info("stopping HTTP server")
 		return srv.Shutdown(ctx)
-	}, nil
+	}
 }

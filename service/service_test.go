@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/remediator/remediator/broker"
+	"github.com/remediator/remediator/internal/testwait"
 	"github.com/remediator/remediator/publish"
 	"github.com/remediator/remediator/service"
 	"github.com/remediator/remediator/service/servicetest"
@@ -32,11 +33,7 @@ func TestQuickTour(t *testing.T) {
 		}
 	}
 
-	b, err := broker.Connect(context.Background(), broker.ConnConfig{URL: svc.Addrs.NATS}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := svc.Connect(t)
 	seed, err := os.ReadFile("../examples/ispm-unused-admin.json")
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +45,8 @@ func TestQuickTour(t *testing.T) {
 	if res.Subject != "remediation.events.ispm" || res.EventID != "f73a7741-6980-4d44-b0bf-13a2fa7ac556" {
 		t.Errorf("publish result = %+v", res)
 	}
-	waitFor(t, "succeeded status", func() bool { return countStatus(t, b, status.Succeeded) == 1 })
+	testwait.Until(t, "succeeded status", func() bool { return countStatus(t, b, status.Succeeded) == 1 },
+		testwait.WakeOn(servicetest.StreamWake(t, b, broker.StreamStatus, broker.SubjectsStatus)))
 
 	code, body := get(t, svc.Addrs.Simulator+"/_sim/flows/suspend-okta-account/invocations")
 	if code != 200 || !strings.Contains(body, `"issueTitle":"Unused Admin Account"`) || !strings.Contains(body, `"entityDisplayName":"john.smith@okta.com"`) {
@@ -65,11 +63,7 @@ func TestQuickTour(t *testing.T) {
 
 	// Same data directory: the streams and their messages are still there.
 	svc2 := servicetest.Start(t, servicetest.Config(t, dir), nil)
-	b2, err := broker.Connect(context.Background(), broker.ConnConfig{URL: svc2.Addrs.NATS}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b2.Close()
+	b2 := svc2.Connect(t)
 	info, err := b2.StreamInfo(context.Background(), broker.StreamEvents, false)
 	if err != nil {
 		t.Fatal(err)
@@ -120,15 +114,4 @@ func get(t *testing.T, url string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
 }

@@ -30,8 +30,10 @@ type Tracing struct {
 	Endpoint string
 }
 
-// SetupTracing builds a tracer provider from the standard OTEL_* environment variables and
-// installs it, with the W3C trace-context propagator, as the global provider.
+// SetupTracing builds a tracer provider from the standard OTEL_* environment variables. It
+// installs nothing globally: the caller passes Provider to what makes spans (the service, the
+// publisher). A program's main may call [Tracing.InstallGlobal] for libraries that read the
+// global provider; a library never does.
 func SetupTracing(ctx context.Context, version string) (*Tracing, error) {
 	res, err := resource.New(ctx,
 		resource.WithAttributes(semconv.ServiceName(ServiceName), semconv.ServiceVersion(version)),
@@ -52,9 +54,15 @@ func SetupTracing(ctx context.Context, version string) (*Tracing, error) {
 		t.Exporting, t.Endpoint = true, ep
 	}
 	t.Provider = sdktrace.NewTracerProvider(opts...)
+	return t, nil
+}
+
+// InstallGlobal makes t's provider and the W3C trace-context propagator OpenTelemetry's global
+// ones, for third-party code that reads them. It is for a program's main only: process-wide
+// state set from a library call leaks between tests and between services in one process.
+func (t *Tracing) InstallGlobal() {
 	otel.SetTracerProvider(t.Provider)
 	otel.SetTextMapPropagator(Propagator())
-	return t, nil
 }
 
 // Shutdown flushes pending spans.

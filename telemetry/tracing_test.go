@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"go.opentelemetry.io/otel"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/goleak"
@@ -215,6 +216,10 @@ func TestSetupTracingWithoutEndpoint(t *testing.T) {
 	if tr.Provider == nil {
 		t.Fatal("no tracer provider")
 	}
+	// SetupTracing is a library call: the process-wide provider is not touched.
+	if otel.GetTracerProvider() == trace.TracerProvider(tr.Provider) {
+		t.Error("SetupTracing installed its provider globally")
+	}
 	// Spans are still real, so trace ids still appear in logs and status records.
 	ctx, span := tr.Provider.Tracer("test").Start(t.Context(), "op")
 	defer span.End()
@@ -244,5 +249,28 @@ func TestShutdownNil(t *testing.T) {
 	var tr *telemetry.Tracing
 	if err := tr.Shutdown(context.Background()); err != nil {
 		t.Errorf("nil Tracing Shutdown: %v", err)
+	}
+}
+
+// TestInstallGlobal: installing globally is an explicit call, for main.
+func TestInstallGlobal(t *testing.T) {
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
+	before, beforeProp := otel.GetTracerProvider(), otel.GetTextMapPropagator()
+	t.Cleanup(func() {
+		otel.SetTracerProvider(before)
+		otel.SetTextMapPropagator(beforeProp)
+	})
+	tr, err := telemetry.SetupTracing(t.Context(), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tr.Shutdown(context.Background()) })
+	tr.InstallGlobal()
+	if otel.GetTracerProvider() != trace.TracerProvider(tr.Provider) {
+		t.Error("InstallGlobal did not install the provider")
+	}
+	if f := otel.GetTextMapPropagator().Fields(); !slices.Contains(f, "traceparent") {
+		t.Errorf("global propagator fields %v, want traceparent", f)
 	}
 }

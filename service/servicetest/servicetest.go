@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/remediator/remediator/broker"
 	"github.com/remediator/remediator/config"
+	"github.com/remediator/remediator/internal/testwait"
 	"github.com/remediator/remediator/service"
 )
 
@@ -25,7 +27,8 @@ type Running struct {
 }
 
 // Config returns the built-in configuration adjusted for a test: embedded NATS on a random
-// port with storage in dir, the HTTP server and the simulator on free ports, quick retries.
+// port with storage in dir, the HTTP server on a port the system picks, quick retries. The
+// simulator gets its port from [Start], which binds it and points the flows at it.
 func Config(t testing.TB, dir string) *config.Config {
 	t.Helper()
 	cfg, err := config.Default()
@@ -35,48 +38,48 @@ func Config(t testing.TB, dir string) *config.Config {
 	cfg.NATS.Embedded.Port = -1
 	cfg.NATS.Embedded.StoreDir = dir
 	cfg.HTTP.Addr = "127.0.0.1:0"
-	simAddr := FreeAddr(t)
-	cfg.Simulator.Addr = simAddr
-	for i := range cfg.Flows {
-		cfg.Flows[i].URL = strings.Replace(cfg.Flows[i].URL, "127.0.0.1:8090", simAddr, 1)
-	}
 	cfg.Worker.RetryBaseDelay = 50 * time.Millisecond
 	cfg.Worker.RetryMaxDelay = 200 * time.Millisecond
 	cfg.Worker.ShutdownTimeout = 5 * time.Second
 	return cfg
 }
 
-// FreeAddr returns a loopback address with a port that was free a moment ago.
-func FreeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // Start runs the service with cfg until the test ends or Stop is called.
 func Start(t testing.TB, cfg *config.Config, log *slog.Logger) *Running {
 	t.Helper()
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	return StartWith(t, cfg, service.Options{Logger: log})
+}
+
+// StartWith is [Start] with service options (a tracer provider, an HTTP client). When the
+// simulator is enabled and opts has no SimulatorListener, it binds 127.0.0.1:0, points the
+// flows that call simulator.addr at the bound address, and hands the listener to the service:
+// no port is guessed, so no other process can take it in between.
+func StartWith(t testing.TB, cfg *config.Config, opts service.Options) *Running {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Simulator.Enabled && opts.SimulatorListener == nil {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		PointFlowsAt(cfg, ln.Addr().String())
+		opts.SimulatorListener = ln
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Running{Config: cfg, stop: cancel, done: make(chan error, 1)}
 	ready := make(chan service.Addrs, 1)
-	go func() {
-		r.done <- service.Run(ctx, cfg, service.Options{Logger: log, Ready: func(a service.Addrs) { ready <- a }})
-	}()
+	opts.Ready = func(a service.Addrs) { ready <- a }
+	go func() { r.done <- service.Run(ctx, cfg, opts) }()
 	select {
 	case r.Addrs = <-ready:
 	case err := <-r.done:
 		cancel()
 		t.Fatalf("service stopped before it was ready: %v", err)
-	case <-time.After(20 * time.Second):
+	case <-time.After(testwait.DefaultTimeout):
 		cancel()
-		t.Fatal("service not ready within 20s")
+		t.Fatalf("service not ready within %s", testwait.DefaultTimeout)
 	}
 	t.Cleanup(func() {
 		if err := r.Stop(); err != nil {
@@ -84,6 +87,16 @@ func Start(t testing.TB, cfg *config.Config, log *slog.Logger) *Running {
 		}
 	})
 	return r
+}
+
+// PointFlowsAt moves the simulator to addr and rewrites the flows that call the simulator's
+// current address to call addr instead.
+func PointFlowsAt(cfg *config.Config, addr string) {
+	old := cfg.Simulator.Addr
+	for i := range cfg.Flows {
+		cfg.Flows[i].URL = strings.Replace(cfg.Flows[i].URL, "//"+old+"/", "//"+addr+"/", 1)
+	}
+	cfg.Simulator.Addr = addr
 }
 
 // Stop shuts the service down and returns Run's error. It is safe to call twice.
@@ -96,9 +109,48 @@ func (r *Running) Stop() error {
 	select {
 	case err := <-r.done:
 		return err
-	case <-time.After(30 * time.Second):
-		return fmt.Errorf("service did not stop within 30s")
+	case <-time.After(testwait.DefaultTimeout):
+		return fmt.Errorf("service did not stop within %s", testwait.DefaultTimeout)
 	}
+}
+
+// Connect opens a client connection to the running service's NATS, closed when the test ends.
+// Every connection setting is explicit (broker keeps no hidden defaults).
+func (r *Running) Connect(t testing.TB) *broker.Broker {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testwait.DefaultTimeout)
+	defer cancel()
+	b, err := broker.Connect(ctx, broker.ConnConfig{URL: r.Addrs.NATS, Name: "servicetest", ConnectTimeout: 5 * time.Second, MaxReconnects: -1}, nil)
+	if err != nil {
+		t.Fatalf("servicetest: connect to %s: %v", r.Addrs.NATS, err)
+	}
+	t.Cleanup(b.Close)
+	return b
+}
+
+// StreamWake returns a channel that receives a value each time a message matching filter is
+// stored in stream (from now on), for [testwait.WakeOn]: a test waiting for a status or a dead
+// letter re-checks when one arrives instead of rescanning the stream every few milliseconds.
+// The tail stops when the test ends.
+func StreamWake(t testing.TB, b *broker.Broker, stream, filter string) <-chan struct{} {
+	t.Helper()
+	wake := make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = b.Tail(ctx, stream, filter, 0, func(*broker.StoredMessage) {
+			select {
+			case wake <- struct{}{}:
+			default: // a wake-up is already pending; the check reads everything anyway
+			}
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return wake
 }
 
 // LogBuffer collects log output written from many goroutines (a service's, a worker process's),

@@ -24,6 +24,8 @@ import (
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/remediator/remediator/internal/testwait"
 )
 
 // TracesPath is where OTLP/HTTP exporters send spans.
@@ -329,33 +331,39 @@ func (r *Receiver) Requests() (total, gzipped int) {
 
 // WaitFor waits until cond holds for the spans received so far, calling flush (when not nil,
 // e.g. the tracer provider's ForceFlush) before each check, and fails the test after timeout
-// with what was received.
+// with what was received. It re-checks as soon as an export arrives, and otherwise on
+// testwait's backoff (spans may still be ending: the flush exports them).
 func (r *Receiver) WaitFor(t testing.TB, timeout time.Duration, what string, flush func(), cond func([]Span) bool) []Span {
 	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
+	var spans []Span
+	err := testwait.Wait(func() error {
 		if flush != nil {
 			flush()
 		}
 		r.mu.Lock()
-		spans, changed := slices.Clone(r.spans), r.changed
+		spans = slices.Clone(r.spans)
 		r.mu.Unlock()
 		if cond(spans) {
-			return spans
-		}
-		select {
-		case <-changed:
-		case <-time.After(50 * time.Millisecond): // spans may still be ending: flush again
-		case <-deadline.C:
-			var b strings.Builder
-			for _, root := range Tree(spans) {
-				b.WriteString(root.String())
-			}
-			t.Fatalf("timed out after %v waiting for %s; received %d spans:\n%s", timeout, what, len(spans), b.String())
 			return nil
 		}
+		return fmt.Errorf("received %d spans", len(spans))
+	}, testwait.Timeout(timeout), testwait.WakeWhen(r.changes))
+	if err != nil {
+		var b strings.Builder
+		for _, root := range Tree(spans) {
+			b.WriteString(root.String())
+		}
+		t.Fatalf("timed out after %v waiting for %s; received %d spans:\n%s", timeout, what, len(spans), b.String())
+		return nil
 	}
+	return spans
+}
+
+// changes returns the channel closed at the next export.
+func (r *Receiver) changes() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.changed
 }
 
 // Node is a span and its children, in start order.

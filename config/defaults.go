@@ -1,0 +1,178 @@
+package config
+
+import (
+	"strings"
+	"time"
+)
+
+// The defaults of the whole service, in one place. The worker and the broker take every value
+// explicitly from the configuration and keep no numeric defaults of their own, so what is here
+// (and in the README's configuration reference) is what runs.
+//
+// Where "none", "never" or "forever" means something, it is an explicit value, never a zero
+// that a later layer reinterprets: quickRetries 0 = none, maxReconnects 0 = never and -1 =
+// forever, connectAttempts -1 = forever, maxBytes -1 = no cap, http.addr "off" = no server.
+const (
+	DefaultNATSConnectTimeout  = 5 * time.Second
+	DefaultNATSConnectAttempts = Forever
+	DefaultNATSMaxReconnects   = Forever
+
+	DefaultEmbeddedHost         = "127.0.0.1"
+	DefaultEmbeddedPort         = 4222
+	DefaultEmbeddedStoreDir     = "./data/nats"
+	DefaultEmbeddedSyncInterval = 2 * time.Minute
+
+	DefaultStreamMaxAge          = 7 * 24 * time.Hour
+	DefaultStreamReplicas        = 1
+	DefaultStreamDuplicateWindow = 2 * time.Minute
+	DefaultStreamStorage         = "file"
+	DefaultStreamMaxBytes        = int64(NoCap)
+
+	DefaultHTTPAddr = "127.0.0.1:8080"
+
+	DefaultIntakeConcurrency = 16
+	DefaultMaxAttempts       = 8
+	DefaultQuickRetries      = 2
+	DefaultQuickRetryDelay   = 200 * time.Millisecond
+	DefaultRetryBaseDelay    = 2 * time.Second
+	DefaultRetryMaxDelay     = 5 * time.Minute
+	DefaultShutdownTimeout   = 30 * time.Second
+	DefaultAckWait           = 30 * time.Second
+	DefaultIntakeMaxDeliver  = 20
+	// DefaultDispatchMaxDeliver is well above DefaultMaxAttempts: a job is also handed back,
+	// without an attempt, while its flow waits for its rate budget or is held.
+	DefaultDispatchMaxDeliver = 100
+
+	// DefaultMaxEventBytes is the size contract (256 KiB): the largest event accepted.
+	DefaultMaxEventBytes = int64(256 << 10)
+
+	DefaultSimulatorAddr      = "127.0.0.1:8090"
+	DefaultSimulatorTokenEnv  = "REMEDIATOR_FLOWSIM_TOKEN"
+	DefaultSimulatorRateLimit = 10.0
+
+	DefaultFlowTimeout           = 30 * time.Second
+	DefaultFlowRateLimit         = 10.0 // Okta Workflows' own per-flow limit
+	DefaultFlowConcurrency       = 4
+	DefaultFlowExecutionIDHeader = "X-Execution-Id"
+
+	DefaultBreakerConsecutiveFailures = 5
+	DefaultBreakerFailureRatio        = 0.5
+	DefaultBreakerMinRequests         = 20
+	DefaultBreakerWindow              = time.Minute
+	DefaultBreakerCooldown            = 30 * time.Second
+
+	DefaultRiskRuleStatus = "ACTIVE"
+	DefaultRiskLevel      = "ANY"
+)
+
+// Explicit values for "forever" and "no cap" (0 means none/never where a count allows it).
+const (
+	Forever = -1
+	NoCap   = -1
+)
+
+// SetDefaults fills every field left unset with its documented default. It is the one place
+// defaults are decided; a field whose zero is meaningful (quickRetries, maxReconnects,
+// connectAttempts) is a pointer, so that "unset" and an explicit 0 stay apart.
+func (c *Config) SetDefaults() {
+	n := &c.NATS
+	setDuration(&n.ConnectTimeout, DefaultNATSConnectTimeout)
+	setIntPtr(&n.ConnectAttempts, DefaultNATSConnectAttempts)
+	setIntPtr(&n.MaxReconnects, DefaultNATSMaxReconnects)
+	e := &c.NATS.Embedded
+	setString(&e.Host, DefaultEmbeddedHost)
+	setInt(&e.Port, DefaultEmbeddedPort)
+	setString(&e.StoreDir, DefaultEmbeddedStoreDir)
+	setDuration(&e.SyncInterval, DefaultEmbeddedSyncInterval)
+	s := &c.Streams
+	setDuration(&s.MaxAge, DefaultStreamMaxAge)
+	setInt(&s.Replicas, DefaultStreamReplicas)
+	setDuration(&s.DuplicateWindow, DefaultStreamDuplicateWindow)
+	setString(&s.Storage, DefaultStreamStorage)
+	if s.MaxBytes == 0 { // a 0-byte stream cannot hold anything: unset
+		s.MaxBytes = DefaultStreamMaxBytes
+	}
+	setString(&c.HTTP.Addr, DefaultHTTPAddr)
+	w := &c.Worker
+	setInt(&w.IntakeConcurrency, DefaultIntakeConcurrency)
+	setInt(&w.MaxAttempts, DefaultMaxAttempts)
+	setIntPtr(&w.QuickRetries, DefaultQuickRetries)
+	setDuration(&w.QuickRetryDelay, DefaultQuickRetryDelay)
+	setDuration(&w.RetryBaseDelay, DefaultRetryBaseDelay)
+	setDuration(&w.RetryMaxDelay, DefaultRetryMaxDelay)
+	setDuration(&w.ShutdownTimeout, DefaultShutdownTimeout)
+	setDuration(&w.AckWait, DefaultAckWait)
+	setInt(&w.IntakeMaxDeliver, DefaultIntakeMaxDeliver)
+	setInt(&w.DispatchMaxDeliver, DefaultDispatchMaxDeliver)
+	if c.Limits.MaxEventBytes == 0 {
+		c.Limits.MaxEventBytes = DefaultMaxEventBytes
+	}
+	sim := &c.Simulator
+	setString(&sim.Addr, DefaultSimulatorAddr)
+	setString(&sim.TokenEnv, DefaultSimulatorTokenEnv)
+	for i := range sim.Flows {
+		setFloat(&sim.Flows[i].RateLimit, DefaultSimulatorRateLimit)
+	}
+	for i := range c.Flows {
+		f := &c.Flows[i]
+		setDuration(&f.Timeout, DefaultFlowTimeout)
+		setFloat(&f.RateLimit, DefaultFlowRateLimit)
+		setInt(&f.Concurrency, DefaultFlowConcurrency)
+		setString(&f.ExecutionIDHeader, DefaultFlowExecutionIDHeader)
+		b := &f.Breaker
+		setInt(&b.ConsecutiveFailures, DefaultBreakerConsecutiveFailures)
+		setFloat(&b.FailureRatio, DefaultBreakerFailureRatio)
+		setInt(&b.MinRequests, DefaultBreakerMinRequests)
+		setDuration(&b.Window, DefaultBreakerWindow)
+		setDuration(&b.Cooldown, DefaultBreakerCooldown)
+		for j := range f.Inputs {
+			f.Inputs[j].Type = f.Inputs[j].typ()
+		}
+	}
+	for i := range c.ResourceSets {
+		s := &c.ResourceSets[i]
+		for j, p := range s.Permissions {
+			if q := canonicalPermission(p); q == PermissionView || q == PermissionRun {
+				s.Permissions[j] = q
+			}
+		}
+	}
+	c.Ingress.SetDefaults() // its defaults are listed in ingress.go, next to its keys
+	for i := range c.RiskRules {
+		r := &c.RiskRules[i]
+		setString(&r.Status, DefaultRiskRuleStatus)
+		setString(&r.Conditions.Level, DefaultRiskLevel)
+		r.Status = strings.ToUpper(r.Status)
+		r.Conditions.Level = strings.ToUpper(r.Conditions.Level)
+	}
+}
+
+func setString(p *string, v string) {
+	if *p == "" {
+		*p = v
+	}
+}
+
+func setInt(p *int, v int) {
+	if *p == 0 {
+		*p = v
+	}
+}
+
+func setIntPtr(p **int, v int) {
+	if *p == nil {
+		*p = &v
+	}
+}
+
+func setFloat(p *float64, v float64) {
+	if *p == 0 {
+		*p = v
+	}
+}
+
+func setDuration(p *time.Duration, v time.Duration) {
+	if *p == 0 {
+		*p = v
+	}
+}
