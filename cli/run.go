@@ -45,7 +45,7 @@ configuration, whose flows are served by an in-process Okta Workflows simulator.
 				log.Info("traces are not exported: set OTEL_EXPORTER_OTLP_ENDPOINT (e.g. http://localhost:4318 for Jaeger) to send them")
 			}
 			log.Info("starting remediator", slog.String("version", Version), slog.String("config", cfg.Source()))
-			return service.Run(ctx, cfg, service.Options{Logger: log, TracerProvider: tr.Provider})
+			return service.Run(ctx, cfg, service.Options{Logger: log, TracerProvider: tr.Provider, Announce: g.stderr})
 		},
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", "", "embedded NATS storage directory `DIR` (overrides nats.embedded.storeDir; default ./data/nats)")

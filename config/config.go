@@ -288,12 +288,18 @@ func DefaultYAML() []byte { return bytes.Clone(defaultYAML) }
 // Default returns the shipped default configuration: an embedded NATS server and flows on the
 // built-in simulator.
 func Default() (*Config, error) {
-	c, err := parse(defaultYAML, "built-in default configuration")
+	c, err := parse(defaultYAML, builtInSource)
 	if err != nil {
 		return nil, fmt.Errorf("the built-in default configuration is broken: %w", err)
 	}
 	return c, nil
 }
+
+const builtInSource = "built-in default configuration"
+
+// BuiltIn reports whether c is the shipped default configuration ([Default]): the dev run,
+// which may generate the secrets it needs, where a configuration file must supply them.
+func (c *Config) BuiltIn() bool { return c.source == builtInSource }
 
 // Load reads a configuration file. Unknown keys are errors.
 func Load(path string) (*Config, error) {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -16,13 +17,17 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/remediator/remediator/broker"
 	"github.com/remediator/remediator/config"
+	"github.com/remediator/remediator/event"
 	"github.com/remediator/remediator/flow"
 	"github.com/remediator/remediator/flowsim"
+	"github.com/remediator/remediator/ingress"
 	"github.com/remediator/remediator/policy"
+	"github.com/remediator/remediator/publish"
 	"github.com/remediator/remediator/schema"
 	"github.com/remediator/remediator/telemetry"
 	"github.com/remediator/remediator/worker"
@@ -49,15 +54,23 @@ type Options struct {
 	// SimulatorListener serves the simulator (when simulator.enabled) instead of listening on
 	// simulator.addr; the service closes it.
 	SimulatorListener net.Listener
+	// IngressListener serves the ingress (Okta event hooks, the ISPM webhook, the publish API)
+	// instead of listening on ingress.addr; the service closes it.
+	IngressListener net.Listener
 	// LookupEnv reads the environment variables the configuration names (flow tokens, the NATS
-	// password). Default os.LookupEnv.
+	// password, the ingress secrets). Default os.LookupEnv.
 	LookupEnv func(string) (string, bool)
+	// Announce receives, once, the secrets the built-in configuration generated for this run
+	// (ingress secrets whose variables are unset), to be pasted into Okta. Nil: they are not
+	// shown anywhere (they are never logged).
+	Announce io.Writer
 }
 
 // Addrs are the addresses a running service listens on.
 type Addrs struct {
 	NATS      string // client URL of the server in use
 	HTTP      string // /healthz, /readyz and /metrics; "" when disabled
+	Ingress   string // host:port of the ingress (scheme https when ingress.tls is set); "" when off
 	Simulator string // base URL of the simulator; "" when disabled
 }
 
@@ -108,6 +121,15 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	}
 	if err := cfg.CheckSecrets(env); err != nil {
 		return err
+	}
+	ingressSecrets, err := cfg.ResolveIngressSecrets(cfg.BuiltIn(), func(k string) string { v, _ := env(k); return v }, nil)
+	if err != nil {
+		return err
+	}
+	if opts.Announce != nil {
+		if err := ingressSecrets.Announce(opts.Announce); err != nil {
+			return err
+		}
 	}
 
 	var addrs Addrs
@@ -178,6 +200,17 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	}
 	if simLn != nil {
 		closeAtEnd(simLn)
+	}
+	ingressLn := opts.IngressListener
+	if ingressLn == nil && cfg.Ingress.Enabled() {
+		ln, err := listen(ctx, cfg.Ingress.Addr, "ingress.addr")
+		if err != nil {
+			return err
+		}
+		ingressLn = ln
+	}
+	if ingressLn != nil {
+		closeAtEnd(ingressLn)
 	}
 
 	metrics := opts.Metrics
@@ -263,6 +296,15 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		return err
 	}
 	h.running(b, w)
+	if ingressLn != nil {
+		// The ingress stores events in JetStream; it needs neither the worker nor its readiness.
+		stop, err := startIngress(cfg, ingressSecrets, ingressLn, b, validator, log, metrics.Provider, tp)
+		if err != nil {
+			return err
+		}
+		front = append([]func(context.Context) error{stop}, front...) // the first to stop
+		addrs.Ingress = ingressLn.Addr().String()
+	}
 
 	workerCtx, stopWorker := context.WithCancel(ctx)
 	defer stopWorker()
@@ -276,7 +318,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 				return
 			}
 		}
-		log.Info("remediator is running", slog.String("nats", addrs.NATS), slog.String("http", addrs.HTTP), slog.String("simulator", addrs.Simulator))
+		log.Info("remediator is running", slog.String("nats", addrs.NATS), slog.String("http", addrs.HTTP), slog.String("ingress", addrs.Ingress), slog.String("simulator", addrs.Simulator))
 		if opts.Ready != nil {
 			opts.Ready(addrs)
 		}
@@ -412,4 +454,32 @@ func serveHTTP(ln net.Listener, h *health, metrics http.Handler, log *slog.Logge
 		log.Info("stopping HTTP server")
 		return srv.Shutdown(ctx)
 	}
+}
+
+// startIngress serves the ingress on ln, over TLS when ingress.tls is set, and returns its
+// graceful stop.
+func startIngress(cfg *config.Config, secrets *config.IngressSecrets, ln net.Listener, b *broker.Broker, v *schema.Validator, log *slog.Logger, mp metric.MeterProvider, tp trace.TracerProvider) (func(context.Context) error, error) {
+	h, err := ingress.New(ingress.FromConfig(cfg.Ingress, secrets, cfg.Limits.MaxEventBytes, log, mp, tp), ingress.Deps{
+		Publisher: publish.New(b, tp), Connected: b.Connected,
+		Split: event.SplitHookDelivery, CheckJSON: event.CheckJSON, Validator: v, Decode: event.Decode,
+	})
+	if err != nil {
+		return nil, err
+	}
+	srv := ingress.NewHTTPServer(h)
+	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	tlsOn := cfg.Ingress.TLS.CertFile != ""
+	go func() {
+		var err error
+		if tlsOn {
+			err = srv.ServeTLS(ln, cfg.Ingress.TLS.CertFile, cfg.Ingress.TLS.KeyFile)
+		} else {
+			err = srv.Serve(ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("ingress server stopped", slog.Any("error", err))
+		}
+	}()
+	log.Info("ingress listening", slog.String("addr", ln.Addr().String()), slog.Bool("tls", tlsOn))
+	return srv.Shutdown, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -59,6 +60,16 @@ func StartWith(t testing.TB, cfg *config.Config, opts service.Options) *Running 
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Ingress.Enabled() && opts.IngressListener == nil {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.IngressListener = ln
+	}
+	if opts.LookupEnv == nil {
+		opts.LookupEnv = lookupEnv
+	}
 	if cfg.Simulator.Enabled && opts.SimulatorListener == nil {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -87,6 +98,27 @@ func StartWith(t testing.TB, cfg *config.Config, opts service.Options) *Running 
 		}
 	})
 	return r
+}
+
+// The ingress secrets a test service accepts (the built-in configuration's variables, set
+// for the service alone): tests authenticate with these.
+const (
+	OktaHookSecret = "servicetest-okta-hook-secret"
+	ISPMWebhookKey = "servicetest-ispm-webhook-key"
+	IngressToken   = "servicetest-ingress-token"
+)
+
+// lookupEnv is the process environment with the test ingress secrets added.
+func lookupEnv(k string) (string, bool) {
+	switch k {
+	case "REMEDIATOR_OKTA_HOOK_SECRET":
+		return OktaHookSecret, true
+	case "REMEDIATOR_ISPM_WEBHOOK_KEY":
+		return ISPMWebhookKey, true
+	case "REMEDIATOR_INGRESS_TOKEN":
+		return IngressToken, true
+	}
+	return os.LookupEnv(k)
 }
 
 // PointFlowsAt moves the simulator to addr and rewrites the flows that call the simulator's
