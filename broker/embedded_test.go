@@ -22,11 +22,11 @@ func TestEmbeddedRestartKeepsStreamsAndMessages(t *testing.T) {
 	if err != nil {
 		t.Fatalf("StartEmbedded: %v", err)
 	}
-	b, err := broker.Connect(ctx, broker.ConnConfig{URL: srv.ClientURL()}, nil)
+	b, err := broker.Connect(ctx, brokertest.ConnConfig(srv.ClientURL()), nil)
 	if err != nil {
 		t.Fatalf("Connect: %v", err)
 	}
-	if err := b.Provision(ctx, broker.StreamsConfig{}); err != nil {
+	if err := b.Provision(ctx, brokertest.Streams()); err != nil {
 		t.Fatalf("Provision: %v", err)
 	}
 	for _, d := range []string{"one", "two", "three"} {
@@ -44,7 +44,7 @@ func TestEmbeddedRestartKeepsStreamsAndMessages(t *testing.T) {
 		t.Fatalf("StartEmbedded again: %v", err)
 	}
 	t.Cleanup(func() { _ = srv2.Shutdown(context.Background()) })
-	b2, err := broker.Connect(ctx, broker.ConnConfig{URL: srv2.ClientURL()}, nil)
+	b2, err := broker.Connect(ctx, brokertest.ConnConfig(srv2.ClientURL()), nil)
 	if err != nil {
 		t.Fatalf("Connect again: %v", err)
 	}
