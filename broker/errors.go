@@ -58,6 +58,7 @@ func (e *ProvisionError) Error() string {
 // for (nats-server's server/jetstream_errors_generated.go).
 const (
 	codeClusterIncomplete     jetstream.ErrorCode = 10004 // JSClusterIncompleteErr
+	codeClusterNoPeers        jetstream.ErrorCode = 10005 // JSClusterNoPeersErr: "no suitable peers for placement"
 	codeClusterNotActive      jetstream.ErrorCode = 10006 // JSClusterNotActiveErr
 	codeClusterNotAssigned    jetstream.ErrorCode = 10007 // JSClusterNotAssignedErr
 	codeClusterNotAvail       jetstream.ErrorCode = 10008 // JSClusterNotAvailErr: "JetStream system temporarily unavailable"
@@ -104,6 +105,11 @@ func hasCode(err error, codes ...jetstream.ErrorCode) bool {
 // that has no meta or stream leader at the moment (elections after a fresh
 // start or a lost node). Such a request is worth retrying with backoff; any
 // other error is an answer and retrying it would only delay the failure.
+//
+// "No suitable peers for placement" is counted as transient: on a fresh
+// cluster the meta leader places nothing until it has heard from its peers.
+// On a cluster that is really too small for the replicas asked, it stays,
+// and the caller gets it when ctx ends.
 func transient(err error) bool {
 	switch {
 	case err == nil:
@@ -115,7 +121,7 @@ func transient(err error) bool {
 		errors.Is(err, nats.ErrConnectionReconnecting):
 		return true
 	default:
-		return hasCode(err, codeClusterIncomplete, codeClusterNotActive, codeClusterNotAssigned,
+		return hasCode(err, codeClusterIncomplete, codeClusterNoPeers, codeClusterNotActive, codeClusterNotAssigned,
 			codeClusterNotAvail, codeClusterNotLeader, codeStreamOffline, codeConsumerOffline)
 	}
 }

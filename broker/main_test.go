@@ -100,3 +100,7 @@ func countLines(s, substr string) int {
 	}
 	return n
 }
+
+func containsText(err error, s string) bool {
+	return err != nil && strings.Contains(err.Error(), s)
+}

@@ -34,7 +34,7 @@ const publishTimeout = 5 * time.Second
 // acknowledgement, bounded by ctx (or 5s when ctx has no deadline). A nil
 // error means the message is stored.
 //
-// A publish whose acknowledgement does not come (a timeout: the message may
+// A publish whose acknowledgement does not come within 5s (the message may
 // or may not be stored) is sent again with backoff, but only when
 // opts.MsgID is set: the stream's duplicate window then stores it once, and
 // the PubAck of a repeat says Duplicate. A publish that no stream answered
@@ -66,7 +66,9 @@ func (b *Broker) Publish(ctx context.Context, subject string, data []byte, opts 
 	}
 	policy := newRetryPolicy()
 	for attempt := 1; ; attempt++ {
-		ack, err := b.js.PublishMsg(ctx, msg, popts...)
+		attemptCtx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		ack, err := b.js.PublishMsg(attemptCtx, msg, popts...)
+		cancel()
 		if err == nil {
 			return PubAck{Stream: ack.Stream, Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
 		}

@@ -304,7 +304,7 @@ func provisionErr(op string, want jetstream.StreamConfig, err error) error {
 	case hasCode(err, codeStreamSubjectOverlap):
 		return fmt.Errorf("provision: %s stream %s: its subjects %v overlap another stream's — find it with `nats stream ls` and remove or change it: %w",
 			op, want.Name, want.Subjects, err)
-	case hasCode(err, codeReplicasNotSupported, codeInsufficientResources) && want.Replicas > 1:
+	case hasCode(err, codeReplicasNotSupported, codeInsufficientResources, codeClusterNoPeers) && want.Replicas > 1:
 		return fmt.Errorf("provision: %s stream %s: %d replicas need a NATS cluster of at least %d servers — set streams.replicas to 1 on a single server: %w",
 			op, want.Name, want.Replicas, want.Replicas, err)
 	case hasCode(err, codeInsufficientResources, codeAccountResources, codeStorageResources, codeMemoryResources):

@@ -57,7 +57,7 @@ func TestProvisionUpdatesMaxAge(t *testing.T) {
 		t.Fatalf("Provision: %v", err)
 	}
 	logs.take()
-	if err := b.Provision(ctx, withMaxAge(24 * time.Hour)); err != nil {
+	if err := b.Provision(ctx, withMaxAge(24*time.Hour)); err != nil {
 		t.Fatalf("Provision with MaxAge 24h: %v", err)
 	}
 	out := logs.take()
@@ -67,7 +67,7 @@ func TestProvisionUpdatesMaxAge(t *testing.T) {
 	if !strings.Contains(out, "max_age 168h0m0s → 24h0m0s") {
 		t.Fatalf("update log does not show the max age change:\n%s", out)
 	}
-	if err := b.Provision(ctx, withMaxAge(24 * time.Hour)); err != nil {
+	if err := b.Provision(ctx, withMaxAge(24*time.Hour)); err != nil {
 		t.Fatalf("Provision again: %v", err)
 	}
 	if got := countLines(logs.take(), "stream unchanged"); got != 5 {

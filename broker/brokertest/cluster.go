@@ -37,8 +37,8 @@ const clusterReadyTimeout = 30 * time.Second
 // Random ports and explicit routes need a bootstrap: JetStream clustering
 // wants routes configured when it starts, and a server's cluster port is
 // known only once it listens. So server 0 starts first without JetStream,
-// the others start routed to it with JetStream, and server 0 is then given
-// routes to them and JetStream.
+// the others start routed to it with JetStream, and server 0 is restarted on
+// the same ports with JetStream and routes to them.
 func Cluster(t testing.TB, n int) *TestCluster {
 	t.Helper()
 	if n < 2 {
@@ -74,17 +74,13 @@ func Cluster(t testing.TB, n int) *TestCluster {
 		}
 		c.start(i)
 	}
-	// Server 0 now learns the others' routes and starts JetStream.
-	reload := cloneOpts(c.opts[0])
-	reload.Routes = c.routesExcept(0)
-	if err := c.servers[0].ReloadOptions(reload); err != nil {
-		t.Fatalf("brokertest: give server 0 its routes: %v", err)
-	}
-	if err := c.servers[0].EnableJetStream(&server.JetStreamConfig{StoreDir: c.opts[0].StoreDir}); err != nil {
-		t.Fatalf("brokertest: enable JetStream on server 0: %v", err)
-	}
-	// Restarts of server 0 start JetStream with the routes at once.
-	c.opts[0].Routes, c.opts[0].JetStream = reload.Routes, true
+	// Server 0 comes back with JetStream and routes to the others, on the
+	// same ports. (Enabling JetStream on the running server instead leaves
+	// the meta leader believing it has none until its next periodic
+	// statistics, up to a minute later, so R3 placements fail meanwhile.)
+	c.Shutdown(0)
+	c.opts[0].JetStream = true
+	c.Restart(0)
 	c.WaitMetaLeader()
 	return c
 }
@@ -152,22 +148,22 @@ func (c *TestCluster) ClientURLs() []string {
 func (c *TestCluster) ClientURL() string { return strings.Join(c.ClientURLs(), ",") }
 
 // WaitMetaLeader waits until a running server is the JetStream meta leader
-// and every running server is current with it.
+// and knows every running server as a JetStream peer (until then it cannot
+// place a stream with as many replicas as servers).
 func (c *TestCluster) WaitMetaLeader() {
 	c.t.Helper()
-	c.waitUntil("JetStream meta leader", func() bool {
-		leader := false
+	c.waitUntil("a JetStream meta leader that knows every server", func() bool {
+		running := 0
+		var leader *server.Server
 		for i := range c.opts {
-			s := c.Server(i)
-			if s == nil {
-				continue
+			if s := c.Server(i); s != nil {
+				running++
+				if s.JetStreamIsLeader() {
+					leader = s
+				}
 			}
-			if !s.JetStreamIsCurrent() {
-				return false
-			}
-			leader = leader || s.JetStreamIsLeader()
 		}
-		return leader
+		return leader != nil && len(leader.JetStreamClusterPeers()) >= running
 	})
 }
 
@@ -186,6 +182,22 @@ func (c *TestCluster) StreamLeader(stream string) int {
 		return false
 	})
 	return leader
+}
+
+// WaitStreamCurrent waits until every running server holds an up-to-date
+// replica of stream (in the default account). Wait for it after
+// [TestCluster.Restart] before a test ends: a server shut down while it
+// still creates its replica can leave that replica's goroutines behind.
+func (c *TestCluster) WaitStreamCurrent(stream string) {
+	c.t.Helper()
+	c.waitUntil("every server current on stream "+stream, func() bool {
+		for i := range c.opts {
+			if s := c.Server(i); s != nil && !s.JetStreamIsStreamCurrent(server.DEFAULT_GLOBAL_ACCOUNT, stream) {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // Shutdown stops server i, keeping its store for [TestCluster.Restart].
