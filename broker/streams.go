@@ -194,8 +194,12 @@ func (b *Broker) Provision(ctx context.Context, cfg StreamsConfig) error {
 				return provisionErr("create", want, err)
 			}
 			if created == nil { // another replica created it first: update it if needed
-				if have, err = b.readStreamConfig(ctx, want.Name); err != nil || have == nil {
-					return provisionErr("create", want, fmt.Errorf("it was created concurrently but cannot be read: %w", err))
+				have, err = b.readStreamConfig(ctx, want.Name)
+				if err != nil {
+					return streamErr("provision: read", want.Name, err)
+				}
+				if have == nil {
+					return fmt.Errorf("provision: stream %s was reported as existing, then as missing — is something else deleting it?", want.Name)
 				}
 				if err := b.updateStream(ctx, *have, want); err != nil {
 					return err

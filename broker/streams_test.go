@@ -153,3 +153,23 @@ func TestProvisionCreatesTheAuditStream(t *testing.T) {
 		t.Fatalf("%s holds %d messages, want 1", broker.StreamAudit, info.Messages)
 	}
 }
+
+// No hidden defaults (issue 11, defect 7): a zero configuration is refused
+// with every missing field named.
+func TestZeroConfigsAreRefusedNamingTheFields(t *testing.T) {
+	t.Parallel()
+	b, _ := connectLogged(t)
+	ctx := testCtx(t)
+	err := b.Provision(ctx, broker.StreamsConfig{})
+	for _, field := range []string{"MaxAge", "Replicas", "DuplicateWindow", "MaxBytes"} {
+		if !containsText(err, field) {
+			t.Errorf("Provision(StreamsConfig{}): error does not name %s: %v", field, err)
+		}
+	}
+	_, err = b.KeyValue(ctx, broker.KVConfig{Bucket: "x"})
+	for _, field := range []string{"History", "Replicas"} {
+		if !containsText(err, field) {
+			t.Errorf("KeyValue without History and Replicas: error does not name %s: %v", field, err)
+		}
+	}
+}
