@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -117,6 +118,7 @@ func (b *Broker) Consumer(ctx context.Context, cfg ConsumerConfig) (*Consumer, e
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("consumer %s: %w", cfg.Durable, err)
 	}
+	cfg.FilterSubjects = slices.Clone(cfg.FilterSubjects) // kept for Recreate
 	c := &Consumer{stream: cfg.Stream, name: cfg.Durable, cfg: cfg, b: b, logger: b.logger}
 	if err := c.create(ctx); err != nil {
 		return nil, err
