@@ -2,27 +2,35 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/url"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// ConnConfig configures the client connection. The zero value of each
-// optional field means its documented default.
+// ConnConfig configures the client connection. Numeric settings have no
+// hidden defaults: the caller (package config holds the service's defaults)
+// sets each one, and [Connect] refuses a missing or out-of-range value with an
+// error naming the field.
 type ConnConfig struct {
 	// URL is the server URL, e.g. nats://127.0.0.1:4222; several may be given
 	// separated by commas. Required.
 	URL string
 	// Name is the client name shown by the server (nats server report
-	// connections). Default "remediator".
+	// connections). Empty: "remediator".
 	Name string
 	// CredsFile is a NATS .creds file (user JWT and NKey seed).
 	CredsFile string
@@ -35,13 +43,40 @@ type ConnConfig struct {
 	// TLS); both or neither.
 	TLSCAFile, TLSCertFile, TLSKeyFile string
 	// ConnectTimeout bounds the initial dial and handshake per server.
-	// Default 5s.
+	// Required (positive); the service uses 5s.
 	ConnectTimeout time.Duration
 	// MaxReconnects is how many times to try reconnecting after the
 	// connection drops, with exponential backoff (100ms doubling to 5s, with
-	// jitter). 0 means the default, -1: forever, as a long-running worker
-	// should. The CLI's one-shot commands may set a small positive number.
+	// jitter): -1 = forever, as a long-running worker should; 0 = never (the
+	// first drop closes the connection, as a one-shot CLI command wants);
+	// N > 0 = N attempts, then the connection is closed.
 	MaxReconnects int
+	// RetryConnect makes [Connect] retry the initial connection while the
+	// server cannot be reached (refused, timed out, unknown host), with
+	// exponential backoff from 200ms to 10s with jitter, each attempt
+	// logged with its number and the delay, until ctx ends. It is for a
+	// service started by an orchestrator before NATS; the CLI leaves it false
+	// and fails at once. Rejected credentials and TLS failures are never
+	// retried: waiting does not fix them.
+	RetryConnect bool
+}
+
+// validate checks the settings that have no default.
+func (c ConnConfig) validate() error {
+	var errs []error
+	if strings.TrimSpace(c.URL) == "" {
+		errs = append(errs, errors.New("no URL — set --nats-url or NATS_URL (e.g. nats://127.0.0.1:4222)"))
+	}
+	if c.ConnectTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("ConnectTimeout %s must be positive", c.ConnectTimeout))
+	}
+	if c.MaxReconnects < -1 {
+		errs = append(errs, fmt.Errorf("MaxReconnects %d must be -1 (forever), 0 (never) or a positive count", c.MaxReconnects))
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		errs = append(errs, errors.New("TLS client certificate and key must be set together (TLSCertFile and TLSKeyFile)"))
+	}
+	return errors.Join(errs...)
 }
 
 // Broker is a connection to NATS with JetStream. It is safe for concurrent
@@ -56,26 +91,23 @@ type Broker struct {
 	closedOnce sync.Once
 }
 
-// Connect dials NATS and returns a Broker. The initial connection is not
-// retried: if it fails, the error says which URL was tried and what to do.
-// After that, a dropped connection is re-established in the background
-// (ConnConfig.MaxReconnects); disconnects and reconnects are logged.
+// Initial-connect retry policy of [ConnConfig.RetryConnect].
+const (
+	connectRetryInitial = 200 * time.Millisecond
+	connectRetryMax     = 10 * time.Second
+)
+
+// Connect dials NATS and returns a Broker. Unless cfg.RetryConnect is set, the
+// initial connection is tried once: if it fails, the error says which URL was
+// tried and what to do. After that, a dropped connection is re-established in
+// the background (cfg.MaxReconnects); disconnects and reconnects are logged.
 func Connect(ctx context.Context, cfg ConnConfig, logger *slog.Logger) (*Broker, error) {
 	logger = orDiscard(logger)
-	if strings.TrimSpace(cfg.URL) == "" {
-		return nil, errors.New("connect to NATS: no URL — set --nats-url or NATS_URL (e.g. nats://127.0.0.1:4222)")
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("connect to NATS: %w", err)
 	}
 	if cfg.Name == "" {
 		cfg.Name = "remediator"
-	}
-	if cfg.ConnectTimeout <= 0 {
-		cfg.ConnectTimeout = 5 * time.Second
-	}
-	if cfg.MaxReconnects == 0 {
-		cfg.MaxReconnects = -1
-	}
-	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
-		return nil, errors.New("connect to NATS: TLS client certificate and key must be set together (tls cert file and key file)")
 	}
 
 	b := &Broker{
@@ -86,7 +118,6 @@ func Connect(ctx context.Context, cfg ConnConfig, logger *slog.Logger) (*Broker,
 	opts := []nats.Option{
 		nats.Name(cfg.Name),
 		nats.Timeout(cfg.ConnectTimeout),
-		nats.MaxReconnects(cfg.MaxReconnects),
 		nats.CustomReconnectDelay(reconnectDelay),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			if err != nil {
@@ -114,6 +145,13 @@ func Connect(ctx context.Context, cfg ConnConfig, logger *slog.Logger) (*Broker,
 			b.closedOnce.Do(func() { close(b.closed) })
 		}),
 	}
+	// 0 means never: reconnection is switched off outright rather than left
+	// to a zero count.
+	if cfg.MaxReconnects == 0 {
+		opts = append(opts, nats.NoReconnect())
+	} else {
+		opts = append(opts, nats.MaxReconnects(cfg.MaxReconnects))
+	}
 	if cfg.CredsFile != "" {
 		opts = append(opts, nats.UserCredentials(cfg.CredsFile))
 	}
@@ -137,6 +175,56 @@ func Connect(ctx context.Context, cfg ConnConfig, logger *slog.Logger) (*Broker,
 		opts = append(opts, nats.ClientCert(cfg.TLSCertFile, cfg.TLSKeyFile))
 	}
 
+	nc, err := b.dialRetrying(ctx, cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("connect to NATS at %s: JetStream: %w", b.url, err)
+	}
+	b.nc, b.js = nc, js
+	b.logger.InfoContext(ctx, "connected to NATS", "url", nc.ConnectedUrlRedacted(), "server", nc.ConnectedServerName())
+	return b, nil
+}
+
+// dialRetrying dials once, or with cfg.RetryConnect until the server answers,
+// a permanent error or ctx's end.
+func (b *Broker) dialRetrying(ctx context.Context, cfg ConnConfig, opts []nats.Option) (*nats.Conn, error) {
+	policy := backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(connectRetryInitial),
+		backoff.WithMaxInterval(connectRetryMax),
+		backoff.WithMaxElapsedTime(0), // until ctx ends
+	)
+	for attempt := 1; ; attempt++ {
+		nc, err := dial(ctx, cfg, opts)
+		if err == nil {
+			return nc, nil
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("connect to NATS at %s: %w (last attempt: %v)", b.url, context.Cause(ctx), err)
+		}
+		friendly := connectErr(b.url, cfg.ConnectTimeout, err)
+		if !cfg.RetryConnect || !unreachable(err) {
+			return nil, friendly
+		}
+		delay := policy.NextBackOff()
+		b.logger.WarnContext(ctx, "NATS not reachable yet, retrying", "attempt", attempt, "retry_in", delay, "error", friendly)
+		timer := time.NewTimer(delay)
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return nil, fmt.Errorf("connect to NATS at %s: gave up after %d attempts: %w (last: %v)", b.url, attempt, context.Cause(ctx), friendly)
+		}
+	}
+}
+
+// dial makes one connection attempt, bounded by ctx as well as by
+// ConnectTimeout: nats.Connect has no ctx, so it runs aside, and a connection
+// that arrives after ctx ended is closed.
+func dial(ctx context.Context, cfg ConnConfig, opts []nats.Option) (*nats.Conn, error) {
 	type result struct {
 		nc  *nats.Conn
 		err error
@@ -146,45 +234,64 @@ func Connect(ctx context.Context, cfg ConnConfig, logger *slog.Logger) (*Broker,
 		nc, err := nats.Connect(cfg.URL, opts...)
 		ch <- result{nc, err}
 	}()
-	var res result
 	select {
-	case res = <-ch:
+	case res := <-ch:
+		return res.nc, res.err
 	case <-ctx.Done():
-		// nats.Connect has no ctx; it is bounded by ConnectTimeout. Close the
-		// connection if it arrives after all.
 		go func() {
 			if r := <-ch; r.nc != nil {
 				r.nc.Close()
 			}
 		}()
-		return nil, fmt.Errorf("connect to NATS at %s: %w", b.url, context.Cause(ctx))
+		return nil, context.Cause(ctx)
 	}
-	if res.err != nil {
-		return nil, connectErr(b.url, cfg.ConnectTimeout, res.err)
+}
+
+// unreachable reports whether a connect error means the server could not be
+// reached (yet) rather than that it refused us.
+func unreachable(err error) bool {
+	var dnsErr *net.DNSError
+	var netErr net.Error
+	switch {
+	case errors.Is(err, nats.ErrNoServers), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH),
+		errors.Is(err, nats.ErrTimeout), errors.Is(err, io.EOF):
+		return true
+	case errors.As(err, &dnsErr):
+		return true // a name that does not resolve yet (a service not yet published)
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return true
+	default:
+		return false
 	}
-	js, err := jetstream.New(res.nc)
-	if err != nil {
-		res.nc.Close()
-		return nil, fmt.Errorf("connect to NATS at %s: JetStream: %w", b.url, err)
-	}
-	b.nc, b.js = res.nc, js
-	b.logger.InfoContext(ctx, "connected to NATS", "url", res.nc.ConnectedUrlRedacted(), "server", res.nc.ConnectedServerName())
-	return b, nil
 }
 
 // connectErr turns a nats.Connect error into one that says what to do.
 func connectErr(url string, timeout time.Duration, err error) error {
 	const hint = "is `remediator run` running, or set --nats-url/NATS_URL"
+	var (
+		dnsErr      *net.DNSError
+		netErr      net.Error
+		unknownAuth x509.UnknownAuthorityError
+		hostnameErr x509.HostnameError
+		certInvalid x509.CertificateInvalidError
+		verifyErr   *tls.CertificateVerificationError
+		recordErr   tls.RecordHeaderError
+		alertErr    tls.AlertError
+	)
 	switch {
-	case errors.Is(err, nats.ErrNoServers) || contains(err, "connection refused"):
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, nats.ErrNoServers):
 		return fmt.Errorf("cannot reach NATS at %s: connection refused — %s", url, hint)
-	case errors.Is(err, nats.ErrTimeout) || contains(err, "i/o timeout") || contains(err, "deadline exceeded"):
-		return fmt.Errorf("cannot reach NATS at %s: no answer within %s — %s (check host, port and firewall)", url, timeout, hint)
-	case contains(err, "no such host"):
+	case errors.As(err, &dnsErr):
 		return fmt.Errorf("cannot reach NATS at %s: unknown host — check --nats-url/NATS_URL: %v", url, err)
-	case errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) || contains(err, "authorization") || contains(err, "authentication"):
+	case errors.Is(err, nats.ErrTimeout), errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return fmt.Errorf("cannot reach NATS at %s: no answer within %s — %s (check host, port and firewall)", url, timeout, hint)
+	case errors.Is(err, nats.ErrAuthorization), errors.Is(err, nats.ErrAuthExpired), errors.Is(err, nats.ErrAuthRevoked),
+		errors.Is(err, nats.ErrAccountAuthExpired):
 		return fmt.Errorf("NATS at %s rejected the credentials (%v) — check the creds file, nkey file, user/password or token", url, err)
-	case contains(err, "tls") || contains(err, "x509") || contains(err, "certificate"):
+	case errors.Is(err, nats.ErrSecureConnRequired), errors.Is(err, nats.ErrSecureConnWanted),
+		errors.As(err, &unknownAuth), errors.As(err, &hostnameErr), errors.As(err, &certInvalid),
+		errors.As(err, &verifyErr), errors.As(err, &recordErr), errors.As(err, &alertErr):
 		return fmt.Errorf("TLS with NATS at %s failed (%v) — check the CA, client certificate and key files, and that the URL uses tls:// when the server requires it", url, err)
 	default:
 		return fmt.Errorf("cannot connect to NATS at %s: %v — %s", url, err, hint)
@@ -223,7 +330,14 @@ func redactURLs(s string) string {
 // Connected reports whether the connection is currently up (false while
 // reconnecting and after Close).
 func (b *Broker) Connected() bool {
-	return b.nc.IsConnected()
+	return b != nil && b.nc != nil && b.nc.IsConnected()
+}
+
+// MaxPayload is the largest message, in bytes, the connected server accepts
+// (its max_payload, announced when the connection was made). A larger
+// publish fails with [ErrPayloadTooLarge].
+func (b *Broker) MaxPayload() int64 {
+	return b.nc.MaxPayload()
 }
 
 // Drain stops subscriptions, flushes pending publishes and closes the

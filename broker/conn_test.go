@@ -18,7 +18,7 @@ func TestConnectRefusedSaysWhatToDo(t *testing.T) {
 	addr := l.Addr().String()
 	l.Close() // nothing listens there now
 
-	_, err = broker.Connect(testCtx(t), broker.ConnConfig{URL: "nats://" + addr}, nil)
+	_, err = broker.Connect(testCtx(t), brokertest.ConnConfig("nats://"+addr), nil)
 	if err == nil {
 		t.Fatal("Connect to a closed port succeeded")
 	}

@@ -5,15 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// ConsumerConfig configures a durable pull consumer. The zero value of each
-// optional field means its documented default.
+// ConsumerConfig configures a durable pull consumer. AckWait, MaxDeliver
+// and MaxAckPending have no defaults: [Broker.Consumer] refuses a zero value
+// with an error naming the field (the service's defaults live in package
+// config).
 type ConsumerConfig struct {
 	// Stream is the stream to consume, e.g. [StreamEvents]. Required.
 	Stream string
@@ -25,54 +29,53 @@ type ConsumerConfig struct {
 	// two consumers' filters must not overlap.
 	FilterSubjects []string
 	// AckWait is how long a fetched message may stay unacknowledged before
-	// JetStream redelivers it. Default 60s. Extend it per message with
-	// [Message.InProgress].
+	// JetStream redelivers it. Required, at least [MinAckWait]. Extend it per
+	// message with [Message.InProgress].
 	AckWait time.Duration
-	// MaxDeliver caps deliveries per message. Default -1 (unlimited): the
-	// worker enforces its own attempt budget and dead-letters.
+	// MaxDeliver caps deliveries per message: after the last one JetStream
+	// stops redelivering it and publishes a MAX_DELIVERIES advisory
+	// ([Broker.WatchMaxDeliveries]); the message stays in the stream.
+	// Required: a positive count, or -1 for unlimited.
 	MaxDeliver int
 	// MaxAckPending caps messages delivered but not yet acknowledged, across
-	// all replicas. Default 1000.
+	// all replicas. Required: a positive count, or -1 for unlimited.
 	MaxAckPending int
 	// InactiveThreshold deletes the consumer after this long without
 	// fetches. 0 = never.
 	InactiveThreshold time.Duration
 }
 
-// minFetchWait is the shortest wait Fetch will hold a pull request open for;
-// shorter waits do not wait.
-const minFetchWait = 10 * time.Millisecond
+// MinAckWait is the shortest [ConsumerConfig.AckWait] accepted: below it a
+// message would be redelivered while the first delivery is still on the wire.
+const MinAckWait = time.Second
 
-// Consumer is a durable pull consumer. Fetch is safe for concurrent use.
-type Consumer struct {
-	stream, name string
-	cons         jetstream.Consumer
-	logger       *slog.Logger
+func (cfg ConsumerConfig) validate() error {
+	var errs []error
+	if cfg.Stream == "" {
+		errs = append(errs, errors.New("Stream is required"))
+	}
+	if cfg.Durable == "" {
+		errs = append(errs, errors.New("Durable is required"))
+	} else if strings.ContainsAny(cfg.Durable, ".*> \t\r\n/\\") {
+		errs = append(errs, fmt.Errorf("Durable name %q must not contain '.', '*', '>', '/', '\\' or whitespace", cfg.Durable))
+	}
+	if cfg.AckWait < MinAckWait {
+		errs = append(errs, fmt.Errorf("AckWait %s must be at least %s", cfg.AckWait, MinAckWait))
+	}
+	if cfg.MaxDeliver == 0 || cfg.MaxDeliver < -1 {
+		errs = append(errs, fmt.Errorf("MaxDeliver %d must be a positive count, or -1 for unlimited", cfg.MaxDeliver))
+	}
+	if cfg.MaxAckPending == 0 || cfg.MaxAckPending < -1 {
+		errs = append(errs, fmt.Errorf("MaxAckPending %d must be a positive count, or -1 for unlimited", cfg.MaxAckPending))
+	}
+	if cfg.InactiveThreshold < 0 {
+		errs = append(errs, fmt.Errorf("InactiveThreshold %s must not be negative (0 = never)", cfg.InactiveThreshold))
+	}
+	return errors.Join(errs...)
 }
 
-// Consumer creates the durable pull consumer, or updates it when it exists
-// with other settings (explicit acks, deliver-all). Changing a setting
-// JetStream cannot update (e.g. the filter of a work-queue consumer to
-// overlap another) fails with the server's reason.
-func (b *Broker) Consumer(ctx context.Context, cfg ConsumerConfig) (*Consumer, error) {
-	if cfg.Stream == "" || cfg.Durable == "" {
-		return nil, errors.New("consumer: Stream and Durable are required")
-	}
-	if strings.ContainsAny(cfg.Durable, ".*> \t\r\n/\\") {
-		return nil, fmt.Errorf("consumer: durable name %q must not contain '.', '*', '>', '/', '\\' or whitespace", cfg.Durable)
-	}
-	if cfg.AckWait == 0 {
-		cfg.AckWait = 60 * time.Second
-	}
-	if cfg.MaxDeliver == 0 {
-		cfg.MaxDeliver = -1
-	}
-	if cfg.MaxAckPending == 0 {
-		cfg.MaxAckPending = 1000
-	}
-	if cfg.AckWait < 0 || cfg.InactiveThreshold < 0 || cfg.MaxAckPending < -1 {
-		return nil, fmt.Errorf("consumer %s: AckWait, InactiveThreshold and MaxAckPending must not be negative", cfg.Durable)
-	}
+// jetstreamConfig is the server-side configuration for cfg.
+func (cfg ConsumerConfig) jetstreamConfig() jetstream.ConsumerConfig {
 	jc := jetstream.ConsumerConfig{
 		Durable:           cfg.Durable,
 		DeliverPolicy:     jetstream.DeliverAllPolicy,
@@ -89,16 +92,72 @@ func (b *Broker) Consumer(ctx context.Context, cfg ConsumerConfig) (*Consumer, e
 	default:
 		jc.FilterSubjects = cfg.FilterSubjects
 	}
-	cons, err := b.js.CreateOrUpdateConsumer(ctx, cfg.Stream, jc)
-	if err != nil {
-		if contains(err, "overlap") {
-			return nil, fmt.Errorf("consumer %s on %s: its filter %v overlaps another consumer's, which a work-queue stream forbids: %w",
-				cfg.Durable, cfg.Stream, cfg.FilterSubjects, err)
-		}
-		return nil, streamErr("create consumer "+cfg.Durable, cfg.Stream, err)
-	}
-	return &Consumer{stream: cfg.Stream, name: cfg.Durable, cons: cons, logger: b.logger}, nil
+	return jc
 }
+
+// minFetchWait is the shortest wait Fetch will hold a pull request open for;
+// shorter waits do not wait.
+const minFetchWait = 10 * time.Millisecond
+
+// Consumer is a durable pull consumer. Fetch is safe for concurrent use.
+type Consumer struct {
+	stream, name string
+	cfg          ConsumerConfig
+	b            *Broker
+	cons         atomic.Pointer[jetstream.Consumer] // swapped by Recreate
+	logger       *slog.Logger
+}
+
+// Consumer creates the durable pull consumer, or updates it when it exists
+// with other settings (explicit acks, deliver-all). Changing a setting
+// JetStream cannot update (e.g. the filter of a work-queue consumer to
+// overlap another) fails with the server's reason. Transient JetStream
+// failures (no leader yet, timeouts) are retried with backoff until ctx ends,
+// so replicas starting together on a fresh cluster all get their consumer.
+func (b *Broker) Consumer(ctx context.Context, cfg ConsumerConfig) (*Consumer, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("consumer %s: %w", cfg.Durable, err)
+	}
+	cfg.FilterSubjects = slices.Clone(cfg.FilterSubjects) // kept for Recreate
+	c := &Consumer{stream: cfg.Stream, name: cfg.Durable, cfg: cfg, b: b, logger: b.logger}
+	if err := c.create(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// create creates or updates the durable on the server and binds c to it.
+func (c *Consumer) create(ctx context.Context) error {
+	cons, err := retryTransient(ctx, c.b.logger, "create consumer "+c.name, func(ctx context.Context) (jetstream.Consumer, error) {
+		return c.b.js.CreateOrUpdateConsumer(ctx, c.stream, c.cfg.jetstreamConfig())
+	})
+	if err != nil {
+		if errors.Is(err, jetstream.ErrOverlappingFilterSubjects) || hasCode(err, codeWQConsumerNotUnique, codeWQMultipleUnfiltered) {
+			return fmt.Errorf("consumer %s on %s: its filter %v overlaps another consumer's, which a work-queue stream forbids: %w",
+				c.name, c.stream, c.cfg.FilterSubjects, err)
+		}
+		return streamErr("create consumer "+c.name, c.stream, err)
+	}
+	c.cons.Store(&cons)
+	return nil
+}
+
+// Recreate creates the durable consumer again from the configuration it was
+// made with, after [Consumer.Fetch] reported [ErrConsumerNotFound] (an
+// operator deleted it, or its inactive threshold passed). Messages it had
+// delivered but not acknowledged are delivered again. Fetch does not do this
+// by itself, so that the caller decides (and logs, and reports in readiness)
+// when a consumer is brought back. Recreating a consumer that exists is
+// harmless: it is updated to the same settings.
+func (c *Consumer) Recreate(ctx context.Context) error {
+	if err := c.create(ctx); err != nil {
+		return err
+	}
+	c.logger.WarnContext(ctx, "durable consumer recreated", "stream", c.stream, "consumer", c.name)
+	return nil
+}
+
+func (c *Consumer) consumer() jetstream.Consumer { return *c.cons.Load() }
 
 // Name is the durable name.
 func (c *Consumer) Name() string { return c.name }
@@ -122,7 +181,8 @@ func (c *Consumer) Fetch(ctx context.Context, maxMessages int, wait time.Duratio
 		return nil, context.Cause(ctx)
 	}
 	// 1. What is ready now.
-	msgs, err := c.collect(c.cons.FetchNoWait(maxMessages))
+	batch, err := c.consumer().FetchNoWait(maxMessages)
+	msgs, err := c.collect(ctx, batch, err)
 	if err != nil || len(msgs) > 0 || wait <= 0 {
 		return msgs, err
 	}
@@ -149,7 +209,8 @@ func (c *Consumer) Fetch(ctx context.Context, maxMessages int, wait time.Duratio
 	}
 	// 3. Got one: add what else is ready, without waiting.
 	if maxMessages > 1 && ctx.Err() == nil {
-		more, err := c.collect(c.cons.FetchNoWait(maxMessages - 1))
+		batch, err := c.consumer().FetchNoWait(maxMessages - 1)
+		more, err := c.collect(ctx, batch, err)
 		if err != nil {
 			// The next Fetch reports it again; these messages must be handled.
 			c.logger.Debug("fetch: second batch failed", "consumer", c.name, "error", err)
@@ -159,76 +220,85 @@ func (c *Consumer) Fetch(ctx context.Context, maxMessages int, wait time.Duratio
 	return msgs, nil
 }
 
-// maxPull bounds one pull request: a longer wait is several pulls, so that a cancelled wait
-// leaves nothing behind for long.
-const maxPull = 500 * time.Millisecond
+// maxPull bounds one pull request. A cancelled Fetch returns only when its
+// pull has ended (so that no goroutine of it outlives the call), which takes
+// at most this long.
+const maxPull = 300 * time.Millisecond
 
-// pull waits up to wait for one message. The pull ends by the server's expiry, never by a
-// client-side context: nats.go drops a message that arrives just as its context ends, and that
-// message would then sit unacked until AckWait. If ctx ends first, whatever the pull still
-// brings is handed straight back (nak) for redelivery.
+// pull waits up to wait for one message. The pull ends by the server's
+// expiry, never by a client-side context: nats.go drops a message that
+// arrives just as its context ends, and that message would then sit unacked
+// until AckWait. pull reads the pull to its end before returning, even when
+// ctx ends first (at most wait later), because the reader nats.go starts for
+// a pull would otherwise outlive the call; whatever the pull brings after
+// ctx ended is handed straight back (nak) for redelivery.
 func (c *Consumer) pull(ctx context.Context, wait time.Duration) ([]*Message, error) {
-	batch, err := c.cons.Fetch(1, jetstream.FetchMaxWait(wait))
-	if err != nil {
-		return nil, c.fetchErr(err)
+	batch, err := c.consumer().Fetch(1, jetstream.FetchMaxWait(wait))
+	msgs, err := c.collect(ctx, batch, err)
+	if ctx.Err() == nil {
+		return msgs, err
 	}
-	type result struct {
-		msgs []*Message
-		err  error
+	for _, m := range msgs {
+		if err := m.Nak(0); err != nil {
+			c.logger.Debug("fetch: could not hand back a late message; it returns after AckWait", "consumer", c.name, "error", err)
+		}
 	}
-	done := make(chan result, 1)
-	go func() {
-		msgs, err := c.collect(batch, nil)
-		done <- result{msgs, err}
-	}()
-	select {
-	case r := <-done:
-		return r.msgs, r.err
-	case <-ctx.Done():
-		go func() {
-			for _, m := range (<-done).msgs {
-				if err := m.Nak(0); err != nil {
-					c.logger.Debug("fetch: could not hand back a late message; it returns after AckWait", "consumer", c.name, "error", err)
-				}
-			}
-		}()
-		return nil, context.Cause(ctx)
-	}
+	return nil, context.Cause(ctx)
 }
 
-// collect reads a batch to the end.
-func (c *Consumer) collect(batch jetstream.MessageBatch, err error) ([]*Message, error) {
+// collect reads a batch to its end: when it returns, nats.go's reader of the
+// batch has finished.
+func (c *Consumer) collect(ctx context.Context, batch jetstream.MessageBatch, err error) ([]*Message, error) {
 	if err != nil {
-		return nil, c.fetchErr(err)
+		return nil, c.fetchErr(ctx, err)
 	}
 	var out []*Message
 	for m := range batch.Messages() {
 		out = append(out, newMessage(m))
 	}
 	if err := batch.Error(); err != nil && len(out) == 0 {
-		return nil, c.fetchErr(err)
+		return nil, c.fetchErr(ctx, err)
 	}
 	return out, nil
 }
 
-func (c *Consumer) fetchErr(err error) error {
+// fetchErr maps a pull failure to this package's errors. A pull for a
+// consumer that does not exist finds no responder, as does one while
+// JetStream is unavailable; the consumer's info (typed not-found) tells which.
+func (c *Consumer) fetchErr(ctx context.Context, err error) error {
+	gone := fmt.Errorf("fetch from %s on %s: %w: it was deleted (or removed after its inactive threshold) — Consumer.Recreate creates it again",
+		c.name, c.stream, ErrConsumerNotFound)
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
-	case errors.Is(err, jetstream.ErrConsumerDeleted), errors.Is(err, jetstream.ErrConsumerNotFound), errors.Is(err, nats.ErrNoResponders):
-		return fmt.Errorf("fetch from %s on %s: %w: it was deleted (or removed after its inactive threshold) — create it again with Broker.Consumer",
-			c.name, c.stream, ErrConsumerNotFound)
+	case errors.Is(err, jetstream.ErrConsumerDeleted), errors.Is(err, jetstream.ErrConsumerNotFound):
+		return gone
 	case errors.Is(err, nats.ErrConnectionClosed):
 		return fmt.Errorf("fetch from %s: the NATS connection is closed: %w", c.name, err)
+	case errors.Is(err, nats.ErrNoResponders):
+		infoCtx, cancel := context.WithTimeout(ctx, infoTimeout)
+		defer cancel()
+		_, infoErr := c.consumer().Info(infoCtx)
+		if errors.Is(infoErr, jetstream.ErrConsumerNotFound) {
+			return gone
+		}
+		if errors.Is(infoErr, jetstream.ErrStreamNotFound) {
+			return streamErr("fetch from "+c.name, c.stream, infoErr)
+		}
+		return fmt.Errorf("fetch from %s on %s: JetStream did not answer (unavailable or electing a leader): %w", c.name, c.stream, err)
 	default:
 		return fmt.Errorf("fetch from %s on %s: %w", c.name, c.stream, err)
 	}
 }
 
+// infoTimeout bounds the consumer-info request fetchErr makes to classify a
+// failed pull.
+const infoTimeout = 5 * time.Second
+
 // Pending is the number of messages not yet acknowledged: waiting in the
 // stream for this consumer plus delivered and awaiting an ack.
 func (c *Consumer) Pending(ctx context.Context) (uint64, error) {
-	info, err := c.cons.Info(ctx)
+	info, err := c.consumer().Info(ctx)
 	if err != nil {
 		return 0, streamErr("consumer "+c.name+" info", c.stream, err)
 	}

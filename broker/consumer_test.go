@@ -11,9 +11,16 @@ import (
 	"github.com/remediator/remediator/broker/brokertest"
 )
 
+// consumerConfig is a valid consumer configuration with the service's
+// settings (AckWait 30s, MaxDeliver 10, MaxAckPending 1000).
+func consumerConfig(stream, durable string, filters ...string) broker.ConsumerConfig {
+	return broker.ConsumerConfig{Stream: stream, Durable: durable, FilterSubjects: filters,
+		AckWait: 30 * time.Second, MaxDeliver: 10, MaxAckPending: 1000}
+}
+
 func newConsumer(t *testing.T, b *broker.Broker, durable string, filters ...string) *broker.Consumer {
 	t.Helper()
-	c, err := b.Consumer(testCtx(t), broker.ConsumerConfig{Stream: broker.StreamEvents, Durable: durable, FilterSubjects: filters})
+	c, err := b.Consumer(testCtx(t), consumerConfig(broker.StreamEvents, durable, filters...))
 	if err != nil {
 		t.Fatalf("Consumer(%s): %v", durable, err)
 	}
@@ -263,11 +270,11 @@ func TestConsumerFilterAndDeletedConsumer(t *testing.T) {
 		t.Fatalf("filtered consumer got %s", m.Subject())
 	}
 
-	_, err := b.Consumer(ctx, broker.ConsumerConfig{Stream: "NOPE", Durable: "x"})
+	_, err := b.Consumer(ctx, consumerConfig("NOPE", "x"))
 	if !errors.Is(err, broker.ErrStreamNotFound) {
 		t.Fatalf("Consumer on a missing stream: err = %v, want ErrStreamNotFound", err)
 	}
-	_, err = b.Consumer(ctx, broker.ConsumerConfig{Stream: broker.StreamEvents, Durable: "a.b"})
+	_, err = b.Consumer(ctx, consumerConfig(broker.StreamEvents, "a.b"))
 	if err == nil {
 		t.Fatal("Consumer accepted a durable name with a dot")
 	}
@@ -278,8 +285,7 @@ func TestDispatchWorkQueueRemovesAckedJobs(t *testing.T) {
 	b := brokertest.Connect(t)
 	ctx := testCtx(t)
 	mustPublish(t, b, "remediation.dispatch.reset-mfa.high", "job")
-	c, err := b.Consumer(ctx, broker.ConsumerConfig{Stream: broker.StreamDispatch, Durable: "remediator-dispatch-reset-mfa",
-		FilterSubjects: []string{"remediation.dispatch.reset-mfa.>"}})
+	c, err := b.Consumer(ctx, consumerConfig(broker.StreamDispatch, "remediator-dispatch-reset-mfa", "remediation.dispatch.reset-mfa.>"))
 	if err != nil {
 		t.Fatalf("Consumer: %v", err)
 	}
@@ -294,8 +300,7 @@ func TestDispatchWorkQueueRemovesAckedJobs(t *testing.T) {
 	if err != nil || info.Messages != 0 {
 		t.Fatalf("dispatch stream holds %d messages after the ack (%v), want 0", info.Messages, err)
 	}
-	_, err = b.Consumer(ctx, broker.ConsumerConfig{Stream: broker.StreamDispatch, Durable: "overlap",
-		FilterSubjects: []string{"remediation.dispatch.>"}})
+	_, err = b.Consumer(ctx, consumerConfig(broker.StreamDispatch, "overlap", "remediation.dispatch.>"))
 	if err == nil {
 		t.Fatal("a second, overlapping consumer on the work queue was accepted")
 	}

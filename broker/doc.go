@@ -16,11 +16,54 @@
 // same. The embedded server never traps signals; the caller stops it with
 // [Embedded.Shutdown] after draining the [Broker].
 //
+// The embedded server locks its store directory (an OS file lock on
+// remediator.lock, naming the holder's pid and address) for its lifetime: a
+// second [StartEmbedded] on the same directory fails before touching the
+// store, since two servers on one store lose each other's data.
+//
 // Durability note for the embedded server: JetStream acknowledges a publish
 // once the message is written to the operating system, not once it is
 // fsync'ed. By default the server fsyncs every two minutes, so a power loss
 // (not a process crash) can lose up to that window of acknowledged messages.
 // [EmbeddedConfig.SyncInterval] shortens the window at the cost of disk I/O.
+//
+// # Configuration
+//
+// The configs of this package ([ConnConfig], [StreamsConfig],
+// [ConsumerConfig], [KVConfig], [EmbeddedConfig]) hide no numeric defaults:
+// every count and duration is set by the caller (package config holds the
+// service's defaults) and a missing or out-of-range value is an error naming
+// the field. Where "none" or "forever" makes sense it is an explicit value
+// documented on the field (MaxReconnects -1 = forever, 0 = none; MaxDeliver
+// and MaxAckPending -1 = unlimited; TTL and InactiveThreshold 0 = never).
+// Package brokertest has the service's settings for tests.
+//
+// # Connecting
+//
+// [Connect] tries once and fails with a message saying what to do, as a CLI
+// command should. A service started by an orchestrator before NATS sets
+// [ConnConfig.RetryConnect] to keep trying with exponential backoff (each
+// attempt logged) until its ctx ends. [Broker.Connected] is false while the
+// connection is down or reconnecting, for readiness.
+//
+// # Errors and retries
+//
+// Errors wrap the sentinels of this package ([ErrStreamNotFound],
+// [ErrConsumerNotFound], [ErrKeyExists], [ErrPayloadTooLarge]…). They are
+// classified by the types and JetStream API error codes nats.go and the
+// server give, never by their text.
+//
+// Set-up calls ([Broker.Provision], [Broker.KeyValue], [Broker.Consumer],
+// [Consumer.Recreate]) retry with backoff, until ctx ends, what passes by
+// itself: timeouts, no responders, a cluster without a meta or stream leader
+// or that has not heard from its peers yet, and another replica creating the
+// same stream, bucket or consumer at the same moment. So replicas started
+// together against a fresh server or cluster all come up.
+//
+// [Broker.Publish] sends a message again when no stream answered (it was not
+// stored), and when its acknowledgement was lost if it carries a Nats-Msg-Id
+// (the duplicate window then stores it once); a message larger than
+// [Broker.MaxPayload] fails at once with [ErrPayloadTooLarge].
 //
 // # Streams
 //
@@ -58,6 +101,19 @@
 //     consumer's AckWait/BackOff does not apply to naks, so the caller picks
 //     the delay.
 //   - [Message.Term]: never redeliver (after dead-lettering it).
+//
+// [ConsumerConfig.MaxDeliver] caps deliveries: JetStream then stops
+// delivering the message (it stays in the stream) and publishes an advisory
+// when the consumer is next pulled; [Broker.WatchMaxDeliveries] reports it.
+//
+// A consumer deleted under a running Fetch (an operator, or its inactive
+// threshold) makes Fetch fail with [ErrConsumerNotFound]; the caller brings
+// it back with [Consumer.Recreate]. Fetch does not recreate it by itself,
+// so that the caller sees, logs and reports (readiness) the event.
+//
+// Every goroutine a Fetch starts has ended when Fetch returns: a cancelled
+// Fetch waits for its pull to end on the server (at most 300ms), handing
+// back anything it brought.
 //
 // [Message.InProgress] extends AckWait for slow work. Nak, Term and
 // InProgress are not confirmed by the server; if one is lost the message is

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -20,18 +21,22 @@ import (
 // takes a while on a large store). The caller's ctx can cut it shorter.
 const embeddedReadyTimeout = 60 * time.Second
 
-// EmbeddedConfig configures the in-process NATS server. The zero value of each
-// field means its documented default.
+// EmbeddedConfig configures the in-process NATS server. Port and StoreDir
+// are required; the other fields say what their zero value means.
 type EmbeddedConfig struct {
 	// Host is the interface to listen on. Default "127.0.0.1" (this machine
 	// only); set "0.0.0.0" to let other hosts connect.
 	Host string
-	// Port is the client port. Default 4222; -1 picks a random free port
-	// (tests).
+	// Port is the client port, 1-65535, or -1 for a random free port
+	// (tests). Required: 0 is refused (the service's default, 4222, lives in
+	// package config).
 	Port int
 	// StoreDir is the JetStream file storage directory. Required; it is
 	// created if missing. The CLI defaults it to ./data/nats. Restarting on the
-	// same directory keeps streams, messages and consumers.
+	// same directory keeps streams, messages and consumers. One server at a
+	// time: StartEmbedded locks the directory (file remediator.lock, holding
+	// the owner's pid and address) until Shutdown, and a second start on it
+	// fails before touching the store.
 	StoreDir string
 	// ServerName names the server in logs and monitoring. Default
 	// "remediator-embedded".
@@ -54,6 +59,10 @@ type EmbeddedConfig struct {
 type Embedded struct {
 	srv    *server.Server
 	logger *slog.Logger
+	lock   *storeLock
+
+	shutdownOnce sync.Once
+	stopped      chan struct{} // closed once the server stopped and the lock is released
 }
 
 // StartEmbedded starts a nats-server with JetStream inside this process and
@@ -69,14 +78,11 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig, logger *slog.Logger)
 	if cfg.Host == "" {
 		cfg.Host = "127.0.0.1"
 	}
-	if cfg.Port == 0 {
-		cfg.Port = server.DEFAULT_PORT
-	}
 	if cfg.ServerName == "" {
 		cfg.ServerName = "remediator-embedded"
 	}
-	if cfg.Port < -1 || cfg.Port > 65535 {
-		return nil, fmt.Errorf("embedded NATS: port %d is out of range (1-65535, or -1 for a random port)", cfg.Port)
+	if cfg.Port == 0 || cfg.Port < -1 || cfg.Port > 65535 {
+		return nil, fmt.Errorf("embedded NATS: Port %d must be 1-65535, or -1 for a random port", cfg.Port)
 	}
 	if cfg.SyncInterval < 0 || cfg.MaxMemory < 0 || cfg.MaxStore < 0 {
 		return nil, errors.New("embedded NATS: SyncInterval, MaxMemory and MaxStore must not be negative")
@@ -84,7 +90,34 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig, logger *slog.Logger)
 	if err := os.MkdirAll(cfg.StoreDir, 0o750); err != nil {
 		return nil, fmt.Errorf("embedded NATS: cannot create the JetStream store directory: %w", err)
 	}
+	// The lock comes first: a second instance must not even recover the
+	// store (recovery writes to it) while the first one runs.
+	lock, err := lockStore(cfg.StoreDir)
+	if err != nil {
+		return nil, fmt.Errorf("embedded NATS: %w", err)
+	}
+	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
+	lock.describe(addr)
+	srv, err := startServer(ctx, cfg, addr, logger)
+	if err != nil {
+		lock.release()
+		return nil, err
+	}
+	e := &Embedded{srv: srv, logger: logger, lock: lock, stopped: make(chan struct{})}
+	lock.describe(e.ClientURL())
+	logger.InfoContext(ctx, "embedded NATS server started",
+		"url", e.ClientURL(), "store_dir", cfg.StoreDir, "server_name", cfg.ServerName)
+	return e, nil
+}
 
+// startServer starts nats-server on cfg and waits until it accepts
+// connections.
+func startServer(ctx context.Context, cfg EmbeddedConfig, addr string, logger *slog.Logger) (*server.Server, error) {
+	if cfg.Port > 0 {
+		if err := portFree(addr); err != nil {
+			return nil, fmt.Errorf("embedded NATS: %w", err)
+		}
+	}
 	opts := &server.Options{
 		ServerName:             cfg.ServerName,
 		Host:                   cfg.Host,
@@ -107,15 +140,18 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig, logger *slog.Logger)
 	srv.SetLoggerV2(bridge, false, false, false)
 	srv.Start()
 
-	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
 	deadline := time.Now().Add(embeddedReadyTimeout)
 	for !srv.ReadyForConnections(50 * time.Millisecond) {
 		var cause error
 		select {
 		case msg := <-bridge.fatal:
 			cause = errors.New(msg)
-			if contains(cause, "address already in use") || contains(cause, "only one usage of each socket address") {
-				cause = fmt.Errorf("%s is already in use — is another remediator running? set nats.embedded.port or --nats-url", addr)
+			// The server reports a failed listen only as text; ask the OS
+			// whether the port is taken (someone took it since portFree).
+			if cfg.Port > 0 {
+				if err := portFree(addr); err != nil {
+					cause = err
+				}
 			}
 		case <-ctx.Done():
 			cause = fmt.Errorf("start cancelled: %w", context.Cause(ctx))
@@ -130,10 +166,20 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig, logger *slog.Logger)
 			return nil, fmt.Errorf("embedded NATS: %w", cause)
 		}
 	}
-	e := &Embedded{srv: srv, logger: logger}
-	logger.InfoContext(ctx, "embedded NATS server started",
-		"url", e.ClientURL(), "store_dir", cfg.StoreDir, "server_name", cfg.ServerName)
-	return e, nil
+	return srv, nil
+}
+
+// portFree checks that addr can be listened on, so that a port held by
+// another process is reported as such (by its errno, not the server's text).
+func portFree(addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("%s is already in use — is another remediator running? set nats.embedded.port or --nats-url", addr)
+		}
+		return fmt.Errorf("cannot listen on %s: %w", addr, err)
+	}
+	return l.Close()
 }
 
 // ClientURL is the nats:// URL clients use to reach the server, with the
@@ -158,16 +204,20 @@ func (e *Embedded) ClientURL() string {
 // JetStream storage) and waits until it has stopped, at most until ctx ends.
 // If ctx ends first the server keeps shutting down in the background and
 // ctx's error is returned. Drain clients first: a client still connected sees
-// its connection closed.
+// its connection closed. The store directory's lock is released once the
+// server has stopped. Shutdown may be called more than once.
 func (e *Embedded) Shutdown(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		e.srv.Shutdown()
-		e.srv.WaitForShutdown()
-	}()
+	e.shutdownOnce.Do(func() {
+		go func() {
+			defer close(e.stopped)
+			e.srv.Shutdown()
+			e.srv.WaitForShutdown()
+			// Only now may another instance use the store.
+			e.lock.release()
+		}()
+	})
 	select {
-	case <-done:
+	case <-e.stopped:
 		e.logger.InfoContext(ctx, "embedded NATS server stopped")
 		return nil
 	case <-ctx.Done():

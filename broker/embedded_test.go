@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,11 +23,11 @@ func TestEmbeddedRestartKeepsStreamsAndMessages(t *testing.T) {
 	if err != nil {
 		t.Fatalf("StartEmbedded: %v", err)
 	}
-	b, err := broker.Connect(ctx, broker.ConnConfig{URL: srv.ClientURL()}, nil)
+	b, err := broker.Connect(ctx, brokertest.ConnConfig(srv.ClientURL()), nil)
 	if err != nil {
 		t.Fatalf("Connect: %v", err)
 	}
-	if err := b.Provision(ctx, broker.StreamsConfig{}); err != nil {
+	if err := b.Provision(ctx, brokertest.Streams()); err != nil {
 		t.Fatalf("Provision: %v", err)
 	}
 	for _, d := range []string{"one", "two", "three"} {
@@ -44,7 +45,7 @@ func TestEmbeddedRestartKeepsStreamsAndMessages(t *testing.T) {
 		t.Fatalf("StartEmbedded again: %v", err)
 	}
 	t.Cleanup(func() { _ = srv2.Shutdown(context.Background()) })
-	b2, err := broker.Connect(ctx, broker.ConnConfig{URL: srv2.ClientURL()}, nil)
+	b2, err := broker.Connect(ctx, brokertest.ConnConfig(srv2.ClientURL()), nil)
 	if err != nil {
 		t.Fatalf("Connect again: %v", err)
 	}
@@ -99,5 +100,48 @@ func TestEmbeddedRequiresStoreDir(t *testing.T) {
 	_, err := broker.StartEmbedded(testCtx(t), broker.EmbeddedConfig{Port: -1}, nil)
 	if err == nil || !strings.Contains(err.Error(), "StoreDir is required") {
 		t.Fatalf("err = %v, want StoreDir is required", err)
+	}
+}
+
+// Two embedded servers on one store directory lose data (issue 11, defect
+// 9): the second start must fail before touching the store, naming the
+// holder, and succeed once the first has shut down.
+func TestEmbeddedStoreDirIsLocked(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	dir := t.TempDir()
+	first, err := broker.StartEmbedded(ctx, broker.EmbeddedConfig{Port: -1, StoreDir: dir}, nil)
+	if err != nil {
+		t.Fatalf("first StartEmbedded: %v", err)
+	}
+	t.Cleanup(func() { _ = first.Shutdown(context.Background()) })
+
+	_, err = broker.StartEmbedded(ctx, broker.EmbeddedConfig{Port: -1, StoreDir: dir}, nil)
+	if err == nil {
+		t.Fatal("a second StartEmbedded on the same store directory succeeded")
+	}
+	for _, want := range []string{"in use by pid " + strconv.Itoa(os.Getpid()), first.ClientURL(), dir} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %q", err, want)
+		}
+	}
+
+	if err := first.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	again, err := broker.StartEmbedded(ctx, broker.EmbeddedConfig{Port: -1, StoreDir: dir}, nil)
+	if err != nil {
+		t.Fatalf("StartEmbedded after the first shut down: %v", err)
+	}
+	if err := again.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+}
+
+func TestEmbeddedRequiresPort(t *testing.T) {
+	t.Parallel()
+	_, err := broker.StartEmbedded(testCtx(t), broker.EmbeddedConfig{StoreDir: t.TempDir()}, nil)
+	if err == nil || !strings.Contains(err.Error(), "Port 0") {
+		t.Fatalf("err = %v, want Port 0 refused", err)
 	}
 }

@@ -27,12 +27,12 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer srv.Shutdown(context.Background())
-	b, err := broker.Connect(ctx, broker.ConnConfig{URL: srv.ClientURL()}, nil)
+	b, err := broker.Connect(ctx, broker.ConnConfig{URL: srv.ClientURL(), ConnectTimeout: 5 * time.Second, MaxReconnects: -1}, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer b.Drain(context.Background())
-	if err := b.Provision(ctx, broker.StreamsConfig{}); err != nil {
+	if err := b.Provision(ctx, broker.StreamsConfig{MaxAge: 7 * 24 * time.Hour, Replicas: 1, DuplicateWindow: 2 * time.Minute, MaxBytes: -1}); err != nil {
 		log.Fatal(err)
 	}
 
@@ -44,7 +44,10 @@ func Example() {
 		fmt.Printf("stored in %s as #%d, duplicate: %v\n", ack.Stream, ack.Sequence, ack.Duplicate)
 	}
 
-	c, err := b.Consumer(ctx, broker.ConsumerConfig{Stream: broker.StreamEvents, Durable: "remediator-intake"})
+	c, err := b.Consumer(ctx, broker.ConsumerConfig{
+		Stream: broker.StreamEvents, Durable: "remediator-intake",
+		AckWait: 30 * time.Second, MaxDeliver: 10, MaxAckPending: 1000,
+	})
 	if err != nil {
 		log.Fatal(err)
 	}

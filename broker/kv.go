@@ -9,19 +9,41 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// KVConfig configures a key-value bucket. The zero value of each optional
-// field means its documented default.
+// KVConfig configures a key-value bucket. History and Replicas have no
+// defaults: [Broker.KeyValue] refuses a zero value with an error naming the
+// field.
 type KVConfig struct {
 	// Bucket is the bucket name (letters, digits, '-', '_'). Required.
 	Bucket string
 	// TTL expires every value this long after it was written. 0 = never.
 	TTL time.Duration
-	// History is how many revisions to keep per key, 1 to 64. Default 1.
+	// History is how many revisions to keep per key, 1 to 64. Required.
 	History int
-	// Replicas is the number of copies. Default 1; use 3 on a NATS cluster.
+	// Replicas is the number of copies, 1 to 5 (3 on a three-node cluster).
+	// Required.
 	Replicas int
-	// Storage is "file" (default) or "memory".
+	// Storage is "file" or "memory"; empty means "file".
 	Storage string
+}
+
+func (cfg KVConfig) validate() error {
+	var errs []error
+	if cfg.Bucket == "" {
+		errs = append(errs, errors.New("Bucket is required"))
+	}
+	if cfg.History < 1 || cfg.History > 64 {
+		errs = append(errs, fmt.Errorf("History %d must be between 1 and 64", cfg.History))
+	}
+	if cfg.Replicas < 1 || cfg.Replicas > 5 {
+		errs = append(errs, fmt.Errorf("Replicas %d must be between 1 and 5", cfg.Replicas))
+	}
+	if cfg.TTL < 0 {
+		errs = append(errs, fmt.Errorf("TTL %s must not be negative (0 = never)", cfg.TTL))
+	}
+	if _, err := storageType(cfg.Storage); err != nil {
+		errs = append(errs, fmt.Errorf("Storage: %w", err))
+	}
+	return errors.Join(errs...)
 }
 
 // KV is a JetStream key-value bucket. It is safe for concurrent use.
@@ -31,33 +53,22 @@ type KV struct {
 }
 
 // KeyValue opens the bucket, creating it, or updating its settings when it
-// exists with others.
+// exists with others. Transient JetStream failures (no leader yet on a fresh
+// cluster, timeouts) and a replica creating the same bucket at the same
+// moment are retried with backoff until ctx ends.
 func (b *Broker) KeyValue(ctx context.Context, cfg KVConfig) (*KV, error) {
-	if cfg.Bucket == "" {
-		return nil, errors.New("kv: Bucket is required")
-	}
-	if cfg.History == 0 {
-		cfg.History = 1
-	}
-	if cfg.History < 1 || cfg.History > 64 {
-		return nil, fmt.Errorf("kv %s: history %d must be between 1 and 64", cfg.Bucket, cfg.History)
-	}
-	if cfg.TTL < 0 {
-		return nil, fmt.Errorf("kv %s: TTL %s must not be negative", cfg.Bucket, cfg.TTL)
-	}
-	if cfg.Replicas == 0 {
-		cfg.Replicas = 1
-	}
-	storage, err := storageType(cfg.Storage)
-	if err != nil {
+	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("kv %s: %w", cfg.Bucket, err)
 	}
-	kv, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:   cfg.Bucket,
-		TTL:      cfg.TTL,
-		History:  uint8(cfg.History),
-		Replicas: cfg.Replicas,
-		Storage:  storage,
+	storage, _ := storageType(cfg.Storage)
+	kv, err := retryTransient(ctx, b.logger, "open kv bucket "+cfg.Bucket, func(ctx context.Context) (jetstream.KeyValue, error) {
+		return b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:   cfg.Bucket,
+			TTL:      cfg.TTL,
+			History:  uint8(cfg.History),
+			Replicas: cfg.Replicas,
+			Storage:  storage,
+		})
 	})
 	if err != nil {
 		if errors.Is(err, jetstream.ErrInvalidBucketName) {

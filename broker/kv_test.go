@@ -15,7 +15,7 @@ import (
 func newKV(t *testing.T) *broker.KV {
 	t.Helper()
 	b := brokertest.Connect(t)
-	kv, err := b.KeyValue(testCtx(t), broker.KVConfig{Bucket: "attempts", History: 5, TTL: time.Hour})
+	kv, err := b.KeyValue(testCtx(t), broker.KVConfig{Bucket: "attempts", History: 5, Replicas: 1, TTL: time.Hour})
 	if err != nil {
 		t.Fatalf("KeyValue: %v", err)
 	}
@@ -176,10 +176,10 @@ func TestKeyValueValidates(t *testing.T) {
 		}
 	}
 	// Reopening with other settings updates the bucket.
-	if _, err := b.KeyValue(ctx, broker.KVConfig{Bucket: "budgets", Storage: "memory"}); err != nil {
+	if _, err := b.KeyValue(ctx, broker.KVConfig{Bucket: "budgets", Storage: "memory", History: 1, Replicas: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.KeyValue(ctx, broker.KVConfig{Bucket: "budgets", Storage: "memory", History: 3}); err != nil {
+	if _, err := b.KeyValue(ctx, broker.KVConfig{Bucket: "budgets", Storage: "memory", History: 3, Replicas: 1}); err != nil {
 		t.Fatalf("KeyValue with more history: %v", err)
 	}
 }
@@ -191,7 +191,7 @@ func TestOpenKeyValueBindsToAnExistingBucket(t *testing.T) {
 	if _, err := b.OpenKeyValue(ctx, "nope"); !errors.Is(err, broker.ErrStreamNotFound) || !strings.Contains(err.Error(), "remediator running") {
 		t.Fatalf("missing bucket: err = %v; want ErrStreamNotFound and a hint", err)
 	}
-	owned, err := b.KeyValue(ctx, broker.KVConfig{Bucket: "owned", History: 5, TTL: time.Hour})
+	owned, err := b.KeyValue(ctx, broker.KVConfig{Bucket: "owned", History: 5, Replicas: 1, TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

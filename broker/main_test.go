@@ -60,7 +60,7 @@ func connectLogged(t *testing.T) (*broker.Broker, *logBuffer) {
 	t.Helper()
 	srv := brokertest.Server(t)
 	logger, lb := newLogger()
-	b, err := broker.Connect(testCtx(t), broker.ConnConfig{URL: srv.ClientURL()}, logger)
+	b, err := broker.Connect(testCtx(t), brokertest.ConnConfig(srv.ClientURL()), logger)
 	if err != nil {
 		t.Fatalf("Connect: %v", err)
 	}
@@ -99,4 +99,8 @@ func countLines(s, substr string) int {
 		}
 	}
 	return n
+}
+
+func containsText(err error, s string) bool {
+	return err != nil && strings.Contains(err.Error(), s)
 }

@@ -93,10 +93,14 @@ func (b *Broker) DeleteMessage(ctx context.Context, stream string, seq uint64) e
 		return err
 	}
 	if err := s.DeleteMsg(ctx, seq); err != nil {
-		// The server reports a missing message as a failed delete: "no
-		// message found", or "stream store EOF" beyond the last sequence.
-		if contains(err, "no message found") || contains(err, "not found") || contains(err, "store eof") {
-			err = jetstream.ErrMsgNotFound
+		// The server reports a missing message as a generic failed delete
+		// (code 10057, the reason only in its text, which nats.go does not
+		// even wrap), so ask whether the message is there: not-found is then
+		// known by its code.
+		if errors.Is(err, jetstream.ErrMsgDeleteUnsuccessful) || hasCode(err, codeMsgDeleteFailed) {
+			if _, getErr := s.GetMsg(ctx, seq); errors.Is(getErr, jetstream.ErrMsgNotFound) {
+				err = getErr
+			}
 		}
 		return streamErr(fmt.Sprintf("delete message #%d", seq), stream, err)
 	}

@@ -300,11 +300,11 @@ func TestStreamInfoAndConsumerInfos(t *testing.T) {
 		t.Fatalf("ConsumerInfos with no consumers = %#v, %v; want an empty slice", none, err)
 	}
 	for _, name := range []string{"b-reader", "a-reader"} {
-		if _, err := b.Consumer(ctx, broker.ConsumerConfig{Stream: broker.StreamStatus, Durable: name}); err != nil {
+		if _, err := b.Consumer(ctx, consumerConfig(broker.StreamStatus, name)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	c, err := b.Consumer(ctx, broker.ConsumerConfig{Stream: broker.StreamStatus, Durable: "a-reader"})
+	c, err := b.Consumer(ctx, consumerConfig(broker.StreamStatus, "a-reader"))
 	if err != nil {
 		t.Fatal(err)
 	}

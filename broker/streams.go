@@ -43,59 +43,45 @@ const (
 	StorageMemory = "memory"
 )
 
-// StreamsConfig configures the five streams. The zero value of each field
-// means its documented default.
+// StreamsConfig configures the five streams. MaxAge, Replicas,
+// DuplicateWindow and MaxBytes have no defaults: [Broker.Provision] refuses a
+// zero value with an error naming the field (the service's defaults live in
+// package config).
 type StreamsConfig struct {
-	// MaxAge is how long every stream keeps a message. Default 7 days.
+	// MaxAge is how long every stream keeps a message. Required (positive);
+	// the service uses 7 days.
 	MaxAge time.Duration
-	// Replicas is the number of copies of each stream. Default 1; use 3 on a
-	// NATS cluster.
+	// Replicas is the number of copies of each stream, 1 to 5 (3 on a
+	// three-node cluster). Required.
 	Replicas int
 	// DuplicateWindow is how long JetStream remembers a Nats-Msg-Id to drop a
-	// duplicate publish, on all five streams. Default 2m; at most MaxAge.
+	// duplicate publish, on all five streams. Required: positive and at most
+	// MaxAge; the service uses 2m.
 	DuplicateWindow time.Duration
 	// MaxBytes caps each stream's size; the oldest messages are dropped
-	// beyond it. Default -1: unlimited.
+	// beyond it. Required: a positive size, or -1 for unlimited.
 	MaxBytes int64
-	// Storage is "file" (default) or "memory". It cannot be changed on an
-	// existing stream.
+	// Storage is "file" or "memory"; empty means "file". It cannot be
+	// changed on an existing stream.
 	Storage string
-}
-
-func (c *StreamsConfig) setDefaults() {
-	if c.MaxAge == 0 {
-		c.MaxAge = 7 * 24 * time.Hour
-	}
-	if c.Replicas == 0 {
-		c.Replicas = 1
-	}
-	if c.DuplicateWindow == 0 {
-		c.DuplicateWindow = 2 * time.Minute
-	}
-	if c.MaxBytes == 0 {
-		c.MaxBytes = -1
-	}
-	if c.Storage == "" {
-		c.Storage = StorageFile
-	}
 }
 
 func (c *StreamsConfig) validate() error {
 	var errs []error
-	if c.MaxAge < 0 {
-		errs = append(errs, fmt.Errorf("streams.maxAge %s must be positive", c.MaxAge))
+	if c.MaxAge <= 0 {
+		errs = append(errs, fmt.Errorf("MaxAge %s must be positive", c.MaxAge))
 	}
 	if c.Replicas < 1 || c.Replicas > 5 {
-		errs = append(errs, fmt.Errorf("streams.replicas %d must be between 1 and 5", c.Replicas))
+		errs = append(errs, fmt.Errorf("Replicas %d must be between 1 and 5", c.Replicas))
 	}
-	if c.DuplicateWindow < 0 || c.DuplicateWindow > c.MaxAge {
-		errs = append(errs, fmt.Errorf("streams.duplicateWindow %s must be positive and at most streams.maxAge %s", c.DuplicateWindow, c.MaxAge))
+	if c.DuplicateWindow <= 0 || c.DuplicateWindow > c.MaxAge {
+		errs = append(errs, fmt.Errorf("DuplicateWindow %s must be positive and at most MaxAge %s", c.DuplicateWindow, c.MaxAge))
 	}
-	if c.MaxBytes < -1 {
-		errs = append(errs, fmt.Errorf("streams.maxBytes %d must be positive, or -1 for unlimited", c.MaxBytes))
+	if c.MaxBytes == 0 || c.MaxBytes < -1 {
+		errs = append(errs, fmt.Errorf("MaxBytes %d must be positive, or -1 for unlimited", c.MaxBytes))
 	}
 	if _, err := storageType(c.Storage); err != nil {
-		errs = append(errs, fmt.Errorf("streams.storage: %w", err))
+		errs = append(errs, fmt.Errorf("Storage: %w", err))
 	}
 	return errors.Join(errs...)
 }
@@ -126,7 +112,7 @@ func retentionName(r jetstream.RetentionPolicy) string {
 	}
 }
 
-// wantedStreams returns the five stream configurations for cfg (defaults set).
+// wantedStreams returns the five stream configurations for cfg (validated).
 func wantedStreams(cfg StreamsConfig) []jetstream.StreamConfig {
 	storage, _ := storageType(cfg.Storage)
 	mk := func(name, subjects string, retention jetstream.RetentionPolicy, desc string) jetstream.StreamConfig {
@@ -162,7 +148,6 @@ func wantedStreams(cfg StreamsConfig) []jetstream.StreamConfig {
 // at Info as created, updated (with the differences) or unchanged. Provision
 // is idempotent.
 func (b *Broker) Provision(ctx context.Context, cfg StreamsConfig) error {
-	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {
 		return fmt.Errorf("provision streams: %w", err)
 	}
@@ -172,15 +157,14 @@ func (b *Broker) Provision(ctx context.Context, cfg StreamsConfig) error {
 	existing := make([]*jetstream.StreamConfig, len(wanted))
 	var conflicts []error
 	for i, want := range wanted {
-		s, err := b.js.Stream(ctx, want.Name)
-		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			continue
-		}
+		have, err := b.readStreamConfig(ctx, want.Name)
 		if err != nil {
 			return streamErr("provision: read", want.Name, err)
 		}
-		have := s.CachedInfo().Config
-		existing[i] = &have
+		if have == nil {
+			continue
+		}
+		existing[i] = have
 		if have.Storage != want.Storage {
 			conflicts = append(conflicts, &ProvisionError{
 				Stream: want.Name, Setting: "storage",
@@ -205,24 +189,80 @@ func (b *Broker) Provision(ctx context.Context, cfg StreamsConfig) error {
 	for i, want := range wanted {
 		have := existing[i]
 		if have == nil {
-			if _, err := b.js.CreateStream(ctx, want); err != nil {
+			created, err := b.createStream(ctx, want)
+			if err != nil {
 				return provisionErr("create", want, err)
+			}
+			if created == nil { // another replica created it first: update it if needed
+				have, err = b.readStreamConfig(ctx, want.Name)
+				if err != nil {
+					return streamErr("provision: read", want.Name, err)
+				}
+				if have == nil {
+					return fmt.Errorf("provision: stream %s was reported as existing, then as missing — is something else deleting it?", want.Name)
+				}
+				if err := b.updateStream(ctx, *have, want); err != nil {
+					return err
+				}
+				continue
 			}
 			b.logger.InfoContext(ctx, "stream created", "stream", want.Name, "subjects", want.Subjects,
 				"storage", storageName(want.Storage), "retention", retentionName(want.Retention),
 				"max_age", want.MaxAge, "replicas", want.Replicas, "duplicate_window", want.Duplicates, "max_bytes", want.MaxBytes)
 			continue
 		}
-		update, diffs := mergeMutable(*have, want)
-		if len(diffs) == 0 {
-			b.logger.InfoContext(ctx, "stream unchanged", "stream", want.Name)
-			continue
+		if err := b.updateStream(ctx, *have, want); err != nil {
+			return err
 		}
-		if _, err := b.js.UpdateStream(ctx, update); err != nil {
-			return provisionErr("update", want, fmt.Errorf("%w (changing %s)", err, strings.Join(diffs, "; ")))
-		}
-		b.logger.InfoContext(ctx, "stream updated", "stream", want.Name, "changes", strings.Join(diffs, "; "))
 	}
+	return nil
+}
+
+// readStreamConfig returns the stream's configuration, or nil when it does
+// not exist; transient failures are retried.
+func (b *Broker) readStreamConfig(ctx context.Context, name string) (*jetstream.StreamConfig, error) {
+	return retryTransient(ctx, b.logger, "read stream "+name, func(ctx context.Context) (*jetstream.StreamConfig, error) {
+		s, err := b.js.Stream(ctx, name)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		have := s.CachedInfo().Config
+		return &have, nil
+	})
+}
+
+// createStream creates want, retrying transient failures. It returns nil
+// (and no error) when another client created the stream in the meantime
+// with a different configuration; an identical concurrent create succeeds.
+func (b *Broker) createStream(ctx context.Context, want jetstream.StreamConfig) (jetstream.Stream, error) {
+	s, err := retryTransient(ctx, b.logger, "create stream "+want.Name, func(ctx context.Context) (jetstream.Stream, error) {
+		s, err := b.js.CreateStream(ctx, want)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return nil, nil // someone else's: the caller reads and updates it
+		}
+		return s, err
+	})
+	return s, err
+}
+
+// updateStream brings the settings remediator manages of an existing stream
+// to want's, retrying transient failures, and logs what it did.
+func (b *Broker) updateStream(ctx context.Context, have, want jetstream.StreamConfig) error {
+	update, diffs := mergeMutable(have, want)
+	if len(diffs) == 0 {
+		b.logger.InfoContext(ctx, "stream unchanged", "stream", want.Name)
+		return nil
+	}
+	_, err := retryTransient(ctx, b.logger, "update stream "+want.Name, func(ctx context.Context) (jetstream.Stream, error) {
+		return b.js.UpdateStream(ctx, update)
+	})
+	if err != nil {
+		return provisionErr("update", want, fmt.Errorf("%w (changing %s)", err, strings.Join(diffs, "; ")))
+	}
+	b.logger.InfoContext(ctx, "stream updated", "stream", want.Name, "changes", strings.Join(diffs, "; "))
 	return nil
 }
 
@@ -265,13 +305,13 @@ func sameSet(a, b []string) bool {
 
 func provisionErr(op string, want jetstream.StreamConfig, err error) error {
 	switch {
-	case contains(err, "overlap"):
+	case hasCode(err, codeStreamSubjectOverlap):
 		return fmt.Errorf("provision: %s stream %s: its subjects %v overlap another stream's — find it with `nats stream ls` and remove or change it: %w",
 			op, want.Name, want.Subjects, err)
-	case contains(err, "replicas") && want.Replicas > 1:
+	case hasCode(err, codeReplicasNotSupported, codeInsufficientResources, codeClusterNoPeers) && want.Replicas > 1:
 		return fmt.Errorf("provision: %s stream %s: %d replicas need a NATS cluster of at least %d servers — set streams.replicas to 1 on a single server: %w",
 			op, want.Name, want.Replicas, want.Replicas, err)
-	case contains(err, "insufficient resources"), contains(err, "resources exceeded"):
+	case hasCode(err, codeInsufficientResources, codeAccountResources, codeStorageResources, codeMemoryResources):
 		return fmt.Errorf("provision: %s stream %s: the server or account lacks JetStream storage for it — lower streams.maxBytes or raise the server's max_file_store/max_mem_store: %w",
 			op, want.Name, err)
 	default:

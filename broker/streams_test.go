@@ -7,20 +7,33 @@ import (
 	"time"
 
 	"github.com/remediator/remediator/broker"
+	"github.com/remediator/remediator/broker/brokertest"
 )
+
+func withMaxAge(d time.Duration) broker.StreamsConfig {
+	cfg := brokertest.Streams()
+	cfg.MaxAge = d
+	return cfg
+}
+
+func memoryStreams() broker.StreamsConfig {
+	cfg := withMaxAge(time.Hour)
+	cfg.Storage = broker.StorageMemory
+	return cfg
+}
 
 func TestProvisionIsIdempotent(t *testing.T) {
 	t.Parallel()
 	b, logs := connectLogged(t)
 	ctx := testCtx(t)
 
-	if err := b.Provision(ctx, broker.StreamsConfig{}); err != nil {
+	if err := b.Provision(ctx, brokertest.Streams()); err != nil {
 		t.Fatalf("first Provision: %v", err)
 	}
 	if got := countLines(logs.take(), "stream created"); got != 5 {
 		t.Fatalf("first Provision logged %d created streams, want 5", got)
 	}
-	if err := b.Provision(ctx, broker.StreamsConfig{}); err != nil {
+	if err := b.Provision(ctx, brokertest.Streams()); err != nil {
 		t.Fatalf("second Provision: %v", err)
 	}
 	out := logs.take()
@@ -40,11 +53,11 @@ func TestProvisionUpdatesMaxAge(t *testing.T) {
 	b, logs := connectLogged(t)
 	ctx := testCtx(t)
 
-	if err := b.Provision(ctx, broker.StreamsConfig{}); err != nil {
+	if err := b.Provision(ctx, brokertest.Streams()); err != nil {
 		t.Fatalf("Provision: %v", err)
 	}
 	logs.take()
-	if err := b.Provision(ctx, broker.StreamsConfig{MaxAge: 24 * time.Hour}); err != nil {
+	if err := b.Provision(ctx, withMaxAge(24*time.Hour)); err != nil {
 		t.Fatalf("Provision with MaxAge 24h: %v", err)
 	}
 	out := logs.take()
@@ -54,7 +67,7 @@ func TestProvisionUpdatesMaxAge(t *testing.T) {
 	if !strings.Contains(out, "max_age 168h0m0s → 24h0m0s") {
 		t.Fatalf("update log does not show the max age change:\n%s", out)
 	}
-	if err := b.Provision(ctx, broker.StreamsConfig{MaxAge: 24 * time.Hour}); err != nil {
+	if err := b.Provision(ctx, withMaxAge(24*time.Hour)); err != nil {
 		t.Fatalf("Provision again: %v", err)
 	}
 	if got := countLines(logs.take(), "stream unchanged"); got != 5 {
@@ -67,10 +80,10 @@ func TestProvisionRefusesStorageChange(t *testing.T) {
 	b, logs := connectLogged(t)
 	ctx := testCtx(t)
 
-	if err := b.Provision(ctx, broker.StreamsConfig{}); err != nil {
+	if err := b.Provision(ctx, brokertest.Streams()); err != nil {
 		t.Fatalf("Provision: %v", err)
 	}
-	err := b.Provision(ctx, broker.StreamsConfig{Storage: "memory", MaxAge: time.Hour})
+	err := b.Provision(ctx, memoryStreams())
 	var pe *broker.ProvisionError
 	if !errors.As(err, &pe) {
 		t.Fatalf("Provision with other storage: err = %v, want a *ProvisionError", err)
@@ -85,7 +98,7 @@ func TestProvisionRefusesStorageChange(t *testing.T) {
 	}
 	// Nothing was changed, not even the max age.
 	logs.take()
-	if err := b.Provision(ctx, broker.StreamsConfig{}); err != nil {
+	if err := b.Provision(ctx, brokertest.Streams()); err != nil {
 		t.Fatalf("Provision with the original settings: %v", err)
 	}
 	if got := countLines(logs.take(), "stream unchanged"); got != 5 {
@@ -96,11 +109,11 @@ func TestProvisionRefusesStorageChange(t *testing.T) {
 func TestProvisionValidates(t *testing.T) {
 	t.Parallel()
 	b, _ := connectLogged(t)
-	err := b.Provision(testCtx(t), broker.StreamsConfig{Storage: "disk", MaxAge: time.Minute, DuplicateWindow: time.Hour})
+	err := b.Provision(testCtx(t), broker.StreamsConfig{Storage: "disk", MaxAge: time.Minute, DuplicateWindow: time.Hour, Replicas: 1, MaxBytes: -1})
 	if err == nil {
 		t.Fatal("Provision accepted an invalid configuration")
 	}
-	for _, want := range []string{`unknown storage "disk"`, "duplicateWindow"} {
+	for _, want := range []string{`unknown storage "disk"`, "DuplicateWindow"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %q: %v", want, err)
 		}
@@ -125,7 +138,7 @@ func TestProvisionCreatesTheAuditStream(t *testing.T) {
 	t.Parallel()
 	b, _ := connectLogged(t)
 	ctx := testCtx(t)
-	if err := b.Provision(ctx, broker.StreamsConfig{}); err != nil {
+	if err := b.Provision(ctx, brokertest.Streams()); err != nil {
 		t.Fatalf("Provision: %v", err)
 	}
 	ack := mustPublish(t, b, "remediation.audit.dlq.replay", `{"action":"dlq.replay"}`)
@@ -138,5 +151,25 @@ func TestProvisionCreatesTheAuditStream(t *testing.T) {
 	}
 	if info.Messages != 1 {
 		t.Fatalf("%s holds %d messages, want 1", broker.StreamAudit, info.Messages)
+	}
+}
+
+// No hidden defaults (issue 11, defect 7): a zero configuration is refused
+// with every missing field named.
+func TestZeroConfigsAreRefusedNamingTheFields(t *testing.T) {
+	t.Parallel()
+	b, _ := connectLogged(t)
+	ctx := testCtx(t)
+	err := b.Provision(ctx, broker.StreamsConfig{})
+	for _, field := range []string{"MaxAge", "Replicas", "DuplicateWindow", "MaxBytes"} {
+		if !containsText(err, field) {
+			t.Errorf("Provision(StreamsConfig{}): error does not name %s: %v", field, err)
+		}
+	}
+	_, err = b.KeyValue(ctx, broker.KVConfig{Bucket: "x"})
+	for _, field := range []string{"History", "Replicas"} {
+		if !containsText(err, field) {
+			t.Errorf("KeyValue without History and Replicas: error does not name %s: %v", field, err)
+		}
 	}
 }

@@ -1,7 +1,10 @@
-// Package brokertest runs a real, in-process JetStream server for tests of
-// code that uses package broker. Each call starts its own server on a random
-// port with storage in t.TempDir(), so tests stay hermetic and can run in
-// parallel; everything is stopped in t.Cleanup.
+// Package brokertest runs real, in-process JetStream servers for tests of
+// code that uses package broker. Each call starts its own server (or
+// cluster) on random ports with storage in t.TempDir(), so tests stay
+// hermetic and can run in parallel; everything is stopped in t.Cleanup.
+//
+// Package broker has no hidden defaults; [ConnConfig] and [Streams] give
+// tests the settings the service would use.
 package brokertest
 
 import (
@@ -18,6 +21,21 @@ import (
 
 // startTimeout bounds server start-up, connection and provisioning in tests.
 const startTimeout = 30 * time.Second
+
+// ConnConfig is a client configuration for url with the service's settings
+// (5s connect timeout, reconnect forever), named "brokertest".
+func ConnConfig(url string) broker.ConnConfig {
+	return broker.ConnConfig{URL: url, Name: "brokertest", ConnectTimeout: 5 * time.Second, MaxReconnects: -1}
+}
+
+// Streams is the streams configuration the service uses by default (7 days,
+// one replica, 2m duplicate window, unlimited size, file storage).
+func Streams() broker.StreamsConfig {
+	return broker.StreamsConfig{
+		MaxAge: 7 * 24 * time.Hour, Replicas: 1, DuplicateWindow: 2 * time.Minute,
+		MaxBytes: -1, Storage: broker.StorageFile,
+	}
+}
 
 // Server starts an embedded JetStream server on a random port with storage
 // in t.TempDir(), shut down in t.Cleanup. Its log lines are discarded.
@@ -39,28 +57,36 @@ func Server(t testing.TB) *broker.Embedded {
 	return srv
 }
 
-// Connect starts [Server], connects to it, provisions the five streams with
-// the default [broker.StreamsConfig] and returns the broker, closed in
-// t.Cleanup (before the server stops).
+// Connect starts [Server], connects to it ([ConnConfig]), provisions the
+// five streams ([Streams]) and returns the broker, closed in t.Cleanup
+// (before the server stops).
 func Connect(t testing.TB) *broker.Broker {
 	t.Helper()
 	srv := Server(t)
+	return ConnectTo(t, srv.ClientURL())
+}
+
+// ConnectTo connects to url ([ConnConfig]), provisions the five streams
+// ([Streams]) and returns the broker, closed in t.Cleanup.
+func ConnectTo(t testing.TB, url string) *broker.Broker {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
-	b, err := broker.Connect(ctx, broker.ConnConfig{URL: srv.ClientURL(), Name: "brokertest"}, slog.New(slog.DiscardHandler))
+	b, err := broker.Connect(ctx, ConnConfig(url), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("brokertest: connect: %v", err)
 	}
 	t.Cleanup(b.Close)
-	if err := b.Provision(ctx, broker.StreamsConfig{}); err != nil {
+	if err := b.Provision(ctx, Streams()); err != nil {
 		t.Fatalf("brokertest: provision streams: %v", err)
 	}
 	return b
 }
 
-// VerifyTestMain runs the tests, then fails the run if goroutines leaked. It allows a few
-// seconds for what winds down on its own: a pull request of a closed connection keeps its
-// reader until the pull's expiry plus one second (nats.go), and at most 500ms pulls are used.
+// VerifyTestMain runs the tests, then fails the run if goroutines leaked. A
+// broker call ends every goroutine it starts before it returns, so nothing of
+// package broker should remain; the short grace period is for what other
+// libraries wind down after a test's Cleanup (HTTP keep-alives and the like).
 func VerifyTestMain(m *testing.M, opts ...goleak.Option) {
 	code := m.Run()
 	if code == 0 {
