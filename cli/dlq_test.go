@@ -63,7 +63,7 @@ func connectTo(t testing.TB, url string) *broker.Broker {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	b, err := broker.Connect(ctx, broker.ConnConfig{URL: url, Name: "cli-test", ConnectTimeout: 5 * time.Second}, nil)
+	b, err := broker.Connect(ctx, brokertest.ConnConfig(url), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

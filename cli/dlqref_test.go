@@ -24,7 +24,7 @@ func provisioned(t *testing.T) (string, *broker.Broker) {
 	t.Helper()
 	srv := brokertest.Server(t)
 	b := connectTo(t, srv.ClientURL())
-	streams := broker.StreamsConfig{MaxAge: 7 * 24 * time.Hour, Replicas: 1, DuplicateWindow: 2 * time.Minute}
+	streams := brokertest.Streams()
 	if err := b.Provision(context.Background(), streams); err != nil {
 		t.Fatal(err)
 	}

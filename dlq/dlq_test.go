@@ -432,7 +432,7 @@ func TestListFilters(t *testing.T) {
 func TestMissingStreamSaysWhatToDo(t *testing.T) {
 	t.Parallel()
 	srv := brokertest.Server(t)
-	b, err := broker.Connect(testCtx(t), broker.ConnConfig{URL: srv.ClientURL(), ConnectTimeout: 5 * time.Second}, slog.New(slog.DiscardHandler))
+	b, err := broker.Connect(testCtx(t), brokertest.ConnConfig(srv.ClientURL()), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

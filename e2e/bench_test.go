@@ -103,7 +103,7 @@ func BenchmarkRateAdherence(b *testing.B) {
 func naiveDispatch(b *testing.B, s *stack, replicas int, perSecond float64) {
 	b.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	cons, err := s.b.Consumer(ctx, broker.ConsumerConfig{Stream: broker.StreamEvents, Durable: "naive", FilterSubjects: []string{event.SubjectISPM}})
+	cons, err := s.b.Consumer(ctx, broker.ConsumerConfig{Stream: broker.StreamEvents, Durable: "naive", FilterSubjects: []string{event.SubjectISPM}, AckWait: 30 * time.Second, MaxDeliver: -1, MaxAckPending: 1000})
 	if err != nil {
 		cancel()
 		b.Fatal(err)

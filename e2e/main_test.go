@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/remediator/remediator/broker"
+	"github.com/remediator/remediator/broker/brokertest"
 	"github.com/remediator/remediator/config"
 	"github.com/remediator/remediator/flowsim"
 	"github.com/remediator/remediator/service/servicetest"
@@ -71,13 +72,13 @@ func newStack(t testing.TB, opt stackOptions) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
-	b, err := broker.Connect(context.Background(), broker.ConnConfig{URL: srv.ClientURL()}, nil)
+	b, err := broker.Connect(context.Background(), brokertest.ConnConfig(srv.ClientURL()), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
 	// Streams exist before any worker starts, as they do in production, so events can wait.
-	if err := b.Provision(context.Background(), broker.StreamsConfig{}); err != nil {
+	if err := b.Provision(context.Background(), brokertest.Streams()); err != nil {
 		t.Fatal(err)
 	}
 

@@ -176,12 +176,12 @@ func TestOktaJetStreamDown(t *testing.T) {
 		return srv
 	}
 	srv := start(-1)
-	b, err := broker.Connect(ctx, broker.ConnConfig{URL: srv.ClientURL(), Name: "ingress-test"}, slog.New(slog.DiscardHandler))
+	b, err := broker.Connect(ctx, brokertest.ConnConfig(srv.ClientURL()), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
-	if err := b.Provision(ctx, broker.StreamsConfig{}); err != nil {
+	if err := b.Provision(ctx, brokertest.Streams()); err != nil {
 		t.Fatal(err)
 	}
 	h, _, _ := newHandler(t, b)
