@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -153,7 +154,8 @@ func checkCompose(p *types.Project, token string) error {
 		errs = append(errs, fmt.Errorf("%s: %d NATS services %v, want 3 (streams.replicas: 3)", composePath, len(natsServices), natsServices))
 	}
 
-	for name, s := range p.Services {
+	for _, name := range slices.Sorted(maps.Keys(p.Services)) {
+		s := p.Services[name]
 		if s.Build == nil && !imagePinned(s.Image) {
 			bad(name, "image %q is not pinned", s.Image)
 		}
@@ -175,8 +177,23 @@ func checkCompose(p *types.Project, token string) error {
 	if addr, _ := flagValue(fs.Command, "--addr"); !publishes(fs, addr) {
 		bad("flowsim", "ports: --addr %s is not published", addr)
 	}
-	if got := env(fs, "REMEDIATOR_FLOWSIM_TOKEN"); got != token {
-		bad("flowsim", "environment REMEDIATOR_FLOWSIM_TOKEN = %q after interpolation, want %q", got, token)
+	simPath, _ := flagValue(fs.Command, "--config")
+	simCfg, err := mountedComposeConfig(fs, simPath)
+	if err != nil {
+		bad("flowsim", "command --config: %v", err)
+		return errors.Join(errs...)
+	}
+	simToken := env(fs, simCfg.Simulator.TokenEnv)
+	if simToken != token {
+		bad("flowsim", "environment %s = %q after interpolation, want %q", simCfg.Simulator.TokenEnv, simToken, token)
+	}
+
+	// Jaeger: the UI and both OTLP receivers on the host.
+	j := p.Services["jaeger"]
+	for _, port := range []string{"16686", "4317", "4318"} {
+		if !publishes(j, ":"+port) {
+			bad("jaeger", "ports: %s is not published", port)
+		}
 	}
 
 	// The workers.
@@ -215,13 +232,20 @@ func checkCompose(p *types.Project, token string) error {
 				bad(name, "environment NATS_URL %q: does not list %s (the client could not fail over to it)", urls, nats)
 			}
 		}
-		if got := env(s, "REMEDIATOR_FLOWSIM_TOKEN"); got != token {
-			bad(name, "environment REMEDIATOR_FLOWSIM_TOKEN = %q after interpolation, want %q", got, token)
+		if cfg.Simulator.Enabled {
+			bad(name, "simulator.enabled in %s: the flowsim service serves the flows", cfgPath)
 		}
 		for _, f := range cfg.Flows {
-			if f.ClientToken.Env != "" && env(s, f.ClientToken.Env) == "" {
-				bad(name, "environment: %s (the client token of flow %s) is not set", f.ClientToken.Env, f.Name)
+			if f.ClientToken.Env != "" && env(s, f.ClientToken.Env) != simToken {
+				bad(name, "environment %s (the client token of flow %s) = %q, not the simulator's %q: every call would be unauthorized",
+					f.ClientToken.Env, f.Name, env(s, f.ClientToken.Env), simToken)
 			}
+		}
+		if ep, err := url.Parse(env(s, "OTEL_EXPORTER_OTLP_ENDPOINT")); err != nil || ep.Host != "jaeger:4318" {
+			bad(name, "environment OTEL_EXPORTER_OTLP_ENDPOINT %q: want http://jaeger:4318 (OTLP/HTTP on the jaeger service)", env(s, "OTEL_EXPORTER_OTLP_ENDPOINT"))
+		}
+		if env(s, "OTEL_SERVICE_NAME") == "" {
+			bad(name, "environment OTEL_SERVICE_NAME is not set: traces would show up as unknown_service")
 		}
 	}
 	return errors.Join(errs...)
