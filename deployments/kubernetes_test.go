@@ -666,6 +666,37 @@ func (c cluster) checkNATS(m manifest, bad func(manifest, string, ...any), s *ap
 	if _, ok := parsed["jetstream"]; !ok {
 		bad(m, "ConfigMap %s nats.conf: no jetstream block", cm.Name)
 	}
+	// Probes on the monitoring port's /healthz, as the official chart does.
+	monitor, _ := parsed["http_port"].(int64)
+	for _, ctr := range s.Spec.Template.Spec.Containers {
+		if ctr.Name != "nats" {
+			continue
+		}
+		for name, p := range map[string]*corev1.Probe{"startupProbe": ctr.StartupProbe, "livenessProbe": ctr.LivenessProbe, "readinessProbe": ctr.ReadinessProbe} {
+			if p == nil || p.HTTPGet == nil {
+				continue // missing probes are reported by checkPod
+			}
+			if n, ok := containerPort(ctr, p.HTTPGet.Port); !ok || int64(n) != monitor {
+				bad(m, "container nats: %s.httpGet.port %s is not http_port %d of nats.conf", name, p.HTTPGet.Port.String(), monitor)
+			}
+			if !strings.HasPrefix(p.HTTPGet.Path, "/healthz") {
+				bad(m, "container nats: %s.httpGet.path %q: want /healthz", name, p.HTTPGet.Path)
+			}
+		}
+	}
+	// The pod must outlive lame duck mode, or clients see the node vanish instead of moving.
+	lameDuck := 2*time.Minute + 10*time.Second // the server's defaults
+	if d, err := confDuration(parsed, "lame_duck_duration"); err == nil && d > 0 {
+		lameDuck = d
+		if g, err := confDuration(parsed, "lame_duck_grace_period"); err == nil && g > 0 {
+			lameDuck += g
+		} else {
+			lameDuck += 10 * time.Second
+		}
+	}
+	if tg := s.Spec.Template.Spec.TerminationGracePeriodSeconds; tg == nil || time.Duration(*tg)*time.Second <= lameDuck {
+		bad(m, "spec.template.spec.terminationGracePeriodSeconds: not above lame duck mode (%v) of nats.conf", lameDuck)
+	}
 	cl, _ := parsed["cluster"].(map[string]any)
 	routes, _ := cl["routes"].([]any)
 	for i := range replicas {
@@ -787,4 +818,12 @@ func (c cluster) checkHPA(m manifest, bad func(manifest, string, ...any)) {
 	if !backlog {
 		bad(m, "spec.metrics: no External or Pods metric %s (the consumer backlog)", backlogMetric)
 	}
+}
+
+func confDuration(parsed map[string]any, key string) (time.Duration, error) {
+	v, ok := parsed[key].(string)
+	if !ok {
+		return 0, fmt.Errorf("%s is not a duration string", key)
+	}
+	return time.ParseDuration(v)
 }
