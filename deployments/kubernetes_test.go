@@ -672,7 +672,11 @@ func (c cluster) checkNATS(m manifest, bad func(manifest, string, ...any), s *ap
 		if ctr.Name != "nats" {
 			continue
 		}
-		for name, p := range map[string]*corev1.Probe{"startupProbe": ctr.StartupProbe, "livenessProbe": ctr.LivenessProbe, "readinessProbe": ctr.ReadinessProbe} {
+		for _, np := range []struct {
+			name string
+			p    *corev1.Probe
+		}{{"startupProbe", ctr.StartupProbe}, {"livenessProbe", ctr.LivenessProbe}, {"readinessProbe", ctr.ReadinessProbe}} {
+			name, p := np.name, np.p
 			if p == nil || p.HTTPGet == nil {
 				continue // missing probes are reported by checkPod
 			}
