@@ -25,7 +25,7 @@ func TestDeploymentConfigsAuthorizeTheSampleEvents(t *testing.T) {
 		"ispm-webhook-issue-created.json": event.SubjectISPM,
 		"itp-high-risk.json":              event.SubjectITP,
 	}
-	for _, path := range []string{"compose/remediator.yaml", "kubernetes/remediator.yaml"} {
+	for _, path := range []string{composeConfigPath, k8sConfigPath, kindConfigPath} {
 		cfg, err := config.Load(path)
 		if err != nil {
 			t.Fatal(err)
