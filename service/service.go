@@ -133,12 +133,14 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		return err
 	}
 	w, err := worker.New(worker.Config{
-		Broker: b, Validator: validator, Router: policy.New(cfg),
+		Broker: worker.JetStream(b), Validator: validator, Router: policy.New(cfg),
 		Invoker: flow.NewClient(flow.ClientConfig{HTTPClient: opts.HTTPClient, MeterProvider: metrics.Provider}),
 		Flows:   flows, Logger: log, MeterProvider: metrics.Provider,
-		IntakeConcurrency: cfg.Worker.IntakeConcurrency, MaxAttempts: cfg.Worker.MaxAttempts, QuickRetries: quickRetries(*cfg.Worker.QuickRetries),
+		IntakeConcurrency: cfg.Worker.IntakeConcurrency, MaxAttempts: cfg.Worker.MaxAttempts,
+		QuickRetries: *cfg.Worker.QuickRetries, QuickRetryDelay: quickRetryDelay,
 		RetryBaseDelay: cfg.Worker.RetryBaseDelay, RetryMaxDelay: cfg.Worker.RetryMaxDelay,
 		ShutdownTimeout: cfg.Worker.ShutdownTimeout, AckWait: cfg.Worker.AckWait, JobRetention: cfg.Streams.MaxAge, Replicas: cfg.Streams.Replicas,
+		IntakeMaxDeliver: intakeMaxDeliver, DispatchMaxDeliver: dispatchMaxDeliver, MaxEventBytes: maxEventBytes,
 	})
 	if err != nil {
 		return err
@@ -179,11 +181,29 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	return <-errc
 }
 
-func quickRetries(n int) int {
-	if n == 0 {
-		return -1 // the worker's zero means "default"; the configuration's zero means none
+// Worker settings the configuration does not carry yet.
+// TODO(lead, at merge): take them from the config package's defaults (limits.maxEventBytes,
+// worker.quickRetryDelay, worker.intakeMaxDeliver, worker.dispatchMaxDeliver, the breaker's
+// failure ratio) and drop these.
+const (
+	quickRetryDelay    = 200 * time.Millisecond
+	intakeMaxDeliver   = 20
+	dispatchMaxDeliver = 100
+	maxEventBytes      = 256 << 10
+)
+
+// breakerConfig fills what the configuration leaves to defaults.
+// TODO(lead, at merge): the config package's defaults table should hold these.
+func breakerConfig(b config.Breaker) worker.BreakerConfig {
+	c := worker.BreakerConfig{ConsecutiveFailures: b.ConsecutiveFailures, Cooldown: b.Cooldown,
+		FailureRatio: 0.5, MinRequests: 20, Window: time.Minute}
+	if c.ConsecutiveFailures == 0 {
+		c.ConsecutiveFailures = 5
 	}
-	return n
+	if c.Cooldown == 0 {
+		c.Cooldown = 30 * time.Second
+	}
+	return c
 }
 
 // Flows turns the configured flows into worker flows with their credentials.
@@ -200,7 +220,7 @@ func Flows(cfg *config.Config) ([]worker.Flow, error) {
 			Endpoint:  flow.Endpoint{Name: f.Name, URL: f.URL, Auth: flow.ClientToken{Source: src}, Timeout: f.Timeout, ExecutionIDHeader: f.ExecutionIDHeader},
 			RateLimit: f.RateLimit, Concurrency: f.Concurrency, DryRun: f.DryRun,
 			BlastMax: f.BlastRadius.Max, BlastWindow: f.BlastRadius.Window,
-			Breaker: worker.BreakerConfig{ConsecutiveFailures: f.Breaker.ConsecutiveFailures, Cooldown: f.Breaker.Cooldown},
+			Breaker: breakerConfig(f.Breaker),
 		})
 	}
 	return out, nil

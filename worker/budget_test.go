@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"math"
 	"slices"
 	"sync"
 	"testing"
@@ -10,6 +11,12 @@ import (
 	"github.com/remediator/remediator/broker"
 	"github.com/remediator/remediator/broker/brokertest"
 )
+
+// reserve books the next slot however far away it is.
+func (b *budget) reserve(ctx context.Context) (time.Time, error) {
+	slot, _, err := b.reserveWithin(ctx, math.MaxInt64)
+	return slot, err
+}
 
 func budgetKV(t *testing.T) *broker.KV {
 	t.Helper()

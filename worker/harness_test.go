@@ -86,7 +86,7 @@ func start(t *testing.T, opt options) *harness {
 				Name: f.Name, URL: srv.URL + "/api/flo/" + f.Name + "/invoke",
 				Auth: flow.ClientToken{Source: flow.StaticToken(simToken)}, Timeout: 2 * time.Second,
 			},
-			RateLimit: opt.rate, Concurrency: 4,
+			RateLimit: opt.rate, Concurrency: 4, Breaker: worker.BreakerForTests(),
 		})
 	}
 	v, err := schema.New()
@@ -96,15 +96,10 @@ func start(t *testing.T, opt options) *harness {
 	logs := &servicetest.LogBuffer{}
 	tp := sdktrace.NewTracerProvider()
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	wc := worker.Config{
-		Broker: b, Validator: v, Router: policy.New(cfg), Invoker: flow.NewClient(flow.ClientConfig{}), Flows: flows,
-		TracerProvider:  tp,
-		Logger:          slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		RetryBaseDelay:  50 * time.Millisecond,
-		RetryMaxDelay:   200 * time.Millisecond,
-		QuickRetryDelay: 10 * time.Millisecond,
-		ShutdownTimeout: 5 * time.Second,
-	}
+	wc := worker.ConfigForTests()
+	wc.Broker, wc.Validator, wc.Router, wc.Invoker, wc.Flows = worker.JetStream(b), v, policy.New(cfg), flow.NewClient(flow.ClientConfig{}), flows
+	wc.TracerProvider = tp
+	wc.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if opt.workerConfig != nil {
 		opt.workerConfig(&wc)
 	}
