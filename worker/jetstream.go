@@ -90,12 +90,14 @@ type MaxDeliveries struct {
 
 // ErrPayloadTooLarge marks a publish refused because the message exceeds the server's (or the
 // stream's) maximum size. It is permanent: the same message can never be stored.
+//
+// TODO(lead, at merge): make it broker.ErrPayloadTooLarge (broker helper), make
+// payloadTooLarge a plain errors.Is, and drop this file's nats.go imports: broker is the only
+// importer of nats.go.
 var ErrPayloadTooLarge = errors.New("payload too large")
 
 // payloadTooLarge reports whether a publish failed because its message is too large, by the
-// typed errors nats.go and the server give.
-//
-// TODO(lead, at merge): also match broker.ErrPayloadTooLarge (broker helper).
+// typed errors nats.go and the server give, until broker classifies them.
 func payloadTooLarge(err error) bool {
 	if errors.Is(err, ErrPayloadTooLarge) || errors.Is(err, nats.ErrMaxPayload) {
 		return true

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
@@ -174,7 +173,7 @@ func TestDeadLetterTooLargeToStoreBecomesAReference(t *testing.T) {
 	b := newFakeBroker()
 	b.publishFn = func(subject string, data []byte) error {
 		if strings.HasPrefix(subject, status.DLQSubjectPrefix) && len(data) > 700 {
-			return fmt.Errorf("publish: %w", nats.ErrMaxPayload)
+			return fmt.Errorf("publish: %w", ErrPayloadTooLarge)
 		}
 		return nil
 	}
@@ -194,7 +193,7 @@ func TestDeadLetterTooLargeToStoreBecomesAReference(t *testing.T) {
 
 func TestJobTooLargeToStoreIsPermanent(t *testing.T) {
 	t.Parallel()
-	for _, err := range []error{nats.ErrMaxPayload, ErrPayloadTooLarge} {
+	for _, err := range []error{ErrPayloadTooLarge} {
 		if !payloadTooLarge(fmt.Errorf("publish to x: %w", err)) {
 			t.Errorf("%v is not seen as too large", err)
 		}
