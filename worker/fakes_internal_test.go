@@ -96,10 +96,12 @@ type fakeSource struct {
 	fail error
 	// fetched receives (without blocking) after each successful Fetch.
 	fetched chan struct{}
+	// polled receives (without blocking) when a Fetch that waits begins.
+	polled chan struct{}
 }
 
 func newFakeSource(name string) *fakeSource {
-	return &fakeSource{name: name, msgs: make(chan Message, 100), fetched: make(chan struct{}, 1)}
+	return &fakeSource{name: name, msgs: make(chan Message, 100), fetched: make(chan struct{}, 1), polled: make(chan struct{}, 1)}
 }
 
 func (s *fakeSource) Name() string                            { return s.name }
@@ -131,6 +133,10 @@ func (s *fakeSource) Fetch(ctx context.Context, _ int, wait time.Duration) ([]Me
 	}
 	if wait <= 0 {
 		return nil, nil
+	}
+	select {
+	case s.polled <- struct{}{}:
+	default:
 	}
 	t := time.NewTimer(wait)
 	defer t.Stop()

@@ -54,6 +54,9 @@ type gate interface {
 	// ready blocks until fetching makes sense: the flow is not held (breaker open, paused,
 	// blast-radius cap full) and not penalised by a 429's Retry-After.
 	ready(ctx context.Context) error
+	// held reports whether the flow must not be called now (breaker open, paused, capped): a
+	// message fetched in the instant it became so is handed back.
+	held() bool
 	// admit books the next rate-budget slot if it comes within the given time, and returns
 	// it. When the next slot is further away it books nothing (booked false) and returns when
 	// the next slot could come.
@@ -66,10 +69,11 @@ func (w *Worker) newRunner(name string, sources []*binding, concurrency, maxDeli
 	return r
 }
 
-// Fetch waits: none on the preferred sources (take what is there), a long poll on the last, so
-// that urgent work waits at most one poll when everything was quiet.
+// A round of fetches takes what is waiting now, most urgent source first; when nothing is,
+// it long-polls every source at once for up to pollWait, so that work of any priority arriving
+// in a quiet moment is taken at once — urgent work never waits for a poll of less urgent work.
 const (
-	lastFetchWait   = 250 * time.Millisecond
+	pollWait        = 250 * time.Millisecond
 	fetchErrorPause = time.Second
 )
 
@@ -147,6 +151,10 @@ func (r *runner) waitSlot(ctx context.Context, msg Message) bool {
 			r.w.log.Warn("could not hand back a message; it will be redelivered", slog.String("runner", r.name), slog.Any("error", err))
 		}
 	}
+	if r.gate.held() {
+		handBack(0) // the flow became held while this was fetched; ready() now waits
+		return false
+	}
 	slot, booked, err := r.gate.admit(ctx, within)
 	if err != nil {
 		handBack(0)
@@ -181,35 +189,83 @@ func (r *runner) waitSlot(ctx context.Context, msg Message) bool {
 // next returns one message from the most preferred source that has one. It keeps the
 // runner's health: false while a fetch fails, true once a round of fetches succeeds.
 func (r *runner) next(ctx context.Context) (Message, error) {
-	var firstErr error
-	for i, b := range r.sources {
-		var wait time.Duration
-		if i == len(r.sources)-1 {
-			wait = lastFetchWait
-		}
-		msgs, err := b.source().Fetch(ctx, 1, wait)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, nil
-			}
-			if firstErr == nil {
-				firstErr = err
-			}
-			r.fetchFailed(ctx, b, err)
-			continue
-		}
-		if len(msgs) > 0 {
-			if firstErr == nil {
-				r.healthy.Store(true)
-			}
-			for _, extra := range msgs[1:] { // never asked for; hand back
-				_ = extra.Nak(0)
-			}
-			return msgs[0], nil
+	results := make([]fetchResult, len(r.sources))
+	for i, b := range r.sources { // what is waiting now, most urgent first
+		results[i] = r.fetch(ctx, b, 0)
+		if len(results[i].msgs) > 0 {
+			break
 		}
 	}
-	r.healthy.Store(firstErr == nil)
-	return nil, firstErr
+	if msg, err, ok := r.pick(ctx, results); ok || err != nil || ctx.Err() != nil {
+		return msg, err // a fetch failed: the loop pauses, then tries every source again
+	}
+	if len(r.sources) == 1 {
+		results[0] = r.fetch(ctx, r.sources[0], pollWait)
+	} else {
+		results = r.pollAll(ctx)
+	}
+	msg, err, _ := r.pick(ctx, results)
+	return msg, err
+}
+
+type fetchResult struct {
+	msgs []Message
+	err  error
+}
+
+func (r *runner) fetch(ctx context.Context, b *binding, wait time.Duration) fetchResult {
+	msgs, err := b.source().Fetch(ctx, 1, wait)
+	if err != nil && ctx.Err() == nil {
+		r.fetchFailed(ctx, b, err)
+	}
+	return fetchResult{msgs, err}
+}
+
+// pollAll long-polls every source at once; the first message ends every poll. Every poll has
+// ended when it returns.
+func (r *runner) pollAll(ctx context.Context) []fetchResult {
+	pollCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make([]fetchResult, len(r.sources))
+	var wg sync.WaitGroup
+	for i, b := range r.sources {
+		wg.Go(func() {
+			results[i] = r.fetch(pollCtx, b, pollWait)
+			if len(results[i].msgs) > 0 {
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	return results
+}
+
+// pick returns the most urgent message of a round and hands back any other (a message that
+// arrived on a less urgent source in the same instant comes back at once). ok reports a
+// message; err is the round's first fetch error, and the runner's health follows it.
+func (r *runner) pick(ctx context.Context, results []fetchResult) (msg Message, err error, ok bool) {
+	for _, res := range results {
+		if res.err != nil && err == nil && ctx.Err() == nil && !errors.Is(res.err, context.Canceled) {
+			err = res.err
+		}
+		for _, m := range res.msgs {
+			if msg == nil {
+				msg = m
+				continue
+			}
+			if nerr := m.Nak(0); nerr != nil {
+				r.w.log.Debug("could not hand back a message; it returns after the ack wait", slog.String("runner", r.name), slog.Any("error", nerr))
+			}
+		}
+	}
+	if ctx.Err() != nil {
+		if msg != nil {
+			return msg, nil, true // fetched as the fetch was cancelled: it must be handled
+		}
+		return nil, ctx.Err(), false
+	}
+	r.healthy.Store(err == nil)
+	return msg, err, msg != nil
 }
 
 // fetchFailed marks the runner unready and, when the durable consumer was deleted, creates it

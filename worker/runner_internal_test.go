@@ -24,6 +24,7 @@ type fakeGate struct {
 }
 
 func (g *fakeGate) ready(context.Context) error { return nil }
+func (g *fakeGate) held() bool                  { return false }
 
 func (g *fakeGate) admit(_ context.Context, within time.Duration) (time.Time, bool, error) {
 	g.mu.Lock()
@@ -398,5 +399,29 @@ func eventually(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// At light load urgent work does not wait for a poll of less urgent work: every priority is
+// long-polled together, and a job arriving on the most urgent one during the poll is taken.
+func TestIdleRunnerLongPollsEveryPriority(t *testing.T) {
+	t.Parallel()
+	w := fakeWorker(t, newFakeBroker(), nil)
+	high, low := newFakeSource("high"), newFakeSource("low")
+	handled := make(chan string, 1)
+	r := w.newRunner("dispatch/f", []*binding{{src: high}, {src: low}}, 1, 100, StepFunc(func(_ context.Context, d *Delivery) Result {
+		handled <- d.Subject
+		return Result{Recorded: true}
+	}))
+	runLoop(t, r)
+	waitFor(t, "a long poll of the most urgent source", high.polled)
+	high.msgs <- newFakeMsg("urgent", nil, 1, 1)
+	select {
+	case got := <-handled:
+		if got != "urgent" {
+			t.Errorf("handled %q", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("urgent job not handled")
 	}
 }
