@@ -178,3 +178,60 @@ func TestDeletedConsumersAreCreatedAgain(t *testing.T) {
 	}
 	eventually(t, 10*time.Second, "ready again", h.workers[0].w.Ready)
 }
+
+// slowToAnswerFlow succeeds, but answers only once the worker's work is cancelled (the
+// answer arrives just as the shutdown timeout ends); it counts calls per idempotency key.
+type slowToAnswerFlow struct {
+	mu      sync.Mutex
+	calls   map[string]int
+	invoked chan struct{}
+}
+
+func (f *slowToAnswerFlow) Invoke(ctx context.Context, _ flow.Endpoint, req flow.Request) (*flow.Result, error) {
+	f.mu.Lock()
+	f.calls[req.IdempotencyKey]++
+	first := len(f.calls) == 1 && f.calls[req.IdempotencyKey] == 1
+	f.mu.Unlock()
+	if first {
+		close(f.invoked)
+		<-ctx.Done()
+	}
+	return &flow.Result{StatusCode: 200, ExecutionID: "x-" + req.IdempotencyKey}, nil
+}
+
+// Issue 11, defect 4: a call that succeeded as the shutdown timeout cancelled the work is
+// recorded as succeeded and acked — not nak'ed and run again by the next worker.
+func TestSuccessAtShutdownTimeoutIsRecordedNotRunAgain(t *testing.T) {
+	t.Parallel()
+	fl := &slowToAnswerFlow{calls: map[string]int{}, invoked: make(chan struct{})}
+	h := start(t, options{workerConfig: func(c *worker.Config) {
+		c.Invoker = fl
+		c.ShutdownTimeout = 100 * time.Millisecond
+	}})
+	seed := readFixture(t, "ispm-unused-admin.json")
+	h.publish(event.SubjectISPM, withID(t, seed, "evt-at-shutdown"))
+	select {
+	case <-fl.invoked:
+	case <-time.After(15 * time.Second):
+		t.Fatal("flow never invoked")
+	}
+	h.stop()
+	rec := h.waitStatus("evt-at-shutdown", status.Succeeded, "suspend-okta-account")
+	if rec.ExecutionID == "" {
+		t.Errorf("succeeded record %+v lacks the execution id", rec)
+	}
+	if n := h.dispatchBacklog(); n != 0 {
+		t.Errorf("%d jobs left in the dispatch stream after the worker stopped; the succeeded job must be acked", n)
+	}
+	// A new worker takes over; a later event goes through, and the first is not run again.
+	h.run()
+	h.publish(event.SubjectISPM, withID(t, seed, "evt-after-restart"))
+	h.waitStatus("evt-after-restart", status.Succeeded, "suspend-okta-account")
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	for key, n := range fl.calls {
+		if n != 1 {
+			t.Errorf("key %s invoked %d times, want once", key, n)
+		}
+	}
+}

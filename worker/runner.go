@@ -215,9 +215,6 @@ type fetchResult struct {
 
 func (r *runner) fetch(ctx context.Context, b *binding, wait time.Duration) fetchResult {
 	msgs, err := b.source().Fetch(ctx, 1, wait)
-	if err != nil && ctx.Err() == nil {
-		r.fetchFailed(ctx, b, err)
-	}
 	return fetchResult{msgs, err}
 }
 
@@ -242,11 +239,15 @@ func (r *runner) pollAll(ctx context.Context) []fetchResult {
 
 // pick returns the most urgent message of a round and hands back any other (a message that
 // arrived on a less urgent source in the same instant comes back at once). ok reports a
-// message; err is the round's first fetch error, and the runner's health follows it.
+// message; err is the round's first fetch error, and the runner's health follows it. A
+// source whose fetch failed is seen to (created again if it was deleted).
 func (r *runner) pick(ctx context.Context, results []fetchResult) (msg Message, err error, ok bool) {
-	for _, res := range results {
-		if res.err != nil && err == nil && ctx.Err() == nil && !errors.Is(res.err, context.Canceled) {
-			err = res.err
+	for i, res := range results { // results[i] is from r.sources[i]
+		if res.err != nil && ctx.Err() == nil && !errors.Is(res.err, context.Canceled) {
+			if err == nil {
+				err = res.err
+			}
+			r.fetchFailed(ctx, r.sources[i], res.err)
 		}
 		for _, m := range res.msgs {
 			if msg == nil {
