@@ -302,7 +302,7 @@ func (h health) ready(ctx context.Context) error {
 		return err
 	}
 	if !h.worker.Ready() {
-		return errors.New("worker consumers not bound yet")
+		return errors.New("worker cannot take work: consumers not bound yet, or fetches failing (see the worker log)")
 	}
 	return nil
 }
