@@ -73,19 +73,12 @@ type Bucket interface {
 // Advisories reports JetStream's MAX_DELIVERIES advisories: a message of a consumer that was
 // delivered its maximum number of times and will not be delivered again. The worker
 // dead-letters on the last allowed delivery, so an advisory means even that failed (the DLQ
-// was unreachable): the message stays in its stream and needs an operator.
+// was unreachable): the message stays in its stream (at streamSeq) and needs an operator.
 //
-// TODO(lead, at merge): the broker helper adds Broker.WatchMaxDeliveries; wire an adapter to
-// it in [JetStream] / service.
+// TODO(lead, at merge): *broker.Broker implements it once the broker helper's
+// WatchMaxDeliveries is merged; service sets Config.Advisories to the broker.
 type Advisories interface {
-	WatchMaxDeliveries(ctx context.Context, fn func(MaxDeliveries)) error
-}
-
-// MaxDeliveries is one MAX_DELIVERIES advisory.
-type MaxDeliveries struct {
-	Stream, Consumer string
-	StreamSeq        uint64
-	Deliveries       int
+	WatchMaxDeliveries(ctx context.Context, fn func(stream, consumer string, streamSeq uint64, deliveries int)) error
 }
 
 // ErrPayloadTooLarge marks a publish refused because the message exceeds the server's (or the

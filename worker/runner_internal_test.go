@@ -345,10 +345,11 @@ func TestSuccessJustBeforeCancellationIsRecorded(t *testing.T) {
 	}
 }
 
-type fakeAdvisories struct{ a MaxDeliveries }
+// fakeAdvisories reports one advisory of the intake consumer.
+type fakeAdvisories struct{}
 
-func (f fakeAdvisories) WatchMaxDeliveries(ctx context.Context, fn func(MaxDeliveries)) error {
-	fn(f.a)
+func (fakeAdvisories) WatchMaxDeliveries(ctx context.Context, fn func(stream, consumer string, streamSeq uint64, deliveries int)) error {
+	fn(broker.StreamEvents, IntakeConsumer, 9, 20)
 	<-ctx.Done()
 	return nil
 }
@@ -361,7 +362,7 @@ func TestMaxDeliveriesAdvisoryIsCounted(t *testing.T) {
 	b := newFakeBroker()
 	w := fakeWorker(t, b, func(c *Config) {
 		c.MeterProvider = mp
-		c.Advisories = fakeAdvisories{MaxDeliveries{Stream: broker.StreamEvents, Consumer: IntakeConsumer, StreamSeq: 9, Deliveries: 20}}
+		c.Advisories = fakeAdvisories{}
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

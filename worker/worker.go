@@ -419,10 +419,10 @@ func (w *Worker) bind(ctx context.Context) ([]*runner, error) {
 // message that even its last delivery could not dead-letter stays in JetStream.
 func (w *Worker) watchAdvisories(ctx context.Context) {
 	for ctx.Err() == nil {
-		err := w.cfg.Advisories.WatchMaxDeliveries(ctx, func(a MaxDeliveries) {
+		err := w.cfg.Advisories.WatchMaxDeliveries(ctx, func(stream, consumer string, seq uint64, deliveries int) {
 			w.log.Error("message reached its maximum deliveries and stays in its stream: it could not be dead-lettered; inspect it and replay or remove it",
-				slog.String("stream", a.Stream), slog.String("consumer", a.Consumer), slog.Uint64("seq", a.StreamSeq), slog.Int("deliveries", a.Deliveries))
-			w.metrics.maxDeliveriesReached(ctx, a.Consumer)
+				slog.String("stream", stream), slog.String("consumer", consumer), slog.Uint64("seq", seq), slog.Int("deliveries", deliveries))
+			w.metrics.maxDeliveriesReached(ctx, consumer)
 		})
 		if err != nil && ctx.Err() == nil {
 			w.log.Warn("MAX_DELIVERIES advisory watch failed; retrying", slog.Any("error", err))
