@@ -21,7 +21,7 @@ func (b *budget) reserve(ctx context.Context) (time.Time, error) {
 func budgetKV(t *testing.T) *broker.KV {
 	t.Helper()
 	b := brokertest.Connect(t)
-	kv, err := b.KeyValue(context.Background(), broker.KVConfig{Bucket: budgetsBucket, History: 1})
+	kv, err := b.KeyValue(context.Background(), broker.KVConfig{Bucket: budgetsBucket, History: 1, Replicas: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

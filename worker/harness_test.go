@@ -57,9 +57,6 @@ func start(t *testing.T, opt options) *harness {
 	t.Helper()
 	srv := brokertest.Server(t)
 	b := connect(t, srv.ClientURL())
-	if err := b.Provision(context.Background(), broker.StreamsConfig{}); err != nil {
-		t.Fatal(err)
-	}
 	cfg, err := config.Default()
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +129,11 @@ func start(t *testing.T, opt options) *harness {
 	return h
 }
 
-// connect connects to the NATS server at url, closed when the test ends.
+// connect connects to the NATS server at url and provisions the streams; closed when the
+// test ends.
+//
+// TODO(lead, at merge): brokertest.ConnectTo(t, url) does this with the broker helper's
+// explicit settings; make this its body.
 func connect(t *testing.T, url string) *broker.Broker {
 	t.Helper()
 	b, err := broker.Connect(context.Background(), broker.ConnConfig{URL: url, Name: "worker-test"}, slog.New(slog.DiscardHandler))
@@ -140,6 +141,9 @@ func connect(t *testing.T, url string) *broker.Broker {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
+	if err := b.Provision(context.Background(), broker.StreamsConfig{}); err != nil {
+		t.Fatal(err)
+	}
 	return b
 }
 
