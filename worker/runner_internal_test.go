@@ -426,3 +426,27 @@ func TestIdleRunnerLongPollsEveryPriority(t *testing.T) {
 		t.Fatal("urgent job not handled")
 	}
 }
+
+// The budget wait: it sleeps only for a slot within reach, never books one it would not use,
+// and stops waiting when its context ends.
+func TestBudgetWaitWithin(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := newBudget(newFakeKV(), "f", 2) // a slot every 500ms
+	if _, booked, _, err := b.waitWithin(ctx, time.Second); err != nil || !booked {
+		t.Fatalf("first slot: booked %v, %v", booked, err)
+	}
+	if err := b.penalize(ctx, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	waited, booked, next, err := b.waitWithin(ctx, time.Second)
+	if err != nil || booked || waited != 0 || next.Before(start.Add(59*time.Minute)) {
+		t.Errorf("behind an hour's penalty: waited %s booked %v next %v err %v; want no booking, no wait, the penalty's end", waited, booked, next, err)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, booked, _, err := b.waitWithin(cancelled, 2*time.Hour); err == nil || booked {
+		t.Errorf("a cancelled wait returned booked %v, err %v", booked, err)
+	}
+}
