@@ -25,9 +25,8 @@ const (
 // (config.Forever: until ctx ends), logging each failure and reporting it through notify (the
 // readiness probe's reason), with backoff between attempts. The CLI's one-shot commands do not
 // come here: they call broker.Connect once and fail fast.
-//
-// MERGE: the broker helper adds a retrying connect option to broker.Connect; this loop can then
-// become one call with that option, keeping this contract (attempts, logs, notify).
+// It keeps its own loop rather than broker's RetryConnect because it must also count attempts
+// and report each failure to readiness.
 func connectNATS(ctx context.Context, dial dialFunc, cc broker.ConnConfig, attempts int, log *slog.Logger, notify func(error)) (*broker.Broker, error) {
 	delay := connectFirstDelay
 	for attempt := 1; ; attempt++ {
@@ -54,8 +53,6 @@ func connectNATS(ctx context.Context, dial dialFunc, cc broker.ConnConfig, attem
 }
 
 // maxPayloader is what the size check needs from the connection: the server's max_payload.
-// MERGE: broker.Broker gains MaxPayload() int64 (broker helper); until then the check is
-// skipped with a warning (see checkMaxPayload's caller).
 type maxPayloader interface {
 	MaxPayload() int64
 }

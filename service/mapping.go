@@ -54,7 +54,7 @@ func workerConfig(cfg *config.Config, base worker.Config, flows []worker.Flow) w
 	base.Flows = flows
 	base.IntakeConcurrency = w.IntakeConcurrency
 	base.MaxAttempts = w.MaxAttempts
-	base.QuickRetries = workerQuickRetries(*w.QuickRetries)
+	base.QuickRetries = *w.QuickRetries // 0: none
 	base.QuickRetryDelay = w.QuickRetryDelay
 	base.RetryBaseDelay = w.RetryBaseDelay
 	base.RetryMaxDelay = w.RetryMaxDelay
@@ -62,26 +62,10 @@ func workerConfig(cfg *config.Config, base worker.Config, flows []worker.Flow) w
 	base.AckWait = w.AckWait
 	base.JobRetention = cfg.Streams.MaxAge
 	base.Replicas = cfg.Streams.Replicas
-	// MERGE (h/worker adds these worker.Config fields; the values are in config already):
-	//	base.IntakeMaxDeliver = w.IntakeMaxDeliver
-	//	base.DispatchMaxDeliver = w.DispatchMaxDeliver
-	//	base.MaxEventBytes = int(cfg.Limits.MaxEventBytes)
-	//	base.QuickRetries = *w.QuickRetries // and delete workerQuickRetries
-	// and in Run: Broker: worker.JetStream(b), Advisories: an adapter over
-	// b.WatchMaxDeliveries (h/broker). h/worker's service.go constants (quickRetryDelay,
-	// intakeMaxDeliver, dispatchMaxDeliver, maxEventBytes) and breakerConfig are replaced by
-	// this function and Flows.
+	base.IntakeMaxDeliver = w.IntakeMaxDeliver
+	base.DispatchMaxDeliver = w.DispatchMaxDeliver
+	base.MaxEventBytes = int(cfg.Limits.MaxEventBytes)
 	return base
-}
-
-// workerQuickRetries translates the configuration's explicit 0 (none) for today's worker, whose
-// 0 means "default" and -1 none. MERGE: once worker.Config.QuickRetries takes 0 as none (PLAN
-// decision 3), return n unchanged; a left-over -1 is then refused by worker.New, not silent.
-func workerQuickRetries(n int) int {
-	if n == 0 {
-		return -1
-	}
-	return n
 }
 
 // Flows turns the configured flows into worker flows with their credentials. env looks up the

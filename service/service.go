@@ -267,12 +267,8 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		log.Info("draining NATS connection")
 		return b.Drain(ctx)
 	})
-	if mp, ok := any(b).(maxPayloader); ok {
-		if err := checkMaxPayload(cfg, mp); err != nil {
-			return err
-		}
-	} else {
-		log.Warn("cannot check the server's max_payload against limits.maxEventBytes: this broker does not report it")
+	if err := checkMaxPayload(cfg, b); err != nil {
+		return err
 	}
 	h.notReady(errors.New("provisioning streams"))
 	if err := b.Provision(ctx, streamsConfig(cfg)); err != nil {
@@ -288,7 +284,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		return err
 	}
 	w, err := worker.New(workerConfig(cfg, worker.Config{
-		Broker: b, Validator: validator, Router: policy.New(cfg),
+		Broker: worker.JetStream(b), Advisories: b, Validator: validator, Router: policy.New(cfg),
 		Invoker: flow.NewClient(flow.ClientConfig{HTTPClient: opts.HTTPClient, TracerProvider: tp, MeterProvider: metrics.Provider}),
 		Logger:  log, TracerProvider: tp, MeterProvider: metrics.Provider,
 	}, flows))
@@ -423,7 +419,7 @@ func (h *health) ready(ctx context.Context) error {
 		return err
 	}
 	if !w.Ready() {
-		return errors.New("worker consumers not bound yet")
+		return errors.New("worker cannot take work: consumers not bound yet, or fetches failing (see the worker log)")
 	}
 	return nil
 }

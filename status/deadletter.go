@@ -20,14 +20,20 @@ const (
 	ReasonUnauthorized Reason = "unauthorized"
 	// ReasonPermanentFailure: the flow answered with an error that retrying cannot fix.
 	ReasonPermanentFailure Reason = "permanent_failure"
-	// ReasonRetriesExhausted: every allowed attempt failed transiently.
+	// ReasonRetriesExhausted: every allowed attempt failed transiently, or the last delivery
+	// JetStream allows (max deliveries) could not handle the event.
 	ReasonRetriesExhausted Reason = "retries_exhausted"
+	// ReasonTooLarge: the event is larger than the size limit (limits.maxEventBytes), or a
+	// record made from it cannot be stored. Its dead letter carries no payload and no
+	// headers: only Stream and EventSequence, a reference to the event, and an error naming
+	// the size and the limit.
+	ReasonTooLarge Reason = "too_large"
 )
 
 // Reasons lists every dead-letter reason.
 var Reasons = []Reason{
 	ReasonInvalidJSON, ReasonSchemaViolation, ReasonNoRoute, ReasonUnauthorized,
-	ReasonPermanentFailure, ReasonRetriesExhausted,
+	ReasonPermanentFailure, ReasonRetriesExhausted, ReasonTooLarge,
 }
 
 // ParseReason checks s against [Reasons].
@@ -48,6 +54,13 @@ func (r Reason) Subject() string { return DLQSubjectPrefix + string(r) }
 
 // DeadLetter is one dead-letter message: everything needed to understand the failure and to
 // replay the original event.
+//
+// Usually it embeds the event (Payload, Headers). A reference-only dead letter has an empty
+// Payload and no Headers but Stream and EventSequence set: the event is message
+// EventSequence of Stream (REMEDIATION_EVENTS). It is written for a too_large event, for a
+// dead letter that would be too large to store, and when the event was no longer in its
+// stream when the dead letter was written. Readers (dlq show, replay) load the event by
+// sequence, and say so when it is gone.
 type DeadLetter struct {
 	Reason Reason `json:"reason"`
 	// Error says exactly what is wrong (for a schema violation: the JSON pointer and the rule).
@@ -60,7 +73,8 @@ type DeadLetter struct {
 	Subject string `json:"subject"`
 	// Headers are the original message headers, less secrets.
 	Headers map[string][]string `json:"headers,omitempty"`
-	// Payload is the original event, byte for byte (base64 in JSON).
+	// Payload is the original event, byte for byte (base64 in JSON); empty in a
+	// reference-only dead letter.
 	Payload []byte `json:"payload"`
 	// IdempotencyKey is the key the flow saw (or would have seen); replays keep it.
 	IdempotencyKey string    `json:"idempotencyKey,omitempty"`
@@ -69,7 +83,10 @@ type DeadLetter struct {
 	FirstSeen      time.Time `json:"firstSeen"`
 	LastSeen       time.Time `json:"lastSeen"`
 	TraceID        string    `json:"traceId,omitempty"`
-	// EventSequence is the sequence of the original event in REMEDIATION_EVENTS.
+	// Stream is the stream holding the original event (REMEDIATION_EVENTS) when
+	// EventSequence is set.
+	Stream string `json:"stream,omitempty"`
+	// EventSequence is the sequence of the original event in Stream (REMEDIATION_EVENTS).
 	EventSequence uint64 `json:"eventSequence,omitempty"`
 	// Replays counts how many times this event has been replayed from the DLQ before.
 	Replays int `json:"replays,omitempty"`

@@ -53,6 +53,7 @@ func TestReason(t *testing.T) {
 		{status.ReasonUnauthorized, "unauthorized", "remediation.dlq.unauthorized"},
 		{status.ReasonPermanentFailure, "permanent_failure", "remediation.dlq.permanent_failure"},
 		{status.ReasonRetriesExhausted, "retries_exhausted", "remediation.dlq.retries_exhausted"},
+		{status.ReasonTooLarge, "too_large", "remediation.dlq.too_large"},
 	}
 	var listed []status.Reason
 	for _, tt := range tests {

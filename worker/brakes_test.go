@@ -16,7 +16,7 @@ import (
 
 func (h *harness) controls() *broker.KV {
 	h.t.Helper()
-	kv, err := h.b.KeyValue(context.Background(), broker.KVConfig{Bucket: worker.ControlsBucket, History: 1})
+	kv, err := h.b.KeyValue(context.Background(), broker.KVConfig{Bucket: worker.ControlsBucket, History: 1, Replicas: 1})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestDryRunRecordsTheCallWithoutMakingIt(t *testing.T) {
 func TestDryRunSwitchIsSeenBeforeTheFirstEvent(t *testing.T) {
 	t.Parallel()
 	h := start(t, options{before: func(b *broker.Broker) {
-		kv, err := b.KeyValue(context.Background(), broker.KVConfig{Bucket: worker.ControlsBucket, History: 1})
+		kv, err := b.KeyValue(context.Background(), broker.KVConfig{Bucket: worker.ControlsBucket, History: 1, Replicas: 1})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -16,38 +17,37 @@ import (
 // rate budget handles), keeps the flow's jobs waiting in JetStream while open, then lets one
 // probe through (half-open): success closes it, failure opens it again.
 type BreakerConfig struct {
-	// ConsecutiveFailures opens the breaker. Default 5.
+	// ConsecutiveFailures opens the breaker. ≥ 1.
 	ConsecutiveFailures int
-	// FailureRatio over at least MinRequests in Window also opens it. Defaults 0.5, 20, 60s.
+	// FailureRatio over at least MinRequests calls in Window also opens it. 0: this rule is
+	// off; otherwise in (0, 1], with MinRequests ≥ 1 and Window > 0.
 	FailureRatio float64
 	MinRequests  int
 	Window       time.Duration
-	// Cooldown is how long it stays open before a probe. Default 30s.
+	// Cooldown is how long it stays open before a probe. > 0.
 	Cooldown time.Duration
 }
 
-func (c *BreakerConfig) setDefaults() {
-	if c.ConsecutiveFailures == 0 {
-		c.ConsecutiveFailures = 5
+func (c BreakerConfig) validate() error {
+	var errs []error
+	if c.ConsecutiveFailures < 1 {
+		errs = append(errs, fmt.Errorf("ConsecutiveFailures is %d; must be at least 1", c.ConsecutiveFailures))
 	}
-	if c.FailureRatio == 0 {
-		c.FailureRatio = 0.5
+	if c.Cooldown <= 0 {
+		errs = append(errs, fmt.Errorf("Cooldown is %s; must be positive", c.Cooldown))
 	}
-	if c.MinRequests == 0 {
-		c.MinRequests = 20
+	if !(c.FailureRatio >= 0 && c.FailureRatio <= 1) {
+		errs = append(errs, fmt.Errorf("FailureRatio is %v; must be between 0 (off) and 1", c.FailureRatio))
 	}
-	if c.Window == 0 {
-		c.Window = time.Minute
+	if c.FailureRatio > 0 && (c.MinRequests < 1 || c.Window <= 0) {
+		errs = append(errs, fmt.Errorf("MinRequests (%d) and Window (%s) must be positive when FailureRatio is %v", c.MinRequests, c.Window, c.FailureRatio))
 	}
-	if c.Cooldown == 0 {
-		c.Cooldown = 30 * time.Second
-	}
+	return errors.Join(errs...)
 }
 
 type breaker = gobreaker.TwoStepCircuitBreaker[struct{}]
 
 func newBreaker(name string, c BreakerConfig, log *slog.Logger, onChange func(state int)) *breaker {
-	c.setDefaults()
 	return gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:         name,
 		MaxRequests:  1,
@@ -56,7 +56,7 @@ func newBreaker(name string, c BreakerConfig, log *slog.Logger, onChange func(st
 		Timeout:      c.Cooldown,
 		ReadyToTrip: func(n gobreaker.Counts) bool {
 			return int(n.ConsecutiveFailures) >= c.ConsecutiveFailures ||
-				(int(n.Requests) >= c.MinRequests && float64(n.TotalFailures)/float64(n.Requests) >= c.FailureRatio)
+				(c.FailureRatio > 0 && int(n.Requests) >= c.MinRequests && float64(n.TotalFailures)/float64(n.Requests) >= c.FailureRatio)
 		},
 		IsSuccessful: func(err error) bool {
 			var fe *flow.Error
@@ -87,16 +87,27 @@ func breakerOpen(b *breaker) bool { return b.State() == gobreaker.StateOpen }
 const holdPoll = 250 * time.Millisecond
 
 // ready holds fetching while the flow must not be called: its breaker is open, an operator
-// paused it, or its blast-radius cap is full. Its jobs wait in JetStream meanwhile.
+// paused it, its blast-radius cap is full, or it is penalised (a 429's Retry-After, or a slot
+// seen far away). Its jobs wait in JetStream meanwhile, not in this replica.
 func (fr *flowRunner) ready(ctx context.Context) error {
-	for fr.held() {
+	for {
+		wait := time.Duration(0)
+		if fr.held() {
+			wait = holdPoll
+		} else if until := fr.budget.heldUntil(); time.Until(until) > 0 {
+			wait = time.Until(until)
+		}
+		if wait <= 0 {
+			return nil
+		}
+		t := time.NewTimer(wait)
 		select {
-		case <-time.After(holdPoll):
+		case <-t.C:
 		case <-ctx.Done():
+			t.Stop()
 			return ctx.Err()
 		}
 	}
-	return nil
 }
 
 func (fr *flowRunner) held() bool {
@@ -110,7 +121,6 @@ func (fr *flowRunner) held() bool {
 	return capped
 }
 
-func (fr *flowRunner) admit(ctx context.Context) error {
-	_, err := fr.waitBudget(ctx)
-	return err
+func (fr *flowRunner) admit(ctx context.Context, within time.Duration) (time.Time, bool, error) {
+	return fr.budget.reserveWithin(ctx, within)
 }

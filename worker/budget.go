@@ -11,15 +11,6 @@ import (
 	"github.com/remediator/remediator/broker"
 )
 
-// kvStore is the part of a JetStream key-value bucket the budget needs. *broker.KV implements it.
-type kvStore interface {
-	Get(ctx context.Context, key string) ([]byte, uint64, error)
-	Create(ctx context.Context, key string, value []byte) (uint64, error)
-	Update(ctx context.Context, key string, value []byte, lastRevision uint64) (uint64, error)
-}
-
-var _ kvStore = (*broker.KV)(nil)
-
 // budget is a flow's invocation-rate budget, shared by every replica through one key of a
 // JetStream KV bucket.
 //
@@ -35,8 +26,13 @@ var _ kvStore = (*broker.KV)(nil)
 //
 // A 429 shrinks the shared rate (halves it, down to a tenth of the limit) and pushes the next
 // slot past Retry-After; the rate then grows back by a tenth of the limit per second.
+//
+// A slot is booked only if it comes soon enough for the caller (see reserveWithin): a job
+// whose slot is far away (behind a penalty, or a long queue) is handed back to JetStream
+// rather than held, and a booked slot is never left unused by a job that went away — it would
+// delay every other job by one interval for nothing.
 type budget struct {
-	kv    kvStore
+	kv    KV
 	key   string
 	limit float64
 	now   func() time.Time
@@ -44,6 +40,9 @@ type budget struct {
 	mu    sync.Mutex
 	state budgetState
 	rev   uint64 // revision of state; 0 when not loaded
+	// notBefore is the next free slot last seen when none could be booked: this replica does
+	// not fetch the flow's jobs before it.
+	notBefore time.Time
 }
 
 type budgetState struct {
@@ -59,7 +58,7 @@ const (
 	budgetCASAttempts       = 50
 )
 
-func newBudget(kv kvStore, flow string, limit float64) *budget {
+func newBudget(kv KV, flow string, limit float64) *budget {
 	return &budget{kv: kv, key: flow, limit: limit, now: time.Now}
 }
 
@@ -73,7 +72,8 @@ func (b *budget) rate(st budgetState, now time.Time) float64 {
 }
 
 // update applies change to the shared state with optimistic concurrency, reloading on conflict.
-func (b *budget) update(ctx context.Context, change func(st budgetState, now time.Time) budgetState) (budgetState, error) {
+// change returns the new state and whether to write it.
+func (b *budget) update(ctx context.Context, change func(st budgetState, now time.Time) (budgetState, bool)) (budgetState, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for range budgetCASAttempts {
@@ -82,7 +82,10 @@ func (b *budget) update(ctx context.Context, change func(st budgetState, now tim
 				return budgetState{}, err
 			}
 		}
-		next := change(b.state, b.now())
+		next, write := change(b.state, b.now())
+		if !write {
+			return b.state, nil
+		}
 		data, err := json.Marshal(next)
 		if err != nil {
 			return budgetState{}, err
@@ -122,39 +125,74 @@ func (b *budget) load(ctx context.Context) error {
 	return nil
 }
 
-// reserve books the next slot and returns its time.
-func (b *budget) reserve(ctx context.Context) (time.Time, error) {
-	var slot int64
-	_, err := b.update(ctx, func(st budgetState, now time.Time) budgetState {
+// reserveWithin books the next slot if it comes within the given time, and returns it. If
+// it comes later, nothing is booked (booked false), the slot says when the next one could
+// come, and this replica holds fetching until then (see heldUntil).
+func (b *budget) reserveWithin(ctx context.Context, within time.Duration) (slot time.Time, booked bool, err error) {
+	var at int64
+	_, err = b.update(ctx, func(st budgetState, now time.Time) (budgetState, bool) {
 		rate := b.rate(st, now)
 		interval := int64(float64(time.Second) / rate)
-		slot = max(st.TAT, now.UnixNano()-interval, st.Until)
-		st.TAT = slot + interval
+		at = max(st.TAT, now.UnixNano()-interval, st.Until)
+		booked = time.Duration(at-now.UnixNano()) <= within
+		if !booked {
+			return st, false
+		}
+		st.TAT = at + interval
 		if st.Rate > 0 && rate >= b.limit {
 			st.Rate = 0 // recovered
 		}
-		return st
+		return st, true
 	})
-	return time.Unix(0, slot), err
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	slot = time.Unix(0, at)
+	if !booked {
+		b.mu.Lock()
+		b.notBefore = slot
+		b.mu.Unlock()
+	}
+	return slot, booked, nil
 }
 
-// wait books a slot and sleeps until it comes. It returns how long it waited.
-func (b *budget) wait(ctx context.Context) (time.Duration, error) {
-	slot, err := b.reserve(ctx)
-	if err != nil {
-		return 0, err
+// heldUntil is when this replica may fetch the flow's jobs again: the end of the last penalty
+// (429) it saw, or the next free slot when it last could not book one.
+func (b *budget) heldUntil() time.Time {
+	if b == nil {
+		return time.Time{}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return maxTime(time.Unix(0, b.state.Until), b.notBefore)
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// waitWithin books a slot that comes within the given time and sleeps until it comes. It
+// returns how long it waited, or booked false (and when a slot could come) if the next one is
+// further away: nothing is booked then.
+func (b *budget) waitWithin(ctx context.Context, within time.Duration) (waited time.Duration, booked bool, next time.Time, err error) {
+	slot, booked, err := b.reserveWithin(ctx, within)
+	if err != nil || !booked {
+		return 0, false, slot, err
 	}
 	d := slot.Sub(b.now())
 	if d <= 0 {
-		return 0, nil
+		return 0, true, slot, nil
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return d, nil
+		return d, true, slot, nil
 	case <-ctx.Done():
-		return 0, context.Cause(ctx)
+		return 0, false, slot, context.Cause(ctx)
 	}
 }
 
@@ -164,11 +202,11 @@ func (b *budget) penalize(ctx context.Context, retryAfter time.Duration) error {
 	if retryAfter <= 0 {
 		retryAfter = time.Second
 	}
-	_, err := b.update(ctx, func(st budgetState, now time.Time) budgetState {
+	_, err := b.update(ctx, func(st budgetState, now time.Time) (budgetState, bool) {
 		st.Rate = max(b.rate(st, now)/2, b.limit*budgetFloor)
 		st.Changed = now.UnixNano()
 		st.Until = max(st.Until, now.Add(retryAfter).UnixNano())
-		return st
+		return st, true
 	})
 	return err
 }

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"math"
 	"slices"
 	"sync"
 	"testing"
@@ -11,10 +12,16 @@ import (
 	"github.com/remediator/remediator/broker/brokertest"
 )
 
+// reserve books the next slot however far away it is.
+func (b *budget) reserve(ctx context.Context) (time.Time, error) {
+	slot, _, err := b.reserveWithin(ctx, math.MaxInt64)
+	return slot, err
+}
+
 func budgetKV(t *testing.T) *broker.KV {
 	t.Helper()
 	b := brokertest.Connect(t)
-	kv, err := b.KeyValue(context.Background(), broker.KVConfig{Bucket: budgetsBucket, History: 1})
+	kv, err := b.KeyValue(context.Background(), broker.KVConfig{Bucket: budgetsBucket, History: 1, Replicas: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

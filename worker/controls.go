@@ -74,7 +74,7 @@ func (c *controls) dryRun(flow string) bool {
 }
 
 // watch keeps c current until ctx ends; ready is closed once the current values are in.
-func (c *controls) watch(ctx context.Context, kv *broker.KV, log *slog.Logger, ready chan<- struct{}) {
+func (c *controls) watch(ctx context.Context, kv Bucket, log *slog.Logger, ready chan<- struct{}) {
 	var once sync.Once
 	markReady := func() { once.Do(func() { close(ready) }) }
 	defer markReady()
@@ -119,7 +119,7 @@ func SetControl(ctx context.Context, kv *broker.KV, key string, value *Control) 
 // replicas: the timestamps of recent invocations live in one KV key, updated by
 // compare-and-swap. Beyond the cap, jobs are held in JetStream and a held status says why.
 type blastCap struct {
-	kv     kvStore
+	kv     KV
 	key    string
 	max    int
 	window time.Duration
@@ -128,7 +128,7 @@ type blastCap struct {
 	blocked time.Time // until when this replica knows the cap is full
 }
 
-func newBlastCap(kv kvStore, flow string, max int, window time.Duration) *blastCap {
+func newBlastCap(kv KV, flow string, max int, window time.Duration) *blastCap {
 	if max <= 0 || window <= 0 {
 		return nil
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"time"
 
@@ -43,42 +44,60 @@ var (
 	errDuplicate       = errors.New("the flow already succeeded for this event")
 )
 
-// dispatchState travels on the delivery between the dispatch handler and its recorder.
+// slotFarError says the flow's next rate-budget slot is too far away to hold the job for it.
+type slotFarError struct{ next time.Time }
+
+func (e *slotFarError) Error() string {
+	return "the flow's next rate-budget slot is at " + e.next.Format(time.RFC3339Nano)
+}
+
+// dispatchState is the job state the dispatch handler loaded and changed; it returns it to
+// its recorder.
 type dispatchState struct {
 	st  jobState
 	rev uint64
 }
 
-func (w *Worker) dispatchHandler() Handler {
-	return Chain(HandlerFunc(w.dispatch), w.Trace, w.Log, w.recordDispatch, w.Recover)
+// dispatchFunc is the dispatch handler: its outcome, and the job state for the recorder.
+type dispatchFunc func(ctx context.Context, d *Delivery) (*dispatchState, error)
+
+func (w *Worker) dispatchStep() Step {
+	return w.Trace(w.Log(w.recordDispatch(w.dispatch)))
 }
 
-func (w *Worker) dispatch(ctx context.Context, d *Delivery) error {
+// slotWithin is how far away a rate-budget slot may be for a delivery to be held for it:
+// half the ack wait, or any distance on the last delivery (a hand-back would end it). The
+// heartbeat keeps the delivery alive meanwhile.
+func (w *Worker) slotWithin(d *Delivery) time.Duration {
+	if d.LastDelivery {
+		return math.MaxInt64
+	}
+	return w.cfg.AckWait / 2
+}
+
+func (w *Worker) dispatch(ctx context.Context, d *Delivery) (*dispatchState, error) {
 	job, err := decodeJob(d.Data)
 	if err != nil {
-		return DeadLetter(status.ReasonPermanentFailure, err)
+		return nil, DeadLetter(status.ReasonPermanentFailure, err)
 	}
 	d.Job = job
 	fr, ok := w.flows[job.Flow]
 	if !ok {
-		return DeadLetterf(status.ReasonPermanentFailure, "flow %q is not configured on this worker", job.Flow)
+		return nil, DeadLetterf(status.ReasonPermanentFailure, "flow %q is not configured on this worker", job.Flow)
 	}
 	st, rev, err := w.loadJob(ctx, job.Key)
 	if err != nil {
-		return Retry(0, "job state unavailable", err)
+		return nil, Retry(0, "job state unavailable", err)
 	}
 	switch {
 	case st.Terminal != nil && st.EventSequence == job.EventSequence:
-		d.dispatch = &dispatchState{st: st, rev: rev}
-		return errAlreadyTerminal
+		return &dispatchState{st: st, rev: rev}, errAlreadyTerminal
 	case st.Terminal != nil && st.Terminal.Outcome == status.Succeeded:
-		d.dispatch = &dispatchState{st: st, rev: rev}
-		return errDuplicate
+		return &dispatchState{st: st, rev: rev}, errDuplicate
 	case st.EventSequence != job.EventSequence:
 		st = jobState{EventSequence: job.EventSequence}
 	}
 	ds := &dispatchState{st: st, rev: rev}
-	d.dispatch = ds
 	d.History = ds.st.Attempts
 
 	if fr.DryRun || fr.controls.dryRun(job.Flow) {
@@ -87,9 +106,15 @@ func (w *Worker) dispatch(ctx context.Context, d *Delivery) error {
 			Outcome: status.DryRun, DryRun: true, Inputs: job.Inputs, IdempotencyKey: job.IdempotencyKey,
 			Attempt: len(ds.st.Attempts), Why: "flow is in dry-run mode: the invocation was decided and recorded, not made",
 		}
-		return nil
+		return ds, nil
 	}
+	return ds, w.invoke(ctx, d, fr, job, ds)
+}
 
+// invoke makes the job's attempts of this delivery (the first, then quick retries) and says
+// what comes next. What it learns is saved on a context detached from ctx's cancellation, so
+// that an attempt made before shutdown is never forgotten.
+func (w *Worker) invoke(ctx context.Context, d *Delivery, fr *flowRunner, job *Job, ds *dispatchState) error {
 	// Quick retries: a few in-process attempts for blips, each announced with a retrying status.
 	quick := backoff.NewExponentialBackOff(
 		backoff.WithInitialInterval(w.cfg.QuickRetryDelay),
@@ -99,19 +124,23 @@ func (w *Worker) dispatch(ctx context.Context, d *Delivery) error {
 	)
 	policy := backoff.WithContext(backoff.WithMaxRetries(quick, uint64(w.cfg.QuickRetries)), ctx)
 	var last *flow.Error
-	prepaid := d.prepaid
+	slotBooked := d.SlotBooked
 	op := func() error {
 		if ok, until, err := fr.blast.take(ctx); err != nil {
 			return backoff.Permanent(Retry(0, "blast-radius cap unavailable", err))
 		} else if !ok {
 			return backoff.Permanent(&cappedError{until: until})
 		}
-		if !prepaid { // quick retries spend the shared budget like any call
-			if _, err := fr.waitBudget(ctx); err != nil {
+		if !slotBooked { // quick retries spend the shared budget like any call
+			booked, next, err := fr.waitBudget(ctx, w.slotWithin(d))
+			if err != nil {
 				return backoff.Permanent(Retry(0, "rate budget unavailable", err))
 			}
+			if !booked {
+				return backoff.Permanent(&slotFarError{next: next})
+			}
 		}
-		prepaid = false
+		slotBooked = false
 		done, err := fr.breaker.Allow()
 		if err != nil {
 			return backoff.Permanent(errCircuitOpen)
@@ -141,7 +170,7 @@ func (w *Worker) dispatch(ctx context.Context, d *Delivery) error {
 		}
 		w.announceRetry(ctx, d, job, delay, "quick in-process retry after "+whyRetry(err))
 	}
-	err = backoff.RetryNotify(op, policy, notify)
+	err := backoff.RetryNotify(op, policy, notify)
 	if err == nil {
 		return nil
 	}
@@ -149,15 +178,35 @@ func (w *Worker) dispatch(ctx context.Context, d *Delivery) error {
 	if errors.As(err, &perm) { // keep backoff's type inside this package
 		err = perm.Err
 	}
-	if re, ok := asRetry(err); ok { // shutdown while waiting for budget
+	// From here on, what this delivery learnt is saved even if shutdown cancels the work.
+	workCtx := ctx
+	ctx, cancel := finalContext(ctx)
+	defer cancel()
+	saveAttempts := func() error {
+		if d.Attempt == nil {
+			return nil // no attempt made in this delivery: nothing new to keep
+		}
+		return w.saveJob(ctx, job.Key, ds)
+	}
+	if re, ok := asRetry(err); ok { // budget or cap unavailable, or shutdown while waiting
+		if serr := saveAttempts(); serr != nil {
+			return Retry(0, "job state unavailable", serr)
+		}
 		return re
+	}
+	var far *slotFarError
+	if errors.As(err, &far) {
+		if serr := saveAttempts(); serr != nil {
+			return Retry(0, "job state unavailable", serr)
+		}
+		wait := max(time.Until(far.next), 0)
+		w.announceRetry(ctx, d, job, wait, fmt.Sprintf("the rate budget of flow %s has no slot before %s; handed back to JetStream until then", job.Flow, far.next.UTC().Format(time.RFC3339)))
+		return Retry(wait, "rate-budget slot far away", err)
 	}
 	var capped *cappedError
 	if errors.As(err, &capped) {
-		if len(ds.st.Attempts) > 0 {
-			if serr := w.saveJob(ctx, job.Key, ds); serr != nil {
-				return Retry(0, "job state unavailable", serr)
-			}
+		if serr := saveAttempts(); serr != nil {
+			return Retry(0, "job state unavailable", serr)
 		}
 		wait := max(time.Until(capped.until), time.Second)
 		why := fmt.Sprintf("blast-radius cap for flow %s reached (%d invocations in %s); the event is held and will be dispatched when the window has room",
@@ -168,10 +217,8 @@ func (w *Worker) dispatch(ctx context.Context, d *Delivery) error {
 	}
 	if errors.Is(err, errCircuitOpen) {
 		// Not an attempt: the flow is resting. Keep what this delivery learnt and wait in JetStream.
-		if len(ds.st.Attempts) > 0 {
-			if serr := w.saveJob(ctx, job.Key, ds); serr != nil {
-				return Retry(0, "job state unavailable", serr)
-			}
+		if serr := saveAttempts(); serr != nil {
+			return Retry(0, "job state unavailable", serr)
 		}
 		cool := fr.Breaker.Cooldown
 		w.announceRetry(ctx, d, job, cool, fmt.Sprintf("circuit breaker for flow %s is open after repeated failures; waiting for it to cool down", job.Flow))
@@ -181,7 +228,11 @@ func (w *Worker) dispatch(ctx context.Context, d *Delivery) error {
 	if !errors.As(err, &ferr) {
 		return Retry(0, "dispatch interrupted", err)
 	}
-	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+	if errors.Is(err, context.Canceled) && workCtx.Err() != nil {
+		// Shutdown cancelled the call: keep the attempt and hand the job back.
+		if serr := saveAttempts(); serr != nil {
+			return Retry(0, "job state unavailable", serr)
+		}
 		return Retry(0, "shutting down", err)
 	}
 	n := len(ds.st.Attempts)
@@ -298,70 +349,85 @@ func whyRetry(err error) string {
 // genKey identifies a job generation in record de-duplication ids.
 func genKey(job *Job) string { return fmt.Sprintf("%s:%d", job.Key, job.EventSequence) }
 
-// recordDispatch stores the result of a dispatch: the terminal state, then the dead letter
-// when there is one, then the status.
-func (w *Worker) recordDispatch(next Handler) Handler {
-	return HandlerFunc(func(ctx context.Context, d *Delivery) error {
-		err := next.Handle(ctx, d)
-		ds, job := d.dispatch, d.Job
+// recordDispatch stores the result of a dispatch — the terminal state, then the dead letter
+// when there is one, then the status — on a context detached from the work's cancellation, and
+// says whether it is stored. On the last allowed delivery, a result that would be retried is
+// dead-lettered instead.
+func (w *Worker) recordDispatch(next dispatchFunc) Step {
+	return StepFunc(func(ctx context.Context, d *Delivery) Result {
+		var ds *dispatchState
+		err := w.Recover(HandlerFunc(func(ctx context.Context, d *Delivery) error {
+			var err error
+			ds, err = next(ctx, d)
+			return err
+		})).Handle(ctx, d)
+		err = w.lastChance(d, err)
+		ctx, cancel := finalContext(ctx)
+		defer cancel()
+		job := d.Job
 		switch {
 		case errors.Is(err, errDuplicate):
 			w.log.InfoContext(ctx, "duplicate event: the flow already succeeded for it; not invoking again",
 				"event_id", job.EventID, "flow", job.Flow, "execution_id", ds.st.Terminal.ExecutionID)
-			d.recorded = true
-			return nil
+			return Result{Recorded: true}
 		case errors.Is(err, errAlreadyTerminal):
 			// A previous delivery decided but may have died before publishing: publish again
 			// (de-duplicated) and settle the same way.
 			rec := *ds.st.Terminal
 			if perr := w.publishStatus(ctx, genKey(job), rec); perr != nil {
-				return Retry(0, "could not store the status", perr)
+				return Result{Err: Retry(0, "could not store the status", perr)}
 			}
-			d.recorded = true
 			if rec.Outcome == status.Succeeded || rec.Outcome == status.DryRun {
-				return nil
+				return Result{Recorded: true}
 			}
-			return DeadLetter(rec.Reason, errors.New(rec.Error))
+			return Result{Err: DeadLetter(rec.Reason, errors.New(rec.Error)), Recorded: true}
 		case err == nil:
 			rec := *d.Attempt
 			ds.st.Terminal = &rec
 			if serr := w.saveJob(ctx, job.Key, ds); serr != nil {
-				return Retry(0, "job state unavailable", serr)
+				return Result{Err: Retry(0, "job state unavailable", serr)}
 			}
 			if perr := w.publishStatus(ctx, genKey(job), rec); perr != nil {
-				return Retry(0, "could not store the status", perr)
+				return Result{Err: Retry(0, "could not store the status", perr)}
 			}
 			if rec.Outcome == status.Succeeded {
 				w.metrics.remediated(ctx, job)
 			}
-			d.recorded = true
-			return nil
-		}
-		if re, ok := asRetry(err); ok {
-			// A retry with an attempt made was announced and saved by the handler.
-			d.recorded = d.Attempt != nil && re.Err != nil && !errors.Is(err, context.Canceled)
-			return err
+			return Result{Recorded: true}
 		}
 		dl, ok := asDeadLetter(err)
 		if !ok {
-			return err
+			// A retry: what an attempt taught was saved and announced by the handler.
+			return Result{Err: err}
 		}
-		if rerr := w.recordDispatchDeadLetter(ctx, d, dl); rerr != nil {
-			return Retry(0, "could not record the dead letter", rerr)
+		if rerr := w.recordDispatchDeadLetter(ctx, d, ds, dl); rerr != nil {
+			return Result{Err: Retry(0, "could not record the dead letter", rerr)}
 		}
-		d.recorded = true
-		return err
+		return Result{Err: err, Recorded: true}
 	})
 }
 
-func (w *Worker) recordDispatchDeadLetter(ctx context.Context, d *Delivery, dl *DeadLetterError) error {
+// lastChance turns a result that would be retried into a retries_exhausted dead letter when
+// JetStream will not deliver the message again: it is recorded rather than left behind.
+func (w *Worker) lastChance(d *Delivery, err error) error {
+	if !d.LastDelivery || err == nil || errors.Is(err, errDuplicate) || errors.Is(err, errAlreadyTerminal) {
+		return err
+	}
+	if _, ok := asDeadLetter(err); ok {
+		return err
+	}
+	return DeadLetter(status.ReasonRetriesExhausted,
+		fmt.Errorf("delivery %d is the last JetStream allows (max deliveries) and it could not be handled: %w", d.Delivered, err))
+}
+
+func (w *Worker) recordDispatchDeadLetter(ctx context.Context, d *Delivery, ds *dispatchState, dl *DeadLetterError) error {
 	now := time.Now().UTC()
 	job := d.Job
 	if job == nil { // the job itself is unreadable: keep its bytes
 		rec := status.DeadLetter{Reason: dl.Reason, Error: errText(dl), Subject: d.Subject, Headers: d.Header, Payload: d.Data,
 			FirstSeen: orNow(d.Published, now), LastSeen: now}
 		key := fmt.Sprintf("job:%d", d.Sequence)
-		seq, err := w.publishDeadLetter(ctx, key, rec)
+		seq, err := w.storeDeadLetter(ctx, key, rec)
 		if err != nil {
 			return err
 		}
@@ -369,11 +435,14 @@ func (w *Worker) recordDispatchDeadLetter(ctx context.Context, d *Delivery, dl *
 	}
 	rec := status.DeadLetter{
 		Reason: dl.Reason, Error: errText(dl), EventID: job.EventID, EventKind: string(job.EventKind),
-		Flow: job.Flow, Rule: job.Rule, Subject: job.Subject, Headers: job.Headers, Payload: job.Payload,
+		Flow: job.Flow, Rule: job.Rule, Subject: job.Subject,
 		IdempotencyKey: job.IdempotencyKey, History: d.History, Attempts: len(d.History),
-		FirstSeen: job.FirstSeen, LastSeen: now, EventSequence: job.EventSequence,
+		FirstSeen: job.FirstSeen, LastSeen: now, Stream: broker.StreamEvents, EventSequence: job.EventSequence,
 	}
-	seq, err := w.publishDeadLetter(ctx, genKey(job), rec)
+	if err := w.embedEvent(ctx, &rec); err != nil {
+		return err
+	}
+	seq, err := w.storeDeadLetter(ctx, genKey(job), rec)
 	if err != nil {
 		return err
 	}
@@ -383,13 +452,32 @@ func (w *Worker) recordDispatchDeadLetter(ctx context.Context, d *Delivery, dl *
 	if d.Attempt != nil {
 		st.HTTPStatus, st.ExecutionID, st.OutcomeUnknown = d.Attempt.HTTPStatus, d.Attempt.ExecutionID, d.Attempt.OutcomeUnknown
 	}
-	if ds := d.dispatch; ds != nil {
+	if ds != nil {
 		ds.st.Terminal = &st
 		if err := w.saveJob(ctx, job.Key, ds); err != nil {
 			return err
 		}
 	}
 	return w.publishStatus(ctx, genKey(job), st)
+}
+
+// embedEvent loads the dead letter's event from REMEDIATION_EVENTS by its sequence and embeds
+// its bytes and headers. An event no longer there (expired, deleted) leaves the dead letter a
+// reference only, saying so; another read error is returned (retried).
+func (w *Worker) embedEvent(ctx context.Context, rec *status.DeadLetter) error {
+	if rec.EventSequence == 0 {
+		return nil
+	}
+	msg, err := w.cfg.Broker.GetMessage(ctx, broker.StreamEvents, rec.EventSequence)
+	if errors.Is(err, broker.ErrMessageNotFound) {
+		rec.Error += fmt.Sprintf(" (the event, #%d in %s, is no longer stored: this dead letter is a reference only)", rec.EventSequence, broker.StreamEvents)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("load the event for its dead letter: %w", err)
+	}
+	rec.Payload, rec.Headers = msg.Data, msg.Header
+	return nil
 }
 
 func (w *Worker) loadJob(ctx context.Context, key string) (jobState, uint64, error) {

@@ -127,7 +127,7 @@ func TestTimeoutAfterSendIsRetriedWithTheSameKey(t *testing.T) {
 	h := start(t, options{
 		faults: map[string]flowsim.Faults{"suspend-okta-account": {TimeoutRate: 1, Hang: 10 * time.Second}},
 		workerConfig: func(c *worker.Config) {
-			c.QuickRetries = -1
+			c.QuickRetries = 0
 			for i := range c.Flows {
 				c.Flows[i].Endpoint.Timeout = 500 * time.Millisecond
 			}

@@ -4,32 +4,50 @@
 // # Stages
 //
 // Intake consumes REMEDIATION_EVENTS with one durable consumer shared by all replicas. For
-// each event it validates the document, normalises it, routes it, authorizes its principal for
-// every flow, and stores one dispatch job per triggered flow in REMEDIATION_DISPATCH; only then
-// does it ack the event.
+// each event it checks its size against MaxEventBytes (a larger one is dead-lettered as
+// too_large, by reference only), validates the document, normalises it, routes it, authorizes
+// its principal for every flow, and stores one dispatch job per triggered flow in
+// REMEDIATION_DISPATCH; only then does it ack the event. A job (version 2, see [Job]) refers
+// to its event by sequence and carries no copy of it.
 //
 // Dispatch consumes REMEDIATION_DISPATCH with one durable consumer per flow and priority, so
 // that a saturated or failing flow never delays another and urgent work goes first. A flow's
 // jobs are fetched only while it is not held (circuit breaker open, paused by an operator,
-// blast-radius cap full) and called only once a slot of its rate budget — shared by all
-// replicas through a JetStream KV key — has come. It invokes the flow (with a few quick
-// in-process retries) and records the result.
+// blast-radius cap full, penalised by a 429's Retry-After) and called only once a slot of its
+// rate budget — shared by all replicas through a JetStream KV key — has come. A fetched job is
+// kept alive by heartbeats from the moment of fetch; one whose slot is further away than half
+// the ack wait is handed back with a delay instead of being held (and no slot is booked for
+// it). Dispatch invokes the flow (with a few quick in-process retries) and records the
+// result; a dead letter embeds the event, loaded by its sequence.
 //
 // # Handler contract
 //
-// Both stages are a [Handler] wrapped in [Middleware]. The chain, outermost first, is
+// A stage is a [Handler] turned into a [Step] by its record middleware, wrapped in more
+// middleware. The chain, outermost first, is
 //
 //	trace → log → record → recover → stage handler
 //
 // trace starts the consumer span (linked to the producer's), log writes one line per
 // delivery, record turns the handler's result into stored records (status, dead letter,
-// dispatch jobs), recover turns a panic into a dead letter so that a poison event cannot crash
-// the worker or loop forever.
+// dispatch jobs, job state) and returns a [Result] saying whether it is stored, recover turns
+// a panic into a dead letter so that a poison event cannot crash the worker or loop forever.
+// What passes between them travels in return values: the dispatch handler returns the job
+// state it changed to its recorder, the recorder returns the Result to the runner.
 //
 // # Outcomes are errors
 //
 // A handler returns nil for success, a [*RetryError] (see [Retry]) to be tried again later, or
 // a [*DeadLetterError] (see [DeadLetter]) when the event cannot succeed. The runner acks,
 // naks with delay, or terminates the message accordingly — and it acks or terminates only
-// what the record middleware has stored; anything else is nak'ed and comes back.
+// what the record step says is stored; anything else is nak'ed and comes back. Every consumer
+// caps deliveries (MaxDeliver): on the last one, a result that would be retried is
+// dead-lettered as retries_exhausted; if even that cannot be stored the message stays in its
+// stream and the MAX_DELIVERIES advisory is an error log and a metric. Final records are
+// written on a context detached from shutdown's cancellation, so a result obtained is never
+// lost to it.
+//
+// # Dependencies
+//
+// The worker reaches JetStream through small interfaces ([Broker], [Source], [Message], [KV],
+// [Bucket], [Advisories]); [JetStream] adapts a *broker.Broker, and tests use fakes.
 package worker

@@ -8,20 +8,6 @@ import (
 	"github.com/remediator/remediator/status"
 )
 
-// Message is a JetStream message as the worker needs it. *broker.Message implements it.
-type Message interface {
-	Subject() string
-	Data() []byte
-	Headers() map[string][]string
-	Delivered() int
-	StreamSequence() uint64
-	Published() time.Time
-	Ack(ctx context.Context) error
-	Nak(delay time.Duration) error
-	Term(reason string) error
-	InProgress() error
-}
-
 // Delivery is one delivery of a message, and what the handlers learn about it.
 type Delivery struct {
 	Msg       Message
@@ -31,8 +17,15 @@ type Delivery struct {
 	Delivered int
 	Sequence  uint64
 	Published time.Time
-	// Stage is "intake" or "dispatch".
+	// Stage is "intake" or "dispatch/<flow>".
 	Stage string
+	// LastDelivery is set by the runner when JetStream will not deliver the message again
+	// (Delivered has reached the consumer's MaxDeliver): a failure that would be retried is
+	// dead-lettered instead.
+	LastDelivery bool
+	// SlotBooked is set by the runner when it already waited for a rate-budget slot for the
+	// first invocation of this delivery (dispatch).
+	SlotBooked bool
 
 	// Event is set by intake once the document is decoded.
 	Event *event.Event
@@ -42,12 +35,6 @@ type Delivery struct {
 	Attempt *status.Record
 	// History holds every attempt of the current job generation (dispatch).
 	History []status.Attempt
-	// recorded is set by the record middleware once the outcome is stored.
-	recorded bool
-	// dispatch carries job state from the dispatch handler to its recorder.
-	dispatch *dispatchState
-	// prepaid: the runner already spent a rate-budget slot for the first attempt.
-	prepaid bool
 }
 
 // Handler handles one delivery. See the package documentation for what its error means.
@@ -71,3 +58,26 @@ func Chain(h Handler, mw ...Middleware) Handler {
 	}
 	return h
 }
+
+// Result is what the runner settles: the outcome of a delivery and whether it is stored.
+type Result struct {
+	// Err is the outcome: nil for success, a *DeadLetterError, a *RetryError, or any other
+	// error (retried).
+	Err error
+	// Recorded says the outcome is stored (terminal job state, status, dead letter, jobs):
+	// only then may the runner ack or terminate the message. An unrecorded result is nak'ed
+	// and comes back.
+	Recorded bool
+}
+
+// Step is a stage's handler once its results are recorded: what the runner calls. The record
+// middleware turns a [Handler] into a Step; [Worker.Trace] and [Worker.Log] wrap Steps.
+type Step interface {
+	Handle(ctx context.Context, d *Delivery) Result
+}
+
+// StepFunc adapts a function to [Step].
+type StepFunc func(ctx context.Context, d *Delivery) Result
+
+// Handle calls f.
+func (f StepFunc) Handle(ctx context.Context, d *Delivery) Result { return f(ctx, d) }

@@ -34,6 +34,7 @@ const simToken = "test-client-token-5f0c1e"
 type harness struct {
 	t       *testing.T
 	b       *broker.Broker
+	url     string // of the NATS server, for tests that act on JetStream directly
 	sim     *flowsim.Simulator
 	pub     *publish.Publisher
 	workers []*running
@@ -54,7 +55,8 @@ type options struct {
 
 func start(t *testing.T, opt options) *harness {
 	t.Helper()
-	b := brokertest.Connect(t)
+	srv := brokertest.Server(t)
+	b := connect(t, srv.ClientURL())
 	cfg, err := config.Default()
 	if err != nil {
 		t.Fatal(err)
@@ -76,17 +78,17 @@ func start(t *testing.T, opt options) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(sim)
-	t.Cleanup(srv.Close)
+	simSrv := httptest.NewServer(sim)
+	t.Cleanup(simSrv.Close)
 
 	var flows []worker.Flow
 	for _, f := range cfg.Flows {
 		flows = append(flows, worker.Flow{
 			Endpoint: flow.Endpoint{
-				Name: f.Name, URL: srv.URL + "/api/flo/" + f.Name + "/invoke",
+				Name: f.Name, URL: simSrv.URL + "/api/flo/" + f.Name + "/invoke",
 				Auth: flow.ClientToken{Source: flow.StaticToken(simToken)}, Timeout: 2 * time.Second,
 			},
-			RateLimit: opt.rate, Concurrency: 4,
+			RateLimit: opt.rate, Concurrency: 4, Breaker: worker.BreakerForTests(),
 		})
 	}
 	v, err := schema.New()
@@ -96,19 +98,14 @@ func start(t *testing.T, opt options) *harness {
 	logs := &servicetest.LogBuffer{}
 	tp := sdktrace.NewTracerProvider()
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	wc := worker.Config{
-		Broker: b, Validator: v, Router: policy.New(cfg), Invoker: flow.NewClient(flow.ClientConfig{}), Flows: flows,
-		TracerProvider:  tp,
-		Logger:          slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		RetryBaseDelay:  50 * time.Millisecond,
-		RetryMaxDelay:   200 * time.Millisecond,
-		QuickRetryDelay: 10 * time.Millisecond,
-		ShutdownTimeout: 5 * time.Second,
-	}
+	wc := worker.ConfigForTests()
+	wc.Broker, wc.Validator, wc.Router, wc.Invoker, wc.Flows = worker.JetStream(b), v, policy.New(cfg), flow.NewClient(flow.ClientConfig{}), flows
+	wc.TracerProvider = tp
+	wc.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if opt.workerConfig != nil {
 		opt.workerConfig(&wc)
 	}
-	h := &harness{t: t, b: b, sim: sim, pub: publish.New(b, tp), logs: logs, wc: wc}
+	h := &harness{t: t, b: b, url: srv.ClientURL(), sim: sim, pub: publish.New(b, tp), logs: logs, wc: wc}
 	if opt.before != nil {
 		opt.before(b)
 	}
@@ -132,7 +129,15 @@ func start(t *testing.T, opt options) *harness {
 	return h
 }
 
+// connect connects to the NATS server at url and provisions the streams; closed when the
+// test ends.
+func connect(t *testing.T, url string) *broker.Broker {
+	t.Helper()
+	return brokertest.ConnectTo(t, url)
+}
+
 type running struct {
+	w      *worker.Worker
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -146,7 +151,7 @@ func (h *harness) run() {
 		h.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{cancel: cancel, done: make(chan error, 1)}
+	r := &running{w: w, cancel: cancel, done: make(chan error, 1)}
 	h.workers = append(h.workers, r)
 	go func() { r.done <- w.Run(ctx) }()
 	eventually(h.t, 10*time.Second, "worker ready", w.Ready)

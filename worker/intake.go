@@ -19,14 +19,18 @@ import (
 	"github.com/remediator/remediator/telemetry"
 )
 
-func (w *Worker) intakeHandler() Handler {
-	return Chain(HandlerFunc(w.intake), w.Trace, w.Log, w.recordIntake, w.Recover)
+func (w *Worker) intakeStep() Step {
+	return w.Trace(w.Log(w.recordIntake(w.Recover(HandlerFunc(w.intake)))))
 }
 
 // intake validates, routes, authorizes and fans out one event. It returns nil only once every dispatch job
 // is stored.
 func (w *Worker) intake(ctx context.Context, d *Delivery) error {
 	w.metrics.eventReceived(ctx, d)
+	if len(d.Data) > w.cfg.MaxEventBytes {
+		return DeadLetterf(status.ReasonTooLarge, "the event is %d bytes, over the limit of %d bytes (limits.maxEventBytes); it is not copied into any record: it is #%d in %s",
+			len(d.Data), w.cfg.MaxEventBytes, d.Sequence, broker.StreamEvents)
+	}
 	kind, ok := event.KindForSubject(d.Subject)
 	if !ok {
 		return DeadLetterf(status.ReasonNoRoute, "subject %q carries no known event kind: publish ISPM issues to %s and entity-risk triggers to %s",
@@ -56,7 +60,7 @@ func (w *Worker) intake(ctx context.Context, d *Delivery) error {
 			return DeadLetterf(status.ReasonNoRoute, "rule %q routes to flow %q, which this worker does not run", dec.Rule, dec.Flow)
 		}
 	}
-	inputs, err := w.authorize(ctx, d, ev, decisions)
+	principal, inputs, err := w.authorize(ctx, d, ev, decisions)
 	if err != nil {
 		return err
 	}
@@ -70,10 +74,13 @@ func (w *Worker) intake(ctx context.Context, d *Delivery) error {
 		job := &Job{
 			Version: jobVersion, Key: key, IdempotencyKey: idempotencyKeyPrefix + key,
 			EventID: ev.ID, EventKind: ev.Kind, EventTime: ev.Time, Flow: dec.Flow, Rule: dec.Rule, Priority: ev.Priority(),
-			Inputs: inputs[i], Subject: d.Subject, Headers: d.Header, Payload: d.Data,
+			Inputs: inputs[i], Subject: d.Subject, Principal: principal,
 			EventSequence: d.Sequence, FirstSeen: firstSeen,
 		}
 		if err := w.storeJob(ctx, job); err != nil {
+			if payloadTooLarge(err) { // permanent: the same job can never be stored
+				return DeadLetter(status.ReasonTooLarge, fmt.Errorf("the dispatch job for flow %s is too large to store (its inputs; the event is %d bytes): %w", dec.Flow, len(d.Data), err))
+			}
 			return Retry(0, "could not store the dispatch job", fmt.Errorf("store dispatch job for flow %s: %w", dec.Flow, err))
 		}
 	}
@@ -85,13 +92,13 @@ func (w *Worker) intake(ctx context.Context, d *Delivery) error {
 // if the principal may not run one of the flows, the whole event is dead-lettered as
 // unauthorized, naming every denied flow, and no flow runs; an event that does not fit a
 // flow's input mapping is dead-lettered as schema_violation, and no flow runs either.
-func (w *Worker) authorize(ctx context.Context, d *Delivery, ev *event.Event, decisions []policy.Decision) ([]map[string]any, error) {
+func (w *Worker) authorize(ctx context.Context, d *Delivery, ev *event.Event, decisions []policy.Decision) (string, []map[string]any, error) {
 	_, span := w.tracer.Start(ctx, "authorize", traceAttrs(attrEventID.String(ev.ID)))
 	defer span.End()
 	p, err := w.cfg.Router.Principal(ev, d.Header, d.Subject)
 	if err != nil {
 		span.SetStatus(codes.Error, err.Error())
-		return nil, DeadLetter(status.ReasonUnauthorized, err)
+		return "", nil, DeadLetter(status.ReasonUnauthorized, err)
 	}
 	span.SetAttributes(attribute.String("principal", p.ID), attribute.String("principal.from", p.From))
 	denied := &deniedError{flows: len(decisions)}
@@ -102,18 +109,18 @@ func (w *Worker) authorize(ctx context.Context, d *Delivery, ev *event.Event, de
 	}
 	if len(denied.errs) > 0 {
 		span.SetStatus(codes.Error, denied.Error())
-		return nil, DeadLetter(status.ReasonUnauthorized, denied)
+		return "", nil, DeadLetter(status.ReasonUnauthorized, denied)
 	}
 	inputs := make([]map[string]any, len(decisions))
 	for i, dec := range decisions {
 		in, err := w.cfg.Router.Inputs(ev, dec.Flow)
 		if err != nil {
 			span.SetStatus(codes.Error, err.Error())
-			return nil, DeadLetter(status.ReasonSchemaViolation, err)
+			return "", nil, DeadLetter(status.ReasonSchemaViolation, err)
 		}
 		inputs[i] = in
 	}
-	return inputs, nil
+	return p.ID, inputs, nil
 }
 
 // deniedError is every authorization refusal of one event, on one line.
@@ -174,47 +181,54 @@ func (w *Worker) storeJob(ctx context.Context, job *Job) error {
 	return err
 }
 
-// recordIntake stores the dead letter and rejected status of a refused event. A successful
-// intake has already stored its jobs.
-func (w *Worker) recordIntake(next Handler) Handler {
-	return HandlerFunc(func(ctx context.Context, d *Delivery) error {
-		err := next.Handle(ctx, d)
+// recordIntake stores the dead letter and rejected status of a refused event, on a context
+// detached from the work's cancellation, and says whether the outcome is stored. A successful
+// intake has already stored its jobs. On the last allowed delivery, a result that would be
+// retried is dead-lettered instead.
+func (w *Worker) recordIntake(next Handler) Step {
+	return StepFunc(func(ctx context.Context, d *Delivery) Result {
+		err := w.lastChance(d, next.Handle(ctx, d))
 		if err == nil {
-			d.recorded = true
-			return nil
+			return Result{Recorded: true}
 		}
 		dl, ok := asDeadLetter(err)
 		if !ok {
-			return err
+			return Result{Err: err}
 		}
+		ctx, cancel := finalContext(ctx)
+		defer cancel()
 		now := time.Now().UTC()
 		rec := status.DeadLetter{
 			Reason: dl.Reason, Error: errText(dl), Subject: d.Subject, Headers: d.Header, Payload: d.Data,
-			EventSequence: d.Sequence, FirstSeen: orNow(d.Published, now), LastSeen: now,
+			Stream: broker.StreamEvents, EventSequence: d.Sequence, FirstSeen: orNow(d.Published, now), LastSeen: now,
+		}
+		if dl.Reason == status.ReasonTooLarge { // never copied: a reference to the event only
+			rec.Payload, rec.Headers = nil, nil
 		}
 		if d.Event != nil {
 			rec.EventID, rec.EventKind = d.Event.ID, string(d.Event.Kind)
 		} else {
-			rec.EventID = event.PeekID(d.Data)
+			if len(d.Data) <= w.cfg.MaxEventBytes {
+				rec.EventID = event.PeekID(d.Data)
+			}
 			if k, ok := event.KindForSubject(d.Subject); ok {
 				rec.EventKind = string(k)
 			}
 		}
 		key := fmt.Sprintf("event:%d", d.Sequence)
-		seq, perr := w.publishDeadLetter(ctx, key, rec)
+		seq, perr := w.storeDeadLetter(ctx, key, rec)
 		if perr != nil {
-			return Retry(0, "could not store the dead letter", perr)
+			return Result{Err: Retry(0, "could not store the dead letter", perr)}
 		}
 		st := status.Record{
 			EventID: rec.EventID, EventKind: rec.EventKind, Outcome: status.Rejected, Attempt: 0,
 			Error: rec.Error, Reason: dl.Reason, DLQSequence: seq,
 		}
 		if serr := w.publishStatus(ctx, key, st); serr != nil {
-			return Retry(0, "could not store the status", serr)
+			return Result{Err: Retry(0, "could not store the status", serr)}
 		}
 		w.metrics.eventRejected(ctx, rec.EventKind, dl.Reason)
-		d.recorded = true
-		return err
+		return Result{Err: err, Recorded: true}
 	})
 }
 

@@ -19,8 +19,12 @@ func DispatchSubject(flow string, p event.Priority) string {
 	return DispatchSubjectPrefix + flow + "." + string(p)
 }
 
-// Job is one (event, flow) invocation to make: what intake hands to dispatch. It carries the
-// original event so that a dead letter written by dispatch holds the exact original bytes.
+// Job is one (event, flow) invocation to make: what intake hands to dispatch.
+//
+// Version 2 refers to the event by its sequence in REMEDIATION_EVENTS instead of carrying a
+// copy of its payload and headers, so that a job is never much larger than its inputs and an
+// event near the size limit can always be stored as a job. A dispatch dead letter loads the
+// event by that sequence to embed it.
 type Job struct {
 	Version int `json:"v"`
 	// Key identifies the (event, flow) pair: the same for every retry, duplicate and replay.
@@ -33,17 +37,20 @@ type Job struct {
 	Rule           string         `json:"rule"`
 	Priority       event.Priority `json:"priority"`
 	Inputs         map[string]any `json:"inputs"`
-	// Subject, Headers and Payload are the original event message.
-	Subject string              `json:"subject"`
-	Headers map[string][]string `json:"headers,omitempty"`
-	Payload []byte              `json:"payload"`
-	// EventSequence is the event's sequence in REMEDIATION_EVENTS. A new sequence for the same
-	// Key (a re-publish or a replay) is a new generation of the job.
+	// Subject is the subject the event was published to (a replay publishes there).
+	Subject string `json:"subject"`
+	// Principal is the id of the principal the event was authorized for.
+	Principal string `json:"principal,omitempty"`
+	// EventSequence is the event's sequence in REMEDIATION_EVENTS: where the event itself is.
+	// A new sequence for the same Key (a re-publish or a replay) is a new generation of the
+	// job.
 	EventSequence uint64    `json:"eventSequence"`
 	FirstSeen     time.Time `json:"firstSeen"`
 }
 
-const jobVersion = 1
+// jobVersion is the version intake writes. Dispatch also reads version 1 jobs (which carried
+// the payload and headers, now ignored) left in the stream by an older worker.
+const jobVersion = 2
 
 // JobKey derives the key of the (event, flow) pair. It is a hash so that any event id is safe
 // as a KV key and a header value.
@@ -65,7 +72,7 @@ func decodeJob(b []byte) (*Job, error) {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return nil, fmt.Errorf("dispatch job is not valid JSON: %w", err)
 	}
-	if j.Version != jobVersion || j.Key == "" || j.Flow == "" {
+	if (j.Version != jobVersion && j.Version != 1) || j.Key == "" || j.Flow == "" {
 		return nil, fmt.Errorf("dispatch job is malformed (version %d, key %q, flow %q)", j.Version, j.Key, j.Flow)
 	}
 	return &j, nil

@@ -33,6 +33,7 @@ const (
 	metricCircuitState    = "remediator.circuit.state"
 	metricConsumerPending = "remediator.consumer.pending"
 	metricTimeToRemediate = "remediator.time_to_remediate"
+	metricMaxDeliveries   = "remediator.max_deliveries"
 )
 
 // Label keys.
@@ -83,6 +84,7 @@ type metrics struct {
 	circuit         metric.Int64Gauge
 	pending         metric.Int64ObservableGauge
 	timeToRemediate metric.Float64Histogram
+	maxDeliveries   metric.Int64Counter
 }
 
 func newMetrics(mp metric.MeterProvider, log *slog.Logger, flows []Flow) (*metrics, error) {
@@ -100,6 +102,7 @@ func newMetrics(mp metric.MeterProvider, log *slog.Logger, flows []Flow) (*metri
 	m.outcomes = counter(metricOutcomes, "Status records written for dispatch jobs, by flow and outcome (succeeded, retrying, failed).")
 	m.retries = counter(metricRetries, "Retries scheduled, by flow and level: quick (in-process) or redelivery (handed back to JetStream).")
 	m.deadLetters = counter(metricDeadLetters, "Dead letters stored, by reason.")
+	m.maxDeliveries = counter(metricMaxDeliveries, "JetStream MAX_DELIVERIES advisories, by consumer: messages that even their last delivery could not dead-letter, left in their stream. Alert on any.")
 	var err error
 	m.inflight, err = m.meter.Int64UpDownCounter(metricInflight,
 		metric.WithDescription("Deliveries being handled now, by stage (intake, dispatch) and flow (dispatch)."))
@@ -283,11 +286,15 @@ func (m *metrics) remediated(ctx context.Context, job *Job) {
 	m.timeToRemediate.Record(ctx, max(0, time.Since(since).Seconds()), metric.WithAttributes(labelFlow.String(job.Flow)))
 }
 
-// pendingSource is a durable consumer that can report its backlog. *broker.Consumer is one.
+// pendingSource is a durable consumer that can report its backlog. A *binding is one (it
+// follows its consumer when it is created again).
 type pendingSource interface {
 	Name() string
 	Pending(ctx context.Context) (uint64, error)
 }
+
+func (b *binding) Name() string                                { return b.cfg.Durable }
+func (b *binding) Pending(ctx context.Context) (uint64, error) { return b.source().Pending(ctx) }
 
 // pendingTimeout bounds the consumer-info requests made for one scrape.
 const pendingTimeout = 2 * time.Second
@@ -302,10 +309,8 @@ func (m *metrics) observeConsumers(runners []*runner) func() {
 	}
 	var sources []pendingSource
 	for _, r := range runners {
-		for _, s := range r.sources {
-			if ps, ok := s.(pendingSource); ok {
-				sources = append(sources, ps)
-			}
+		for _, b := range r.sources {
+			sources = append(sources, b)
 		}
 	}
 	reg, err := m.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
@@ -329,11 +334,19 @@ func (m *metrics) observeConsumers(runners []*runner) func() {
 	return func() { _ = reg.Unregister() }
 }
 
-// waitBudget is fr.budget.wait, recorded in remediator_rate_limit_wait_seconds.
-func (fr *flowRunner) waitBudget(ctx context.Context) (time.Duration, error) {
-	waited, err := fr.budget.wait(ctx)
-	if err == nil {
+// waitBudget is fr.budget.waitWithin, recorded in remediator_rate_limit_wait_seconds.
+func (fr *flowRunner) waitBudget(ctx context.Context, within time.Duration) (booked bool, next time.Time, err error) {
+	waited, booked, next, err := fr.budget.waitWithin(ctx, within)
+	if err == nil && booked {
 		fr.metrics.rateLimitWait(ctx, fr.Endpoint.Name, waited)
 	}
-	return waited, err
+	return booked, next, err
+}
+
+// maxDeliveriesReached counts a MAX_DELIVERIES advisory of consumer.
+func (m *metrics) maxDeliveriesReached(ctx context.Context, consumer string) {
+	if m == nil {
+		return
+	}
+	m.maxDeliveries.Add(ctx, 1, metric.WithAttributes(labelConsumer.String(consumer)))
 }

@@ -27,8 +27,8 @@ const (
 // Trace starts a consumer span per delivery: a child of the producer's span when the message
 // carries W3C trace context (so one event is one trace) and linked to it, as OpenTelemetry's
 // messaging conventions ask for asynchronous hand-offs.
-func (w *Worker) Trace(next Handler) Handler {
-	return HandlerFunc(func(ctx context.Context, d *Delivery) error {
+func (w *Worker) Trace(next Step) Step {
+	return StepFunc(func(ctx context.Context, d *Delivery) Result {
 		producer := trace.SpanContextFromContext(telemetry.Extract(context.Background(), d.Header))
 		opts := []trace.SpanStartOption{
 			trace.WithSpanKind(trace.SpanKindConsumer),
@@ -49,7 +49,8 @@ func (w *Worker) Trace(next Handler) Handler {
 		}
 		ctx, span := w.tracer.Start(ctx, "process "+d.Subject, opts...)
 		defer span.End()
-		err := next.Handle(ctx, d)
+		res := next.Handle(ctx, d)
+		err := res.Err
 		if d.Event != nil {
 			span.SetAttributes(attrEventID.String(d.Event.ID))
 		}
@@ -63,7 +64,7 @@ func (w *Worker) Trace(next Handler) Handler {
 				span.SetStatus(codes.Error, err.Error())
 			}
 		}
-		return err
+		return res
 	})
 }
 
@@ -78,14 +79,16 @@ func outcomeName(err error) string {
 }
 
 // Log writes one line per delivery with stable keys.
-func (w *Worker) Log(next Handler) Handler {
-	return HandlerFunc(func(ctx context.Context, d *Delivery) error {
+func (w *Worker) Log(next Step) Step {
+	return StepFunc(func(ctx context.Context, d *Delivery) Result {
 		start := time.Now()
-		err := next.Handle(ctx, d)
+		res := next.Handle(ctx, d)
+		err := res.Err
 		attrs := []slog.Attr{
 			slog.String("stage", d.Stage), slog.String("subject", d.Subject),
 			slog.Uint64("seq", d.Sequence), slog.Int("delivered", d.Delivered),
 			slog.Duration("took", time.Since(start)), slog.String("outcome", outcomeName(err)),
+			slog.Bool("recorded", res.Recorded),
 		}
 		if d.Event != nil {
 			attrs = append(attrs, slog.String("event_id", d.Event.ID))
@@ -102,7 +105,7 @@ func (w *Worker) Log(next Handler) Handler {
 			level = slog.LevelWarn
 		}
 		w.log.LogAttrs(ctx, level, "delivery handled", attrs...)
-		return err
+		return res
 	})
 }
 

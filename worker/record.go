@@ -97,3 +97,18 @@ func redactHeaders(h map[string][]string) map[string][]string {
 	}
 	return out
 }
+
+// storeDeadLetter stores dl. A dead letter too large to store (its event near the size limit
+// with large headers) is stored again without payload and headers: a reference to the event
+// by stream and sequence, which dlq show and replay follow.
+func (w *Worker) storeDeadLetter(ctx context.Context, key string, dl status.DeadLetter) (uint64, error) {
+	seq, err := w.publishDeadLetter(ctx, key, dl)
+	if err == nil || !payloadTooLarge(err) || (len(dl.Payload) == 0 && len(dl.Headers) == 0) {
+		return seq, err
+	}
+	dl.Payload, dl.Headers = nil, nil
+	if dl.EventSequence != 0 {
+		dl.Error += fmt.Sprintf(" (the event is too large to copy into this dead letter: it is #%d in %s)", dl.EventSequence, dl.Stream)
+	}
+	return w.publishDeadLetter(ctx, key, dl)
+}

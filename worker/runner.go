@@ -5,75 +5,100 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/remediator/remediator/broker"
 )
 
-// fetcher is a pull consumer. *broker.Consumer implements it.
-type fetcher interface {
-	Fetch(ctx context.Context, max int, wait time.Duration) ([]*broker.Message, error)
+// runner fetches from its sources, in order of preference, only when it has a free slot, and
+// hands each message to its step on its own goroutine. It owns its in-flight work: fetchLoop
+// returns only once every delivery it started has been settled.
+type runner struct {
+	w       *Worker
+	name    string
+	sources []*binding
+	slots   chan struct{}
+	step    Step
+	// maxDeliver is the consumers' MaxDeliver: a message delivered that many times will not
+	// come back, so it must not be handed back.
+	maxDeliver int
+	inflight   sync.WaitGroup
+	// gate, when set, holds fetching while the destination refuses work and books a
+	// rate-budget slot for each fetched message before the message is handled.
+	gate gate
+	// healthy is false while fetching fails (readiness).
+	healthy atomic.Bool
 }
 
-var _ fetcher = (*broker.Consumer)(nil)
+// binding is a bound durable consumer and the configuration to create it again if it is
+// deleted under the running worker.
+type binding struct {
+	cfg broker.ConsumerConfig
+	mu  sync.Mutex
+	src Source
+}
 
-// runner fetches from its sources, in order of preference, only when it has a free slot, and
-// hands each message to the handler on its own goroutine.
-type runner struct {
-	w        *Worker
-	name     string
-	sources  []fetcher
-	slots    chan struct{}
-	handler  Handler
-	inflight sync.WaitGroup
-	// gate, when set, holds fetching while the destination refuses work and spends its
-	// budget for each fetched message before the message is handled.
-	gate gate
+func (b *binding) source() Source {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.src
 }
 
 // gate is what a runner asks before fetching and before handling. *flowRunner implements it.
 type gate interface {
-	// ready blocks until fetching makes sense (the flow's breaker is not open).
+	// ready blocks until fetching makes sense: the flow is not held (breaker open, paused,
+	// blast-radius cap full) and not penalised by a 429's Retry-After.
 	ready(ctx context.Context) error
-	// admit blocks until the message may be handled (a rate-budget slot has come).
-	admit(ctx context.Context) error
+	// held reports whether the flow must not be called now (breaker open, paused, capped): a
+	// message fetched in the instant it became so is handed back.
+	held() bool
+	// admit books the next rate-budget slot if it comes within the given time, and returns
+	// it. When the next slot is further away it books nothing (booked false) and returns when
+	// the next slot could come.
+	admit(ctx context.Context, within time.Duration) (slot time.Time, booked bool, err error)
 }
 
-func (w *Worker) newRunner(name string, sources []fetcher, concurrency int, h Handler) *runner {
-	return &runner{w: w, name: name, sources: sources, slots: make(chan struct{}, concurrency), handler: h}
+func (w *Worker) newRunner(name string, sources []*binding, concurrency, maxDeliver int, step Step) *runner {
+	r := &runner{w: w, name: name, sources: sources, slots: make(chan struct{}, concurrency), step: step, maxDeliver: maxDeliver}
+	r.healthy.Store(true)
+	return r
 }
 
-// Fetch waits: none on the preferred sources (take what is there), a long poll on the last, so
-// that urgent work waits at most one poll when everything was quiet.
+// A round of fetches takes what is waiting now, most urgent source first; when nothing is,
+// it long-polls every source at once for up to pollWait, so that work of any priority arriving
+// in a quiet moment is taken at once — urgent work never waits for a poll of less urgent work.
 const (
-	lastFetchWait   = 250 * time.Millisecond
+	pollWait        = 250 * time.Millisecond
 	fetchErrorPause = time.Second
 )
 
 func (r *runner) fetchLoop(fetchCtx, workCtx context.Context) {
+	defer r.inflight.Wait() // stop adding work first, then wait for what runs
 	for {
 		select {
 		case r.slots <- struct{}{}:
 		case <-fetchCtx.Done():
 			return
 		}
+		release := func() { <-r.slots }
 		if r.gate != nil {
 			if err := r.gate.ready(fetchCtx); err != nil {
-				<-r.slots
+				release()
 				return
 			}
 		}
 		msg, err := r.next(fetchCtx)
 		if msg == nil {
-			<-r.slots
+			release()
 			if fetchCtx.Err() != nil {
 				return
 			}
 			if err != nil {
-				r.w.log.Warn("fetch failed", slog.String("runner", r.name), slog.Any("error", err))
 				select {
 				case <-time.After(fetchErrorPause):
 				case <-fetchCtx.Done():
@@ -82,73 +107,213 @@ func (r *runner) fetchLoop(fetchCtx, workCtx context.Context) {
 			}
 			continue
 		}
-		prepaid := false
+		// From the moment of fetch: a message waiting for its slot is held, and must not
+		// reach its ack deadline and be given to another replica meanwhile.
+		stopBeat := r.heartbeat(msg)
+		booked := false
 		if r.gate != nil {
-			// The message waits here for its slot, not in JetStream; this loop holds at most one.
-			if err := r.gate.admit(fetchCtx); err != nil {
-				if nerr := msg.Nak(0); nerr != nil {
-					r.w.log.Warn("could not hand back a message; it will be redelivered", slog.String("runner", r.name), slog.Any("error", nerr))
-				}
-				<-r.slots
+			if !r.waitSlot(fetchCtx, msg) {
+				stopBeat()
+				release()
 				if fetchCtx.Err() != nil {
 					return
 				}
-				r.w.log.Warn("rate budget unavailable", slog.String("runner", r.name), slog.Any("error", err))
 				continue
 			}
-			prepaid = true
+			booked = true
 		}
 		r.inflight.Add(1)
 		go func() {
 			defer r.inflight.Done()
-			defer func() { <-r.slots }()
-			r.process(workCtx, msg, prepaid)
+			defer release()
+			r.process(workCtx, msg, booked, stopBeat)
 		}()
 	}
 }
 
-// next returns one message from the most preferred source that has one.
-func (r *runner) next(ctx context.Context) (*broker.Message, error) {
-	var firstErr error
-	for i, s := range r.sources {
-		var wait time.Duration
-		if i == len(r.sources)-1 {
-			wait = lastFetchWait
-		}
-		msgs, err := s.Fetch(ctx, 1, wait)
-		if err != nil {
-			if firstErr == nil && ctx.Err() == nil {
-				firstErr = err
-			}
-			continue
-		}
-		if len(msgs) > 0 {
-			return msgs[0], nil
+// lastDelivery reports whether JetStream will not deliver msg again.
+func (r *runner) lastDelivery(msg Message) bool {
+	return r.maxDeliver > 0 && msg.Delivered() >= r.maxDeliver
+}
+
+// waitSlot books msg's rate-budget slot and waits for it. A slot further away than half the
+// ack wait is not booked: the message is handed back with a delay of about the wait (and the
+// gate holds fetching until then), so that no message is held long and no slot is booked for
+// nobody. A message on its last delivery waits instead, with heartbeats: handing it back would
+// end it. It reports whether msg may be handled; if not, msg was handed back.
+func (r *runner) waitSlot(ctx context.Context, msg Message) bool {
+	within := r.w.cfg.AckWait / 2
+	if r.lastDelivery(msg) {
+		within = math.MaxInt64
+	}
+	handBack := func(delay time.Duration) {
+		if err := msg.Nak(delay); err != nil {
+			r.w.log.Warn("could not hand back a message; it will be redelivered", slog.String("runner", r.name), slog.Any("error", err))
 		}
 	}
-	return nil, firstErr
+	if r.gate.held() {
+		handBack(0) // the flow became held while this was fetched; ready() now waits
+		return false
+	}
+	slot, booked, err := r.gate.admit(ctx, within)
+	if err != nil {
+		handBack(0)
+		if ctx.Err() == nil {
+			r.w.log.Warn("rate budget unavailable", slog.String("runner", r.name), slog.Any("error", err))
+		}
+		return false
+	}
+	wait := time.Until(slot)
+	if !booked {
+		r.w.log.Debug("rate-budget slot is far away: handing the message back until then", slog.String("runner", r.name),
+			slog.Uint64("seq", msg.StreamSequence()), slog.Duration("delay", wait))
+		handBack(max(wait, 0))
+		return false
+	}
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			handBack(0) // the slot goes unused; the message comes back at once, elsewhere
+			return false
+		}
+	}
+	if fr, ok := r.gate.(*flowRunner); ok {
+		fr.metrics.rateLimitWait(ctx, fr.Endpoint.Name, wait)
+	}
+	return true
+}
+
+// next returns one message from the most preferred source that has one. It keeps the
+// runner's health: false while a fetch fails, true once a round of fetches succeeds.
+func (r *runner) next(ctx context.Context) (Message, error) {
+	results := make([]fetchResult, len(r.sources))
+	for i, b := range r.sources { // what is waiting now, most urgent first
+		results[i] = r.fetch(ctx, b, 0)
+		if len(results[i].msgs) > 0 {
+			break
+		}
+	}
+	if msg, err, ok := r.pick(ctx, results); ok || err != nil || ctx.Err() != nil {
+		return msg, err // a fetch failed: the loop pauses, then tries every source again
+	}
+	if len(r.sources) == 1 {
+		results[0] = r.fetch(ctx, r.sources[0], pollWait)
+	} else {
+		results = r.pollAll(ctx)
+	}
+	msg, err, _ := r.pick(ctx, results)
+	return msg, err
+}
+
+type fetchResult struct {
+	msgs []Message
+	err  error
+}
+
+func (r *runner) fetch(ctx context.Context, b *binding, wait time.Duration) fetchResult {
+	msgs, err := b.source().Fetch(ctx, 1, wait)
+	return fetchResult{msgs, err}
+}
+
+// pollAll long-polls every source at once; the first message ends every poll. Every poll has
+// ended when it returns.
+func (r *runner) pollAll(ctx context.Context) []fetchResult {
+	pollCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make([]fetchResult, len(r.sources))
+	var wg sync.WaitGroup
+	for i, b := range r.sources {
+		wg.Go(func() {
+			results[i] = r.fetch(pollCtx, b, pollWait)
+			if len(results[i].msgs) > 0 {
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	return results
+}
+
+// pick returns the most urgent message of a round and hands back any other (a message that
+// arrived on a less urgent source in the same instant comes back at once). ok reports a
+// message; err is the round's first fetch error, and the runner's health follows it. A
+// source whose fetch failed is seen to (created again if it was deleted).
+func (r *runner) pick(ctx context.Context, results []fetchResult) (msg Message, err error, ok bool) {
+	for i, res := range results { // results[i] is from r.sources[i]
+		if res.err != nil && ctx.Err() == nil && !errors.Is(res.err, context.Canceled) {
+			if err == nil {
+				err = res.err
+			}
+			r.fetchFailed(ctx, r.sources[i], res.err)
+		}
+		for _, m := range res.msgs {
+			if msg == nil {
+				msg = m
+				continue
+			}
+			if nerr := m.Nak(0); nerr != nil {
+				r.w.log.Debug("could not hand back a message; it returns after the ack wait", slog.String("runner", r.name), slog.Any("error", nerr))
+			}
+		}
+	}
+	if ctx.Err() != nil {
+		if msg != nil {
+			return msg, nil, true // fetched as the fetch was cancelled: it must be handled
+		}
+		return nil, ctx.Err(), false
+	}
+	r.healthy.Store(err == nil)
+	return msg, err, msg != nil
+}
+
+// fetchFailed marks the runner unready and, when the durable consumer was deleted, creates it
+// again from its configuration. (Like a restart, a re-created intake consumer delivers the
+// events still in the stream again; recorded jobs and dead letters de-duplicate them.)
+func (r *runner) fetchFailed(ctx context.Context, b *binding, err error) {
+	r.healthy.Store(false)
+	if !errors.Is(err, broker.ErrConsumerNotFound) {
+		r.w.log.Warn("fetch failed", slog.String("runner", r.name), slog.String("consumer", b.cfg.Durable), slog.Any("error", err))
+		return
+	}
+	src, cerr := r.w.cfg.Broker.Consumer(ctx, b.cfg)
+	if cerr != nil {
+		r.w.log.Error("durable consumer was deleted and could not be created again; this replica takes no work from it",
+			slog.String("runner", r.name), slog.String("consumer", b.cfg.Durable), slog.Any("error", cerr))
+		return
+	}
+	b.mu.Lock()
+	b.src = src
+	b.mu.Unlock()
+	r.w.log.Error("durable consumer was deleted under the running worker; created it again",
+		slog.String("runner", r.name), slog.String("consumer", b.cfg.Durable))
 }
 
 // settleTimeout bounds the final ack/nak/term, which run even after shutdown began.
 const settleTimeout = 10 * time.Second
 
-func (r *runner) process(ctx context.Context, msg Message, prepaid bool) {
+func (r *runner) process(ctx context.Context, msg Message, booked bool, stopBeat func()) {
 	defer r.w.metrics.track(ctx, r.name)() // remediator_inflight
 	d := &Delivery{
 		Msg: msg, Subject: msg.Subject(), Data: msg.Data(), Header: msg.Headers(),
 		Delivered: msg.Delivered(), Sequence: msg.StreamSequence(), Published: msg.Published(),
-		Stage: r.name, prepaid: prepaid,
+		Stage: r.name, LastDelivery: r.lastDelivery(msg), SlotBooked: booked,
 	}
-	stopBeat := r.heartbeat(msg)
-	err := r.safeHandle(ctx, d)
+	res := r.safeHandle(ctx, d)
 	stopBeat()
-	r.settle(d, err)
+	r.settle(d, res)
 }
 
+// heartbeat tells JetStream every third of AckWait that msg is being worked on, until the
+// returned function is called: two beats may be lost before JetStream gives the message to
+// another replica.
 func (r *runner) heartbeat(msg Message) func() {
 	done := make(chan struct{})
+	stopped := make(chan struct{})
 	go func() {
-		// A third of AckWait: two beats may be lost before JetStream gives the message to another replica.
+		defer close(stopped)
 		t := time.NewTicker(r.w.cfg.AckWait / 3)
 		defer t.Stop()
 		for {
@@ -160,52 +325,76 @@ func (r *runner) heartbeat(msg Message) func() {
 			}
 		}
 	}()
-	return func() { close(done) }
+	var once sync.Once
+	return func() { once.Do(func() { close(done); <-stopped }) }
 }
 
 // safeHandle is the last line of defence: a panic outside the recover middleware is logged and
 // the message is nak'ed, never lost and never crashing the process.
-func (r *runner) safeHandle(ctx context.Context, d *Delivery) (err error) {
+func (r *runner) safeHandle(ctx context.Context, d *Delivery) (res Result) {
 	defer func() {
 		if p := recover(); p != nil {
 			r.w.log.Error("panic outside the handler chain", slog.String("runner", r.name), slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
-			err = Retry(0, "internal error", fmt.Errorf("panic: %v", p))
+			res = Result{Err: Retry(0, "internal error", fmt.Errorf("panic: %v", p))}
 		}
 	}()
-	return r.handler.Handle(ctx, d)
+	return r.step.Handle(ctx, d)
 }
 
-// settle acks, naks or terminates the message. It acks or terminates only what was recorded.
-func (r *runner) settle(d *Delivery, err error) {
+// settleAction is what is done with a message once handled.
+type settleAction int
+
+const (
+	settleNak  settleAction = iota // hand back for redelivery after delay
+	settleAck                      // done: recorded success
+	settleTerm                     // never again: recorded dead letter
+)
+
+type settlement struct {
+	action settleAction
+	delay  time.Duration // nak
+	reason string        // term
+}
+
+// decideSettlement is the settle table. It acks or terminates only what was recorded; anything
+// else is nak'ed: after the delay a retry asked for, at once when shutdown interrupted it,
+// else after backoff.
+func decideSettlement(res Result, backoff time.Duration) settlement {
+	if res.Recorded {
+		if res.Err == nil {
+			return settlement{action: settleAck}
+		}
+		if dl, ok := asDeadLetter(res.Err); ok {
+			return settlement{action: settleTerm, reason: string(dl.Reason)}
+		}
+	}
+	if !res.Recorded && (errors.Is(res.Err, errShutdown) || errors.Is(res.Err, context.Canceled)) {
+		return settlement{action: settleNak} // comes back at once, elsewhere
+	}
+	if re, ok := asRetry(res.Err); ok && re.Delay > 0 {
+		return settlement{action: settleNak, delay: re.Delay}
+	}
+	return settlement{action: settleNak, delay: backoff}
+}
+
+// settle acks, naks or terminates the message by the settle table, on a context of its own:
+// it runs even after shutdown began.
+func (r *runner) settle(d *Delivery, res Result) {
 	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
 	defer cancel()
-	var serr error
-	switch {
-	case err == nil && d.recorded:
-		serr = d.Msg.Ack(ctx)
-	case err != nil && d.recorded:
-		if dl, ok := asDeadLetter(err); ok {
-			serr = d.Msg.Term(string(dl.Reason))
-			break
-		}
-		delay := r.w.retryDelay(d.Delivered)
-		if re, ok := asRetry(err); ok && re.Delay > 0 {
-			delay = re.Delay
-		}
-		serr = d.Msg.Nak(delay)
+	s := decideSettlement(res, r.w.retryDelay(d.Delivered))
+	var err error
+	switch s.action {
+	case settleAck:
+		err = d.Msg.Ack(ctx)
+	case settleTerm:
+		err = d.Msg.Term(s.reason)
 	default:
-		// Not recorded: hand it back. A shutdown cancellation comes back at once, elsewhere.
-		delay := r.w.retryDelay(d.Delivered)
-		if errors.Is(err, errShutdown) || errors.Is(err, context.Canceled) {
-			delay = 0
-		} else if re, ok := asRetry(err); ok && re.Delay > 0 {
-			delay = re.Delay
-		}
-		serr = d.Msg.Nak(delay)
+		err = d.Msg.Nak(s.delay)
 	}
-	if serr != nil {
+	if err != nil {
 		// The message will be redelivered after AckWait; the records carry de-duplication ids.
-		r.w.log.Warn("could not settle message; it will be redelivered", slog.String("runner", r.name), slog.Uint64("seq", d.Sequence), slog.Any("error", serr))
+		r.w.log.Warn("could not settle message; it will be redelivered", slog.String("runner", r.name), slog.Uint64("seq", d.Sequence), slog.Any("error", err))
 	}
 }
 

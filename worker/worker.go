@@ -20,13 +20,6 @@ import (
 	"github.com/remediator/remediator/schema"
 )
 
-// Broker is what the worker needs from JetStream. *broker.Broker implements it.
-type Broker interface {
-	Publish(ctx context.Context, subject string, data []byte, opts broker.PublishOptions) (broker.PubAck, error)
-	Consumer(ctx context.Context, cfg broker.ConsumerConfig) (*broker.Consumer, error)
-	KeyValue(ctx context.Context, cfg broker.KVConfig) (*broker.KV, error)
-}
-
 // Validator checks an event document. *schema.Validator implements it.
 type Validator interface {
 	Validate(kind event.Kind, data []byte) (event.Shape, error)
@@ -47,19 +40,18 @@ type Invoker interface {
 }
 
 var (
-	_ Broker    = (*broker.Broker)(nil)
 	_ Router    = (*policy.Router)(nil)
 	_ Invoker   = (*flow.Client)(nil)
-	_ Message   = (*broker.Message)(nil)
 	_ Validator = (*schema.Validator)(nil)
 )
 
-// Flow is a flow the worker dispatches to.
+// Flow is a flow the worker dispatches to. Every numeric field is explicit (the config package
+// holds the defaults); [New] refuses values out of range, naming the field.
 type Flow struct {
 	Endpoint flow.Endpoint
-	// RateLimit in invocations per second. Default 10.
+	// RateLimit is the flow's invocation rate per second, shared by every replica. > 0.
 	RateLimit float64
-	// Concurrency bounds calls in flight per replica. Default 4.
+	// Concurrency bounds calls in flight per replica. ≥ 1.
 	Concurrency int
 	// Breaker tunes the flow's circuit breaker.
 	Breaker BreakerConfig
@@ -67,7 +59,7 @@ type Flow struct {
 	// making it. Operators can also switch it on at run time (see DryRunKey).
 	DryRun bool
 	// BlastMax caps invocations of the flow per BlastWindow, across replicas; beyond it jobs
-	// are held and a held status says why. Zero: no cap.
+	// are held and a held status says why. 0: no cap. With a cap, BlastWindow must be > 0.
 	BlastMax    int
 	BlastWindow time.Duration
 }
@@ -85,13 +77,24 @@ func DispatchConsumer(flow string, p event.Priority) string {
 	return dispatchConsumerPrefix + flow + "-" + string(p)
 }
 
-// Config configures a [Worker]. Zero fields take the documented defaults.
+// Config configures a [Worker]. It has no hidden defaults: every numeric field must be set
+// (the config package holds the service's defaults in one place), and [New] refuses a value
+// out of range or inconsistent with another, naming the field. Where "none" is meaningful it
+// is an explicit value, documented on the field.
 type Config struct {
-	Broker    Broker
+	// Broker is JetStream (see [JetStream]). Required.
+	Broker Broker
+	// Validator checks event documents. Required.
 	Validator Validator
-	Router    Router
-	Invoker   Invoker
-	Flows     []Flow
+	// Router routes, authorizes and maps events. Required.
+	Router Router
+	// Invoker calls flows. Required.
+	Invoker Invoker
+	// Flows the worker dispatches to; each name once.
+	Flows []Flow
+	// Advisories, when set, is watched for JetStream's MAX_DELIVERIES advisories: each is an
+	// error log and remediator_max_deliveries_total. nil: not watched.
+	Advisories Advisories
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// TracerProvider defaults to otel.GetTracerProvider().
@@ -99,83 +102,134 @@ type Config struct {
 	// MeterProvider records the worker's metrics (see metrics.go). Default otel.GetMeterProvider().
 	MeterProvider metric.MeterProvider
 
-	// IntakeConcurrency bounds events in intake at once. Default 16.
+	// IntakeConcurrency bounds events in intake at once per replica. ≥ 1.
 	IntakeConcurrency int
-	// MaxAttempts is the attempt budget per (event, flow). Default 8.
+	// MaxAttempts is the invocation attempt budget per (event, flow), counting quick retries
+	// and redeliveries; beyond it the job is dead-lettered as retries_exhausted. ≥ 1.
 	MaxAttempts int
-	// QuickRetries are in-process retries before handing back to JetStream. Default 2; -1 for none.
+	// QuickRetries are in-process retries of a transient failure within one delivery, before
+	// handing the job back to JetStream. 0: none.
 	QuickRetries int
-	// QuickRetryDelay is the first in-process retry delay. Default 200ms.
+	// QuickRetryDelay is the first in-process retry delay (it grows, up to 2s). > 0 when
+	// QuickRetries > 0.
 	QuickRetryDelay time.Duration
-	// RetryBaseDelay and RetryMaxDelay bound JetStream redelivery delays. Defaults 2s, 5m.
+	// RetryBaseDelay and RetryMaxDelay bound JetStream redelivery delays: the delay doubles
+	// per delivery from RetryBaseDelay (with jitter) up to RetryMaxDelay. 0 < base ≤ max.
 	RetryBaseDelay time.Duration
 	RetryMaxDelay  time.Duration
-	// ShutdownTimeout is how long in-flight work may take to finish on stop. Default 30s.
+	// ShutdownTimeout is how long in-flight work may take to finish on stop before it is
+	// cancelled (and handed back, or recorded if already done). > 0.
 	ShutdownTimeout time.Duration
-	// AckWait is how long JetStream waits for an ack before redelivering; the worker extends it
-	// with heartbeats while it works. Default 30s.
+	// AckWait is how long JetStream waits for an ack before redelivering a message; the
+	// worker sends a heartbeat every third of it from the moment of fetch, and hands back a
+	// job whose rate-budget slot is further away than half of it. ≥ 1s.
 	AckWait time.Duration
-	// JobRetention is how long job state (attempts, terminal outcome) is kept. Default 7 days.
+	// IntakeMaxDeliver caps deliveries of one event to intake. On the last one, a failure
+	// that would be retried (e.g. the dispatch stream is unavailable) is dead-lettered
+	// instead; if even that cannot be stored, the event stays in REMEDIATION_EVENTS and the
+	// MAX_DELIVERIES advisory is raised. ≥ 1.
+	IntakeMaxDeliver int
+	// DispatchMaxDeliver caps deliveries of one job to dispatch, as IntakeMaxDeliver. Jobs
+	// are also handed back without an attempt (rate budget, breaker, blast-radius cap), so
+	// it should be well above MaxAttempts. ≥ MaxAttempts.
+	DispatchMaxDeliver int
+	// MaxEventBytes is the largest event intake accepts (limits.maxEventBytes): a larger one
+	// is dead-lettered as too_large with a reference to it, never copied into a record. > 0.
+	MaxEventBytes int
+	// JobRetention is how long job state (attempts, terminal outcome) is kept. 0: forever.
 	JobRetention time.Duration
-	// StatusReplicas is the replica count of the job state bucket. Default 1.
+	// Replicas is the replica count of the worker's KV buckets: 1, or 3 or 5 on a cluster. ≥ 1.
 	Replicas int
 }
 
-func (c *Config) setDefaults() {
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	if c.TracerProvider == nil {
-		c.TracerProvider = otel.GetTracerProvider()
-	}
-	if c.MeterProvider == nil {
-		c.MeterProvider = otel.GetMeterProvider()
-	}
-	def := func(p *int, v int) {
-		if *p == 0 {
-			*p = v
-		}
-	}
-	defD := func(p *time.Duration, v time.Duration) {
-		if *p == 0 {
-			*p = v
-		}
-	}
-	def(&c.IntakeConcurrency, 16)
-	def(&c.MaxAttempts, 8)
-	def(&c.QuickRetries, 2)
-	if c.QuickRetries < 0 {
-		c.QuickRetries = 0
-	}
-	defD(&c.QuickRetryDelay, 200*time.Millisecond)
-	defD(&c.RetryBaseDelay, 2*time.Second)
-	defD(&c.RetryMaxDelay, 5*time.Minute)
-	defD(&c.ShutdownTimeout, 30*time.Second)
-	defD(&c.AckWait, 30*time.Second)
-	defD(&c.JobRetention, 7*24*time.Hour)
-	def(&c.Replicas, 1)
-	for i := range c.Flows {
-		if c.Flows[i].RateLimit == 0 {
-			c.Flows[i].RateLimit = 10
-		}
-		def(&c.Flows[i].Concurrency, 4)
-		c.Flows[i].Breaker.setDefaults()
-	}
-}
+// minAckWait is the shortest AckWait accepted: heartbeats go every third of it.
+const minAckWait = time.Second
 
+// validate checks every field, naming each one that is wrong.
 func (c *Config) validate() error {
 	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("worker: %s %s", field, fmt.Sprintf(format, args...)))
+	}
 	if c.Broker == nil {
-		errs = append(errs, errors.New("worker: Broker is required"))
+		bad("Broker", "is required")
 	}
 	if c.Validator == nil {
-		errs = append(errs, errors.New("worker: Validator is required"))
+		bad("Validator", "is required")
 	}
 	if c.Router == nil {
-		errs = append(errs, errors.New("worker: Router is required"))
+		bad("Router", "is required")
 	}
 	if c.Invoker == nil {
-		errs = append(errs, errors.New("worker: Invoker is required"))
+		bad("Invoker", "is required")
+	}
+	if c.IntakeConcurrency < 1 {
+		bad("IntakeConcurrency", "is %d; must be at least 1", c.IntakeConcurrency)
+	}
+	if c.MaxAttempts < 1 {
+		bad("MaxAttempts", "is %d; must be at least 1", c.MaxAttempts)
+	}
+	if c.QuickRetries < 0 {
+		bad("QuickRetries", "is %d; must not be negative (0: none)", c.QuickRetries)
+	}
+	if c.QuickRetries > 0 && c.QuickRetryDelay <= 0 {
+		bad("QuickRetryDelay", "is %s; must be positive when QuickRetries is %d", c.QuickRetryDelay, c.QuickRetries)
+	}
+	if c.RetryBaseDelay <= 0 {
+		bad("RetryBaseDelay", "is %s; must be positive", c.RetryBaseDelay)
+	}
+	if c.RetryMaxDelay < c.RetryBaseDelay {
+		bad("RetryMaxDelay", "is %s; must be at least RetryBaseDelay (%s)", c.RetryMaxDelay, c.RetryBaseDelay)
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("ShutdownTimeout", "is %s; must be positive", c.ShutdownTimeout)
+	}
+	if c.AckWait < minAckWait {
+		bad("AckWait", "is %s; must be at least %s (heartbeats go every third of it)", c.AckWait, minAckWait)
+	}
+	if c.IntakeMaxDeliver < 1 {
+		bad("IntakeMaxDeliver", "is %d; must be at least 1", c.IntakeMaxDeliver)
+	}
+	if c.DispatchMaxDeliver < max(1, c.MaxAttempts) {
+		bad("DispatchMaxDeliver", "is %d; must be at least MaxAttempts (%d)", c.DispatchMaxDeliver, c.MaxAttempts)
+	}
+	if c.MaxEventBytes <= 0 {
+		bad("MaxEventBytes", "is %d; must be positive", c.MaxEventBytes)
+	}
+	if c.JobRetention < 0 {
+		bad("JobRetention", "is %s; must not be negative (0: forever)", c.JobRetention)
+	}
+	if c.Replicas < 1 {
+		bad("Replicas", "is %d; must be at least 1", c.Replicas)
+	}
+	seen := map[string]bool{}
+	for i, f := range c.Flows {
+		field := fmt.Sprintf("Flows[%d]", i)
+		name := f.Endpoint.Name
+		switch {
+		case name == "":
+			bad(field+".Endpoint.Name", "is required")
+		case seen[name]:
+			bad(field+".Endpoint.Name", "%q is given twice", name)
+		default:
+			field = fmt.Sprintf("Flows[%s]", name)
+		}
+		seen[name] = true
+		if !(f.RateLimit > 0) {
+			bad(field+".RateLimit", "is %v; must be positive", f.RateLimit)
+		}
+		if f.Concurrency < 1 {
+			bad(field+".Concurrency", "is %d; must be at least 1", f.Concurrency)
+		}
+		if f.BlastMax < 0 {
+			bad(field+".BlastMax", "is %d; must not be negative (0: no cap)", f.BlastMax)
+		}
+		if f.BlastMax > 0 && f.BlastWindow <= 0 {
+			bad(field+".BlastWindow", "is %s; must be positive when BlastMax is %d", f.BlastWindow, f.BlastMax)
+		}
+		if err := f.Breaker.validate(); err != nil {
+			bad(field+".Breaker", "%v", err)
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -186,10 +240,12 @@ type Worker struct {
 	log    *slog.Logger
 	tracer trace.Tracer
 	flows  map[string]*flowRunner
-	jobs   *broker.KV
+	jobs   KV
 	// controls are the operator switches (pause, dry-run), kept current by a watch.
 	controls *controls
-	ready    atomic.Bool
+	// runners are set before started, and only read after it.
+	runners []*runner
+	started atomic.Bool
 
 	metrics *metrics
 }
@@ -205,7 +261,15 @@ type flowRunner struct {
 
 // New checks cfg and returns a worker; call [Worker.Run] to start it.
 func New(cfg Config) (*Worker, error) {
-	cfg.setDefaults()
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.TracerProvider == nil {
+		cfg.TracerProvider = otel.GetTracerProvider()
+	}
+	if cfg.MeterProvider == nil {
+		cfg.MeterProvider = otel.GetMeterProvider()
+	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -229,13 +293,26 @@ func New(cfg Config) (*Worker, error) {
 	return w, nil
 }
 
-// Ready reports whether the worker has bound its consumers and is processing.
-func (w *Worker) Ready() bool { return w.ready.Load() }
+// Ready reports whether the worker can take work now: its consumers are bound and the last
+// fetches of every stage succeeded. It is false while fetches fail (a deleted consumer being
+// created again, a lost stream, a NATS connection that is reconnecting) and true again once
+// they succeed.
+func (w *Worker) Ready() bool {
+	if !w.started.Load() {
+		return false
+	}
+	for _, r := range w.runners {
+		if !r.healthy.Load() {
+			return false
+		}
+	}
+	return true
+}
 
 // Run binds the consumers and processes events until ctx is cancelled, then shuts down in
 // stages: it stops fetching, lets in-flight deliveries finish within ShutdownTimeout, cancels
-// the rest (they are nak'ed and redelivered later), and returns. It returns nil after a clean
-// stop.
+// the rest (a result already obtained is still recorded; the others are nak'ed and
+// redelivered later), and returns once nothing runs. It returns nil after a stop.
 func (w *Worker) Run(ctx context.Context) error {
 	kv, err := w.cfg.Broker.KeyValue(ctx, broker.KVConfig{Bucket: jobsBucket, TTL: w.cfg.JobRetention, History: 1, Replicas: w.cfg.Replicas})
 	if err != nil {
@@ -254,71 +331,117 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("worker: controls bucket: %w", err)
 	}
+	// Background watches end with Run, and Run waits for them.
 	watchCtx, stopWatch := context.WithCancel(ctx)
+	var background sync.WaitGroup
+	defer background.Wait()
 	defer stopWatch()
 	controlsReady := make(chan struct{})
-	go w.controls.watch(watchCtx, ctlKV, w.log, controlsReady)
+	background.Go(func() { w.controls.watch(watchCtx, ctlKV, w.log, controlsReady) })
 	<-controlsReady // a paused flow must not get one call in before the switch is seen
+	if w.cfg.Advisories != nil {
+		background.Go(func() { w.watchAdvisories(watchCtx) })
+	}
 
-	intake, err := w.cfg.Broker.Consumer(ctx, broker.ConsumerConfig{
-		Stream: broker.StreamEvents, Durable: IntakeConsumer, FilterSubjects: []string{broker.SubjectsEvents},
-		AckWait: w.cfg.AckWait, MaxAckPending: 10 * w.cfg.IntakeConcurrency,
-	})
+	runners, err := w.bind(ctx)
 	if err != nil {
-		return fmt.Errorf("worker: intake consumer: %w", err)
+		return err
 	}
-	runners := []*runner{w.newRunner("intake", []fetcher{intake}, w.cfg.IntakeConcurrency, w.intakeHandler())}
-	for name, fr := range w.flows {
-		var sources []fetcher
-		for _, p := range event.Priorities { // most urgent first: the runner drains in this order
-			c, err := w.cfg.Broker.Consumer(ctx, broker.ConsumerConfig{
-				Stream: broker.StreamDispatch, Durable: DispatchConsumer(name, p),
-				FilterSubjects: []string{DispatchSubject(name, p)},
-				AckWait:        w.cfg.AckWait, MaxAckPending: 10 * fr.Concurrency,
-			})
-			if err != nil {
-				return fmt.Errorf("worker: dispatch consumer for flow %s: %w", name, err)
-			}
-			sources = append(sources, c)
-		}
-		r := w.newRunner("dispatch/"+name, sources, fr.Concurrency, w.dispatchHandler())
-		r.gate = fr
-		runners = append(runners, r)
-	}
-
+	w.runners = runners
 	defer w.metrics.observeConsumers(runners)() // remediator_consumer_pending, while running
-	w.ready.Store(true)
-	defer w.ready.Store(false)
+	w.started.Store(true)
+	defer w.started.Store(false)
 	w.log.InfoContext(ctx, "worker started", slog.Int("flows", len(w.flows)), slog.Int("intake_concurrency", w.cfg.IntakeConcurrency))
 
 	// Work gets its own context: it outlives ctx by up to ShutdownTimeout so that in-flight
 	// deliveries finish and are recorded after fetching has stopped.
 	workCtx, cancelWork := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer cancelWork(nil)
-	var wg sync.WaitGroup
+	var loops sync.WaitGroup // each loop returns once it fetches no more and its work is settled
 	for _, r := range runners {
-		wg.Go(func() { r.fetchLoop(ctx, workCtx) })
+		loops.Go(func() { r.fetchLoop(ctx, workCtx) })
 	}
 	<-ctx.Done()
 	w.log.Info("worker stopping: fetching stopped, waiting for in-flight deliveries", slog.Duration("timeout", w.cfg.ShutdownTimeout))
 	done := make(chan struct{})
 	go func() {
-		for _, r := range runners {
-			r.inflight.Wait()
-		}
-		wg.Wait()
+		loops.Wait()
 		close(done)
 	}()
+	timeout := time.NewTimer(w.cfg.ShutdownTimeout)
+	defer timeout.Stop()
 	select {
 	case <-done:
-		w.log.Info("worker stopped cleanly")
-		return nil
-	case <-time.After(w.cfg.ShutdownTimeout):
-		w.log.Warn("worker shutdown timeout: cancelling in-flight deliveries; they will be redelivered")
+		w.log.Info("worker stopped cleanly: nothing in flight")
+	case <-timeout.C:
+		w.log.Warn("worker shutdown timeout: cancelling in-flight deliveries; results obtained are recorded, the rest will be redelivered")
 		cancelWork(errShutdown)
 		<-done
-		return nil
+		w.log.Info("worker stopped: every in-flight delivery settled")
+	}
+	return nil
+}
+
+// bind creates (or updates) the durable consumers, with explicit MaxDeliver, and a runner for
+// intake and for each flow.
+func (w *Worker) bind(ctx context.Context) ([]*runner, error) {
+	intakeCfg := broker.ConsumerConfig{
+		Stream: broker.StreamEvents, Durable: IntakeConsumer, FilterSubjects: []string{broker.SubjectsEvents},
+		AckWait: w.cfg.AckWait, MaxAckPending: 10 * w.cfg.IntakeConcurrency, MaxDeliver: w.cfg.IntakeMaxDeliver,
+	}
+	intake, err := w.cfg.Broker.Consumer(ctx, intakeCfg)
+	if err != nil {
+		return nil, fmt.Errorf("worker: intake consumer: %w", err)
+	}
+	runners := []*runner{w.newRunner("intake", []*binding{{cfg: intakeCfg, src: intake}}, w.cfg.IntakeConcurrency, w.cfg.IntakeMaxDeliver, w.intakeStep())}
+	for name, fr := range w.flows {
+		var sources []*binding
+		for _, p := range event.Priorities { // most urgent first: the runner drains in this order
+			cfg := broker.ConsumerConfig{
+				Stream: broker.StreamDispatch, Durable: DispatchConsumer(name, p),
+				FilterSubjects: []string{DispatchSubject(name, p)},
+				AckWait:        w.cfg.AckWait, MaxAckPending: 10 * fr.Concurrency, MaxDeliver: w.cfg.DispatchMaxDeliver,
+			}
+			c, err := w.cfg.Broker.Consumer(ctx, cfg)
+			if err != nil {
+				return nil, fmt.Errorf("worker: dispatch consumer for flow %s: %w", name, err)
+			}
+			sources = append(sources, &binding{cfg: cfg, src: c})
+		}
+		r := w.newRunner("dispatch/"+name, sources, fr.Concurrency, w.cfg.DispatchMaxDeliver, w.dispatchStep())
+		r.gate = fr
+		runners = append(runners, r)
+	}
+	return runners, nil
+}
+
+// watchAdvisories turns each MAX_DELIVERIES advisory into an error log and a metric: a
+// message that even its last delivery could not dead-letter stays in JetStream.
+func (w *Worker) watchAdvisories(ctx context.Context) {
+	for ctx.Err() == nil {
+		err := w.cfg.Advisories.WatchMaxDeliveries(ctx, func(stream, consumer string, seq uint64, deliveries int) {
+			w.log.Error("message reached its maximum deliveries and stays in its stream: it could not be dead-lettered; inspect it and replay or remove it",
+				slog.String("stream", stream), slog.String("consumer", consumer), slog.Uint64("seq", seq), slog.Int("deliveries", deliveries))
+			w.metrics.maxDeliveriesReached(ctx, consumer)
+		})
+		if err != nil && ctx.Err() == nil {
+			w.log.Warn("MAX_DELIVERIES advisory watch failed; retrying", slog.Any("error", err))
+			select {
+			case <-time.After(time.Second):
+			case <-ctx.Done():
+			}
+		}
 	}
 }
 
 var errShutdown = errors.New("worker shutting down")
+
+// recordTimeout bounds the writing of final records (terminal job state, status, dead letter).
+const recordTimeout = 10 * time.Second
+
+// finalContext is a context for final records: detached from the work context's
+// cancellation, so that a result obtained just before shutdown cancels the work is still
+// recorded, and bounded on its own.
+func finalContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+}

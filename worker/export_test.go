@@ -1,0 +1,7 @@
+package worker
+
+// Exported for the external tests (package worker_test).
+var (
+	ConfigForTests  = configForTests
+	BreakerForTests = breakerForTests
+)
