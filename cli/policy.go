@@ -256,13 +256,7 @@ func (x *explanation) print(w io.Writer) {
 			if s.Kind != policy.StepRoute {
 				n = fmt.Sprint(s.Priority)
 			}
-			verdict := "no match"
-			switch {
-			case s.Match:
-				verdict = "MATCH"
-			case !s.Evaluated:
-				verdict = "skipped"
-			}
+			verdict := stepVerdict(s)
 			reason := s.Reason
 			if s.Match && len(s.Flows) > 0 {
 				reason += " → " + strings.Join(s.Flows, ", ")
@@ -387,13 +381,7 @@ func explainOkta(g *globals, data []byte, v *schema.Validator, r *policy.Router)
 			fmt.Fprintf(w, "principal  %s\n", safe(x.Principal))
 		}
 		for _, s := range x.Steps {
-			verdict := "no match"
-			switch {
-			case s.Match:
-				verdict = "MATCH"
-			case !s.Evaluated:
-				verdict = "skipped"
-			}
+			verdict := stepVerdict(s)
 			fmt.Fprintf(w, "  %-3d %-28s %-8s %s\n", s.Priority, safe(s.Name), verdict, safeText(s.Reason))
 		}
 		for _, f := range x.Flows {
@@ -410,4 +398,15 @@ func explainOkta(g *globals, data []byte, v *schema.Validator, r *policy.Router)
 		fmt.Fprintln(w, line)
 	}
 	return nil
+}
+
+// stepVerdict is how a rule or route step reads in a table.
+func stepVerdict(s policy.Step) string {
+	switch {
+	case s.Match:
+		return "MATCH"
+	case !s.Evaluated:
+		return "skipped"
+	}
+	return "no match"
 }

@@ -395,13 +395,8 @@ func (r *reader) entityRisk(top map[string]any) *Event {
 
 // strList returns the array-of-strings member key of o (nil when absent or null).
 func (r *reader) strList(o map[string]any, path, key string) []string {
-	v, ok := o[key]
-	if !ok || v == nil {
-		return nil
-	}
-	arr, ok := v.([]any)
-	if !ok {
-		r.fail(path+"/"+key, "an array", v)
+	arr := r.list(o, path, key)
+	if arr == nil {
 		return nil
 	}
 	out := make([]string, 0, len(arr))

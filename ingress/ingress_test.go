@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/remediator/remediator/ingress"
 	"github.com/remediator/remediator/policy"
 	"github.com/remediator/remediator/schema"
+	"github.com/remediator/remediator/service/servicetest"
 )
 
 func TestOktaVerification(t *testing.T) {
@@ -364,7 +364,7 @@ func TestOktaBatchEdges(t *testing.T) {
 func TestSecretsNeverLogged(t *testing.T) {
 	t.Parallel()
 	b := brokertest.Connect(t)
-	var logs syncBuffer
+	var logs servicetest.LogBuffer
 	h, _, _ := newHandler(t, b, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -383,21 +383,4 @@ func TestSecretsNeverLogged(t *testing.T) {
 			t.Errorf("the logs contain the secret %q:\n%s", secret, out)
 		}
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
