@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"github.com/remediator/remediator/internal/testwait"
 	"net"
 	"strings"
 	"testing"
@@ -29,17 +30,6 @@ func startInternal(t *testing.T, port int) *Embedded {
 	return srv
 }
 
-func pollUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // MaxReconnects 0 means no reconnection (issue 11, defect 7): it used to
 // become "forever", so a CLI command hung on a lost server instead of
 // failing.
@@ -58,9 +48,9 @@ func TestMaxReconnectsZeroMeansNone(t *testing.T) {
 		if err := srv.Shutdown(internalCtx(t)); err != nil {
 			t.Fatal(err)
 		}
-		pollUntil(t, "the connection to notice the server is gone", func() bool { return !b.Connected() })
+		testwait.Until(t, "the connection to notice the server is gone", func() bool { return !b.Connected() })
 		if tc.wantClosed {
-			pollUntil(t, "the connection to close", b.nc.IsClosed)
+			testwait.Until(t, "the connection to close", b.nc.IsClosed)
 		} else if !b.nc.IsReconnecting() {
 			t.Errorf("MaxReconnects %d: connection is not reconnecting (closed: %v)", tc.maxReconnects, b.nc.IsClosed())
 		}

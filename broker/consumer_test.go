@@ -9,6 +9,7 @@ import (
 
 	"github.com/remediator/remediator/broker"
 	"github.com/remediator/remediator/broker/brokertest"
+	"github.com/remediator/remediator/internal/testwait"
 )
 
 // consumerConfig is a valid consumer configuration with the service's
@@ -128,7 +129,7 @@ func TestTermStopsRedelivery(t *testing.T) {
 	if err := m.Term("invalid payload"); err != nil {
 		t.Fatalf("Term: %v", err)
 	}
-	waitFor(t, 5*time.Second, "the term to be recorded", func() bool {
+	testwait.Until(t, "the term to be recorded", func() bool {
 		n, err := c.Pending(ctx)
 		return err == nil && n == 0
 	})
@@ -180,7 +181,7 @@ func TestFetchCancelStopsPromptly(t *testing.T) {
 		done <- result{msgs, err}
 	}()
 	// Cancel once the pull request is waiting on the server.
-	waitFor(t, 5*time.Second, "the pull request to wait", func() bool {
+	testwait.Until(t, "the pull request to wait", func() bool {
 		infos, err := b.ConsumerInfos(testCtx(t), broker.StreamEvents)
 		return err == nil && len(infos) == 1 && infos[0].NumWaiting > 0
 	})
@@ -212,7 +213,7 @@ func TestFetchReturnsFirstArrivalWithoutWaitingForBatch(t *testing.T) {
 		}
 		done <- msgs
 	}()
-	waitFor(t, 5*time.Second, "the pull request to wait", func() bool {
+	testwait.Until(t, "the pull request to wait", func() bool {
 		infos, err := b.ConsumerInfos(testCtx(t), broker.StreamEvents)
 		return err == nil && len(infos) == 1 && infos[0].NumWaiting > 0
 	})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/remediator/remediator/broker"
 	"github.com/remediator/remediator/broker/brokertest"
+	"github.com/remediator/remediator/internal/testwait"
 )
 
 // pullGoroutines returns the stacks of goroutines of a pull that still
@@ -49,7 +50,7 @@ func TestCancelledFetchLeavesNoGoroutine(t *testing.T) {
 			_, err := c.Fetch(ctx, 10, time.Minute)
 			done <- err
 		}()
-		waitFor(t, 5*time.Second, "the pull request to wait", func() bool {
+		testwait.Until(t, "the pull request to wait", func() bool {
 			infos, err := b.ConsumerInfos(testCtx(t), broker.StreamEvents)
 			return err == nil && len(infos) == 1 && infos[0].NumWaiting > 0
 		})

@@ -68,20 +68,6 @@ func connectLogged(t *testing.T) (*broker.Broker, *logBuffer) {
 	return b, lb
 }
 
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		<-tick.C
-	}
-}
-
 func mustPublish(t *testing.T, b *broker.Broker, subject, data string) broker.PubAck {
 	t.Helper()
 	ack, err := b.Publish(testCtx(t), subject, []byte(data), broker.PublishOptions{})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/remediator/remediator/broker"
 	"github.com/remediator/remediator/broker/brokertest"
+	"github.com/remediator/remediator/internal/testwait"
 )
 
 func TestGetAndDeleteMessage(t *testing.T) {
@@ -245,7 +246,7 @@ func TestTailFollowsNewMessages(t *testing.T) {
 	// Tail has no "ready" signal: publish until the first new message shows
 	// up. Anything published before it started must not be delivered.
 	var first string
-	waitFor(t, 10*time.Second, "Tail to deliver a new message", func() bool {
+	testwait.Until(t, "Tail to deliver a new message", func() bool {
 		mustPublish(t, b, "remediation.status.succeeded", "filtered out")
 		mustPublish(t, b, "remediation.status.failed", "new")
 		select {
@@ -315,7 +316,7 @@ func TestStreamInfoAndConsumerInfos(t *testing.T) {
 	if err := msgs[0].Nak(0); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the redelivery to be counted", func() bool {
+	testwait.Until(t, "the redelivery to be counted", func() bool {
 		infos, err := b.ConsumerInfos(ctx, broker.StreamStatus)
 		if err != nil || len(infos) != 2 {
 			return false

@@ -18,6 +18,7 @@ import (
 	"github.com/remediator/remediator/broker/brokertest"
 	"github.com/remediator/remediator/cli"
 	"github.com/remediator/remediator/flowsim"
+	"github.com/remediator/remediator/internal/testwait"
 	"github.com/remediator/remediator/publish"
 	"github.com/remediator/remediator/service/servicetest"
 	"github.com/remediator/remediator/status"
@@ -43,20 +44,6 @@ func cmdStdin(t testing.TB, natsURL, input string, terminal bool, args ...string
 	defer cancel()
 	code := cli.MainWithStdin(ctx, append(args, "--nats-url", natsURL), strings.NewReader(input), terminal, &out, &errb)
 	return code, out.String(), errb.String()
-}
-
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		<-tick.C
-	}
 }
 
 func connectTo(t testing.TB, url string) *broker.Broker {
@@ -153,7 +140,7 @@ func dlqList(t *testing.T, url string, args ...string) []listEntry {
 func waitDeadLetters(t *testing.T, url string, n int) []listEntry {
 	t.Helper()
 	var list []listEntry
-	waitFor(t, 20*time.Second, fmt.Sprintf("%d dead letters", n), func() bool {
+	testwait.Until(t, fmt.Sprintf("%d dead letters", n), func() bool {
 		list = dlqList(t, url)
 		return len(list) >= n
 	})
@@ -301,7 +288,7 @@ func TestDeadLetterIsListedShownReplayedAndSucceedsOnce(t *testing.T) {
 
 	// it succeeds, once
 	var statuses []status.Record
-	waitFor(t, 20*time.Second, "the replayed event to succeed", func() bool {
+	testwait.Until(t, "the replayed event to succeed", func() bool {
 		statuses, _ = eventHistory(t, url, seedEventID)
 		return slices.Contains(outcomes(statuses), status.Succeeded)
 	})
@@ -563,7 +550,7 @@ func TestStats(t *testing.T) {
 			CallP95MS   *int64   `json:"callP95Ms"`
 		} `json:"flows"`
 	}
-	waitFor(t, 20*time.Second, "two successes in stats", func() bool {
+	testwait.Until(t, "two successes in stats", func() bool {
 		code, out, errOut := cmd(t, url, "stats", "--json")
 		if code != 0 {
 			t.Fatalf("stats --json: exit %d: %s", code, errOut)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/remediator/remediator/broker"
+	"github.com/remediator/remediator/internal/testwait"
 	"github.com/remediator/remediator/service/servicetest"
 	"github.com/remediator/remediator/status"
 )
@@ -25,7 +26,7 @@ func TestPauseAndResumeAFlowFromTheCommandLine(t *testing.T) {
 	if code, _, errOut := cmd(t, url, "publish", seedPath); code != 0 {
 		t.Fatalf("publish: %s", errOut)
 	}
-	waitFor(t, 10*time.Second, "the job stored", func() bool { return streamInfo(t, b, broker.StreamDispatch).Messages == 1 })
+	testwait.Until(t, "the job stored", func() bool { return streamInfo(t, b, broker.StreamDispatch).Messages == 1 })
 	time.Sleep(time.Second) // an observation window: a paused flow must get no call in it
 	if n := simFlow(t, svc, seedFlow).Stats.Received; n != 0 {
 		t.Fatalf("a paused flow received %d calls", n)
@@ -34,7 +35,7 @@ func TestPauseAndResumeAFlowFromTheCommandLine(t *testing.T) {
 	if code, _, errOut := cmd(t, url, "flows", "resume", seedFlow, "--as", "oncall"); code != 0 {
 		t.Fatalf("resume: %s", errOut)
 	}
-	waitFor(t, 10*time.Second, "the event succeeds after resume", func() bool { return simFlow(t, svc, seedFlow).Stats.Succeeded == 1 })
+	testwait.Until(t, "the event succeeds after resume", func() bool { return simFlow(t, svc, seedFlow).Stats.Succeeded == 1 })
 
 	var actions []string
 	err := b.Scan(context.Background(), broker.StreamAudit, "remediation.audit.flows.>", 0, time.Time{}, func(m *broker.StoredMessage) bool {
@@ -67,7 +68,7 @@ func TestDryRunFromTheCommandLine(t *testing.T) {
 		t.Fatalf("publish: %s", errOut)
 	}
 	b := connectTo(t, url)
-	waitFor(t, 10*time.Second, "a dry_run status", func() bool {
+	testwait.Until(t, "a dry_run status", func() bool {
 		return streamInfo(t, b, broker.StreamStatus).Messages > 0 && dryRunStatuses(t, b) == 1
 	})
 	if n := simFlow(t, svc, seedFlow).Stats.Received; n != 0 {

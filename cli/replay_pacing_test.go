@@ -12,6 +12,7 @@ import (
 	"github.com/remediator/remediator/broker"
 	"github.com/remediator/remediator/config"
 	"github.com/remediator/remediator/flowsim"
+	"github.com/remediator/remediator/internal/testwait"
 	"github.com/remediator/remediator/publish"
 	"github.com/remediator/remediator/service/servicetest"
 	"github.com/remediator/remediator/status"
@@ -61,7 +62,7 @@ func replayThroughRateLimit(tb testing.TB, n int, perSecond float64) replayFigur
 			tb.Fatal(err)
 		}
 	}
-	waitFor(tb, 5*time.Minute, fmt.Sprintf("%d dead letters", n), func() bool { return streamInfo(tb, b, broker.StreamDLQ).Messages == uint64(n) })
+	testwait.Until(tb, fmt.Sprintf("%d dead letters", n), func() bool { return streamInfo(tb, b, broker.StreamDLQ).Messages == uint64(n) }, testwait.Timeout(5*time.Minute))
 	b.Close()
 
 	// 2. Deploy the fix: restart on the same data with the flow at perSecond, in the worker
@@ -90,7 +91,7 @@ func replayThroughRateLimit(tb testing.TB, n int, perSecond float64) replayFigur
 		return streamInfo(tb, b, broker.StreamStatus).Subjects[status.Succeeded.Subject()]
 	}
 	// Generous: the work takes n/perSecond by nature; the wait only guards against a hang.
-	waitFor(tb, 10*time.Minute, fmt.Sprintf("%d succeeded statuses", n), func() bool { return succeeded() >= uint64(n) })
+	testwait.Until(tb, fmt.Sprintf("%d succeeded statuses", n), func() bool { return succeeded() >= uint64(n) }, testwait.Timeout(10*time.Minute))
 	fig.succeeded = time.Since(start)
 
 	fi := simFlow(tb, svc, seedFlow)

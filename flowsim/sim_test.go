@@ -18,6 +18,7 @@ import (
 
 	"github.com/remediator/remediator/flow"
 	"github.com/remediator/remediator/flowsim"
+	"github.com/remediator/remediator/internal/testwait"
 )
 
 const (
@@ -109,18 +110,6 @@ func startWithClock(t *testing.T, cfg flowsim.Config) (*flowsim.Simulator, *http
 	clock := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
 	flowsim.SetClock(sim, clock.Now)
 	return sim, serve(t, sim), clock
-}
-
-// waitFor polls cond until it holds or five seconds pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 func oktaErrorCode(t *testing.T, body []byte) string {
@@ -481,12 +470,12 @@ func TestOverlappingSameKeyExecutesTwice(t *testing.T) {
 		wg.Go(func() { _, _ = c.Invoke(ctx, endpointFor(srv, openAlias), req) })
 	}
 	invoke()
-	waitFor(t, "the first execution", func() bool { return sim.Stats(openAlias).Executed == 1 })
+	testwait.Until(t, "the first execution", func() bool { return sim.Stats(openAlias).Executed == 1 })
 	invoke()
-	waitFor(t, "the second execution", func() bool { return sim.Stats(openAlias).Executed == 2 })
+	testwait.Until(t, "the second execution", func() bool { return sim.Stats(openAlias).Executed == 2 })
 	cancel() // both callers give up; both runs finish
 	wg.Wait()
-	waitFor(t, "both calls recorded", func() bool { return sim.Stats(openAlias).TimedOut == 2 })
+	testwait.Until(t, "both calls recorded", func() bool { return sim.Stats(openAlias).TimedOut == 2 })
 
 	if err := sim.SetFaults(openAlias, flowsim.Faults{}); err != nil {
 		t.Fatal(err)

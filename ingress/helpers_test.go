@@ -211,18 +211,6 @@ func stored(t *testing.T, b *broker.Broker, subject string) []*broker.StoredMess
 	return out
 }
 
-// waitFor polls cond until it holds or waitTimeout passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // counter sums the data points of an Int64 counter whose attributes include every want pair.
 func counter(t *testing.T, r *sdkmetric.ManualReader, name string, want map[string]string) int64 {
 	t.Helper()

@@ -16,6 +16,7 @@ import (
 	"github.com/remediator/remediator/broker/brokertest"
 	"github.com/remediator/remediator/event"
 	"github.com/remediator/remediator/ingress"
+	"github.com/remediator/remediator/internal/testwait"
 	"github.com/remediator/remediator/policy"
 	"github.com/remediator/remediator/schema"
 	"github.com/remediator/remediator/service/servicetest"
@@ -195,15 +196,15 @@ func TestOktaJetStreamDown(t *testing.T) {
 	if err := srv.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the client to notice the server is gone", func() bool { return !b.Connected() })
+	testwait.Until(t, "the client to notice the server is gone", func() bool { return !b.Connected() })
 	if code, resp := post(t, hs.URL+ingress.PathOktaHook, body, hdr); code != http.StatusServiceUnavailable {
 		t.Fatalf("delivery with JetStream down = %d %s, want 503", code, resp)
 	}
 
 	srv = start(port)
 	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
-	waitFor(t, "the client to reconnect", b.Connected)
-	waitFor(t, "the events stream to be back", func() bool {
+	testwait.Until(t, "the client to reconnect", b.Connected)
+	testwait.Until(t, "the events stream to be back", func() bool {
 		_, err := b.StreamInfo(ctx, broker.StreamEvents, false)
 		return err == nil
 	})

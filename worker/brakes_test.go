@@ -10,6 +10,7 @@ import (
 
 	"github.com/remediator/remediator/broker"
 	"github.com/remediator/remediator/event"
+	"github.com/remediator/remediator/internal/testwait"
 	"github.com/remediator/remediator/status"
 	"github.com/remediator/remediator/worker"
 )
@@ -49,7 +50,7 @@ func TestKillSwitchHoldsDispatchWithoutLosingEvents(t *testing.T) {
 				h.publish(event.SubjectISPM, withID(t, seed, fmt.Sprintf("evt-paused-%d", i)))
 			}
 			// Intake goes on: the jobs are stored, then they wait.
-			eventually(t, 10*time.Second, "jobs stored", func() bool { return h.dispatchBacklog() == 3 })
+			testwait.Until(t, "jobs stored", func() bool { return h.dispatchBacklog() == 3 })
 			time.Sleep(time.Second) // an observation window: nothing may reach the flow during it
 			if n := h.sim.Stats("suspend-okta-account").Received; n != 0 {
 				t.Fatalf("a paused flow received %d calls", n)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/remediator/remediator/event"
 	"github.com/remediator/remediator/flowsim"
+	"github.com/remediator/remediator/internal/testwait"
 	"github.com/remediator/remediator/status"
 	"github.com/remediator/remediator/worker"
 )
@@ -67,7 +68,7 @@ func TestCircuitBreakerIsolatesASickFlow(t *testing.T) {
 	for i := range 5 {
 		h.publish(event.SubjectISPM, withID(t, seed, fmt.Sprintf("evt-sick-%d", i)))
 	}
-	eventually(t, 10*time.Second, "breaker opened", func() bool {
+	testwait.Until(t, "breaker opened", func() bool {
 		for _, r := range h.statuses() {
 			if strings.Contains(r.Why, "circuit breaker") {
 				return true
@@ -100,7 +101,7 @@ func TestHighSeverityOvertakesALowBacklog(t *testing.T) {
 	for i := range lows {
 		h.publish(event.SubjectISPM, withField(t, withID(t, seed, fmt.Sprintf("evt-low-%02d", i)), "issueSeverity", "Low"))
 	}
-	eventually(t, 10*time.Second, "the backlog started", func() bool { return h.sim.Stats("suspend-okta-account").Received > 0 })
+	testwait.Until(t, "the backlog started", func() bool { return h.sim.Stats("suspend-okta-account").Received > 0 })
 	h.publish(event.SubjectISPM, withField(t, withID(t, seed, "evt-high"), "issueSeverity", "Critical"))
 	h.waitStatus("evt-high", status.Succeeded, "suspend-okta-account")
 	before := 0

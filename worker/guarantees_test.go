@@ -15,6 +15,7 @@ import (
 	"github.com/remediator/remediator/broker"
 	"github.com/remediator/remediator/event"
 	"github.com/remediator/remediator/flow"
+	"github.com/remediator/remediator/internal/testwait"
 	"github.com/remediator/remediator/status"
 	"github.com/remediator/remediator/worker"
 )
@@ -125,7 +126,7 @@ func TestEventsUpToTheSizeLimitEndInATerminalRecord(t *testing.T) {
 		t.Errorf("error %q should name the size %d and the limit %d", dl.Error, len(big), limit)
 	}
 	// Delivered once: terminated, nothing pending or redelivered, a single dead letter.
-	eventually(t, 10*time.Second, "intake consumer settled", func() bool {
+	testwait.Until(t, "intake consumer settled", func() bool {
 		infos, err := h.b.ConsumerInfos(context.Background(), broker.StreamEvents)
 		if err != nil {
 			t.Fatal(err)
@@ -176,7 +177,7 @@ func TestDeletedConsumersAreCreatedAgain(t *testing.T) {
 	if _, err := js.Consumer(ctx, broker.StreamEvents, worker.IntakeConsumer); err != nil {
 		t.Errorf("intake consumer not there again: %v", err)
 	}
-	eventually(t, 10*time.Second, "ready again", h.workers[0].w.Ready)
+	testwait.Until(t, "ready again", h.workers[0].w.Ready)
 }
 
 // slowToAnswerFlow succeeds, but answers only once the worker's work is cancelled (the

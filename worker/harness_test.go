@@ -18,6 +18,7 @@ import (
 	"github.com/remediator/remediator/event"
 	"github.com/remediator/remediator/flow"
 	"github.com/remediator/remediator/flowsim"
+	"github.com/remediator/remediator/internal/testwait"
 	"github.com/remediator/remediator/policy"
 	"github.com/remediator/remediator/publish"
 	"github.com/remediator/remediator/schema"
@@ -154,7 +155,7 @@ func (h *harness) run() {
 	r := &running{w: w, cancel: cancel, done: make(chan error, 1)}
 	h.workers = append(h.workers, r)
 	go func() { r.done <- w.Run(ctx) }()
-	eventually(h.t, 10*time.Second, "worker ready", w.Ready)
+	testwait.Until(h.t, "worker ready", w.Ready)
 }
 
 // stop shuts every worker down and waits for them.
@@ -226,7 +227,7 @@ func (h *harness) deadLetters() ([]status.DeadLetter, []string) {
 func (h *harness) waitStatus(eventID string, outcome status.Outcome, flow string) status.Record {
 	h.t.Helper()
 	var found status.Record
-	eventually(h.t, 15*time.Second, fmt.Sprintf("status %s for event %s flow %q", outcome, eventID, flow), func() bool {
+	testwait.Until(h.t, fmt.Sprintf("status %s for event %s flow %q", outcome, eventID, flow), func() bool {
 		for _, r := range h.statuses() {
 			if (eventID == "" || r.EventID == eventID) && r.Outcome == outcome && (flow == "" || r.Flow == flow) {
 				found = r
@@ -243,7 +244,7 @@ func (h *harness) waitDeadLetter(what string, pred func(status.DeadLetter) bool)
 	h.t.Helper()
 	var found status.DeadLetter
 	var subject string
-	eventually(h.t, 15*time.Second, what, func() bool {
+	testwait.Until(h.t, what, func() bool {
 		dls, subjects := h.deadLetters()
 		for i, dl := range dls {
 			if pred(dl) {
@@ -254,18 +255,6 @@ func (h *harness) waitDeadLetter(what string, pred func(status.DeadLetter) bool)
 		return false
 	})
 	return found, subject
-}
-
-// eventually polls cond until it holds or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func readFixture(t *testing.T, name string) []byte {

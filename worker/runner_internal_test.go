@@ -13,6 +13,7 @@ import (
 	"github.com/remediator/remediator/broker"
 	"github.com/remediator/remediator/event"
 	"github.com/remediator/remediator/flow"
+	"github.com/remediator/remediator/internal/testwait"
 	"github.com/remediator/remediator/schema"
 )
 
@@ -173,12 +174,12 @@ func TestReadyFollowsFetches(t *testing.T) {
 		cancel()
 		<-done
 	}()
-	eventually(t, "ready", w.Ready)
+	testwait.Until(t, "ready", w.Ready)
 	src := b.source(IntakeConsumer)
 	src.setFail(errors.New("nats: connection reconnecting"))
-	eventually(t, "not ready while fetches fail", func() bool { return !w.Ready() })
+	testwait.Until(t, "not ready while fetches fail", func() bool { return !w.Ready() })
 	src.setFail(nil)
-	eventually(t, "ready again once a fetch succeeds", w.Ready)
+	testwait.Until(t, "ready again once a fetch succeeds", w.Ready)
 }
 
 // A deleted durable consumer is created again from its configuration.
@@ -193,19 +194,19 @@ func TestDeletedConsumerIsCreatedAgain(t *testing.T) {
 		cancel()
 		<-done
 	}()
-	eventually(t, "ready", w.Ready)
+	testwait.Until(t, "ready", w.Ready)
 	deleted := b.source(IntakeConsumer)
 	b.mu.Lock()
 	delete(b.sources, IntakeConsumer) // the next Consumer call makes a new one
 	bound := len(b.consumers)
 	b.mu.Unlock()
 	deleted.setFail(broker.ErrConsumerNotFound)
-	eventually(t, "intake consumer created again", func() bool {
+	testwait.Until(t, "intake consumer created again", func() bool {
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		return len(b.consumers) > bound && b.consumers[len(b.consumers)-1].Durable == IntakeConsumer
 	})
-	eventually(t, "ready again", w.Ready)
+	testwait.Until(t, "ready again", w.Ready)
 	if got := b.consumers[len(b.consumers)-1]; got.MaxDeliver != w.cfg.IntakeMaxDeliver || got.AckWait != w.cfg.AckWait {
 		t.Errorf("recreated with %+v; want the original configuration", got)
 	}
@@ -219,7 +220,7 @@ func TestEveryConsumerCapsDeliveries(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
-	eventually(t, "ready", w.Ready)
+	testwait.Until(t, "ready", w.Ready)
 	cancel()
 	<-done
 	b.mu.Lock()
@@ -280,7 +281,7 @@ func TestRunReturnsOnlyWhenNothingRuns(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
-	eventually(t, "ready", w.Ready)
+	testwait.Until(t, "ready", w.Ready)
 	cancel()
 	waitFor(t, "the handler to start", v.started)
 	// Absence check: a handler is running, so Run must not return. A window, not a
@@ -371,7 +372,7 @@ func TestMaxDeliveriesAdvisoryIsCounted(t *testing.T) {
 		cancel()
 		<-done
 	}()
-	eventually(t, "remediator.max_deliveries counted", func() bool {
+	testwait.Until(t, "remediator.max_deliveries counted", func() bool {
 		var rm metricdata.ResourceMetrics
 		if err := reader.Collect(context.Background(), &rm); err != nil {
 			t.Fatal(err)
@@ -389,18 +390,6 @@ func TestMaxDeliveriesAdvisoryIsCounted(t *testing.T) {
 		}
 		return false
 	})
-}
-
-// eventually polls cond until it holds (10s at most).
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // At light load urgent work does not wait for a poll of less urgent work: every priority is

@@ -11,6 +11,7 @@ import (
 
 	"github.com/remediator/remediator/event"
 	"github.com/remediator/remediator/flowsim"
+	"github.com/remediator/remediator/internal/testwait"
 	"github.com/remediator/remediator/status"
 	"github.com/remediator/remediator/worker"
 )
@@ -241,7 +242,7 @@ func TestDuplicateEventDoesNotInvokeTheFlowAgain(t *testing.T) {
 	if _, err := h.pub.Publish(context.Background(), seed, publishOpts("again")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "duplicate recognised", func() bool { return strings.Contains(h.logs.String(), "duplicate event") })
+	testwait.Until(t, "duplicate recognised", func() bool { return strings.Contains(h.logs.String(), "duplicate event") })
 	if n := h.sim.Stats("suspend-okta-account").Received; n != 1 {
 		t.Errorf("flow received %d calls for one event published twice, want 1", n)
 	}
@@ -266,7 +267,7 @@ func TestStopFinishesInFlightWorkAndLosesNothing(t *testing.T) {
 		ids[i] = fmt.Sprintf("evt-shutdown-%02d", i)
 		h.publish(event.SubjectISPM, withID(t, seed, ids[i]))
 	}
-	eventually(t, 10*time.Second, "some flow calls in flight", func() bool { return h.sim.Stats("suspend-okta-account").Received > 0 })
+	testwait.Until(t, "some flow calls in flight", func() bool { return h.sim.Stats("suspend-okta-account").Received > 0 })
 	h.stop() // mid-stream
 	h.run()  // a new worker on the same streams picks up the rest
 	for _, id := range ids {
