@@ -137,7 +137,6 @@ type orgState struct {
 	windows       map[string]*rateWindow
 	stats         OrgStats
 	flowClients   map[string][]string // flow alias → assigned client ids (nil: any)
-	errorSequence int
 }
 
 func newOrgState(cfg *OrgConfig) (*orgState, error) {

@@ -60,6 +60,9 @@ type Config struct {
 	// MaxRecorded is how many invocations each flow keeps (the oldest are dropped).
 	// Default DefaultMaxRecorded (10000).
 	MaxRecorded int
+	// Now is the clock (rate buckets, token and assertion expiry, Date headers). Default
+	// time.Now; tests inject a fake one.
+	Now func() time.Time
 	// Org, when set, also serves an Okta org: the org authorization server
 	// (/oauth2/v1/token) and some management API endpoints. See [OrgConfig].
 	Org *OrgConfig
@@ -142,8 +145,11 @@ func New(cfg Config) (*Simulator, error) {
 	s := &Simulator{
 		flows: make(map[string]*flowState, len(cfg.Flows)),
 		log:   cfg.Logger,
-		now:   time.Now,
+		now:   cfg.Now,
 		done:  make(chan struct{}),
+	}
+	if s.now == nil {
+		s.now = time.Now
 	}
 	if cfg.Org != nil {
 		org, err := newOrgState(cfg.Org)
