@@ -123,20 +123,20 @@ type rateWindow struct {
 
 // orgState is the simulated org.
 type orgState struct {
-	issuer        string
-	lifetime      time.Duration
-	apiLimit      int
-	logsLimit     int
-	mu            sync.Mutex
-	clients       map[string]*OAuthClient
-	tokens        map[string]*issuedToken // by sha256 of the token: the token itself is not kept
-	jtis          map[string]time.Time    // used jti → assertion exp
-	users         map[string]*User
-	groups        map[string]*Group
-	logs          []logEntry
-	windows       map[string]*rateWindow
-	stats         OrgStats
-	flowClients   map[string][]string // flow alias → assigned client ids (nil: any)
+	issuer      string
+	lifetime    time.Duration
+	apiLimit    int
+	logsLimit   int
+	mu          sync.Mutex
+	clients     map[string]*OAuthClient
+	tokens      map[string]*issuedToken // by sha256 of the token: the token itself is not kept
+	jtis        map[string]time.Time    // used jti → assertion exp
+	users       map[string]*User
+	groups      map[string]*Group
+	logs        []logEntry
+	windows     map[string]*rateWindow
+	stats       OrgStats
+	flowClients map[string][]string // flow alias → assigned client ids (nil: any)
 }
 
 func newOrgState(cfg *OrgConfig) (*orgState, error) {
