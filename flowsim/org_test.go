@@ -34,8 +34,8 @@ func startOrgSim(t *testing.T) *orgFixture {
 	}
 	clock := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
 	sim, err := flowsim.New(flowsim.Config{
-		Seed: 1,
-		Now:  clock.Now,
+		Seed:  1,
+		Now:   clock.Now,
 		Flows: []flowsim.Flow{{Alias: alias, OAuth: true}},
 		Org: &flowsim.OrgConfig{
 			TokenLifetime: 10 * time.Minute,
