@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -534,4 +535,19 @@ func (s *Simulator) flowAuthorized(r *http.Request, alias string, now time.Time)
 		return false
 	}
 	return true
+}
+
+// ParseJWKS reads public keys for [OAuthClient].Keys from a JWK Set ({"keys": [...]}) or a
+// single JWK, such as okta.Key.PublicJWK returns. Private keys are refused.
+func ParseJWKS(data []byte) ([]jose.JSONWebKey, error) {
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(data, &set); err == nil && len(set.Keys) > 0 {
+		return set.Keys, checkPublicKeys(set.Keys)
+	}
+	var k jose.JSONWebKey
+	if err := json.Unmarshal(data, &k); err != nil {
+		return nil, errors.New("flowsim: not a JWK or JWK Set")
+	}
+	keys := []jose.JSONWebKey{k}
+	return keys, checkPublicKeys(keys)
 }

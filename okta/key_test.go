@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/remediator/remediator/flowsim"
 	"github.com/remediator/remediator/okta"
 )
 
@@ -111,5 +112,21 @@ func TestNewValidates(t *testing.T) {
 	}
 	if _, err := okta.New(okta.Config{OrgURL: "http://127.0.0.1:8080/", ClientID: "c", Key: key}); err != nil {
 		t.Errorf("loopback http org refused: %v", err)
+	}
+}
+
+func TestPublicJWKRegistersWithTheSimulator(t *testing.T) {
+	t.Parallel()
+	k := mustKey(t, pemPKCS8(t, newECKey(t)), "k")
+	pub, err := k.PublicJWK()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := flowsim.ParseJWKS(pub)
+	if err != nil || len(keys) != 1 || keys[0].KeyID != "k" {
+		t.Errorf("ParseJWKS(PublicJWK()) = %v, %v", keys, err)
+	}
+	if _, err := flowsim.ParseJWKS(mustJSON(t, jose.JSONWebKey{Key: newECKey(t)})); err == nil {
+		t.Error("ParseJWKS accepted a private key")
 	}
 }
