@@ -74,6 +74,9 @@ type Error struct {
 	KeyID string
 	// Scopes are the scopes concerned: requested but not granted, or required by the API.
 	Scopes []string
+	// RateLimit is the endpoint's X-Rate-Limit-* state, when the answer carried it; on a
+	// 429, RateLimit.Wait says how long to back off.
+	RateLimit *RateLimit
 	// Hint says what to change.
 	Hint string
 	// Err is the underlying cause for a failure without a response (network, timeout).
@@ -233,6 +236,9 @@ func ResponseError(op string, resp *http.Response) error {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	_ = resp.Body.Close()
 	e := &Error{Op: op, StatusCode: resp.StatusCode}
+	if rl, ok := ParseRateLimit(resp.Header); ok {
+		e.RateLimit = &rl
+	}
 	decodeAPIError(body, e)
 	if werr, desc, scope := parseWWWAuthenticate(resp.Header.Get("WWW-Authenticate")); werr != "" {
 		e.OAuthError, e.OAuthDescription = werr, desc

@@ -1,0 +1,80 @@
+package okta_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/remediator/remediator/flowsim"
+	"github.com/remediator/remediator/okta"
+)
+
+func TestTypedCalls(t *testing.T) {
+	t.Parallel()
+	o := startOrg(t, publicJWK(testRSA(t, 0), kid), func(cfg *flowsim.Config) { cfg.Org.LogsRateLimit = 4 })
+	c := o.client(t, mustKey(t, pemPKCS8(t, testRSA(t, 0)), kid), nil)
+	ctx := context.Background()
+
+	groups, err := c.UserGroups(ctx, "00u-alice")
+	if err != nil || len(groups) != 2 || groups[1] != (okta.Group{ID: "00g-all", Type: "OKTA_GROUP", Name: "Everyone"}) {
+		t.Errorf("UserGroups() = %+v, %v", groups, err)
+	}
+	for range 3 { // the same event delivered three times
+		if err := c.ClearSessions(ctx, "00u-alice"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if u, _ := o.sim.User("00u-alice"); u.SessionClears != 1 {
+		t.Errorf("sessions cleared %d times, want once", u.SessionClears)
+	}
+	if err := c.SetUserRisk(ctx, "00u-bob", "high"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetUserRisk(ctx, "00u-bob", "SEVERE"); err == nil {
+		t.Error("SetUserRisk accepted SEVERE")
+	}
+
+	base := o.clock.Now().Add(-time.Hour)
+	var events []json.RawMessage
+	for i := range 7 {
+		events = append(events, mustJSON(t, map[string]any{"uuid": fmt.Sprintf("u%d", i), "eventType": "user.risk.detect",
+			"published": base.Add(time.Duration(i) * time.Minute).Format(time.RFC3339)}))
+	}
+	if err := o.sim.AddLogEvents(events...); err != nil {
+		t.Fatal(err)
+	}
+	next := okta.LogsPath(okta.LogQuery{Since: base, Filter: `eventType eq "user.risk.detect"`, Limit: 3})
+	var got int
+	var rl okta.RateLimit
+	for range 3 {
+		page, n, r, err := c.LogPage(ctx, next)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += len(page)
+		next, rl = n, r
+	}
+	if got != 7 || next == "" || rl.Limit != 4 || rl.Remaining != 1 {
+		t.Errorf("paged %d events, next %q, rate limit %+v; want 7, a next link to poll, 1 of 4 left", got, next, rl)
+	}
+	// The poll link returns nothing new, then the endpoint is exhausted: a retryable error
+	// whose rate limit says how long to wait, measured from Okta's Date.
+	if page, _, _, err := c.LogPage(ctx, next); err != nil || len(page) != 0 {
+		t.Fatalf("poll = %d events, %v", len(page), err)
+	}
+	_, _, _, err = c.LogPage(ctx, next)
+	var oe *okta.Error
+	if !errors.As(err, &oe) || !errors.Is(err, okta.ErrRateLimited) || oe.RateLimit == nil {
+		t.Fatalf("LogPage() error = %v, want ErrRateLimited with a RateLimit", err)
+	}
+	if w := oe.RateLimit.Wait(time.Now()); w <= 0 || w > 61*time.Second {
+		t.Errorf("Wait() = %v, want the rest of the 60 s window", w)
+	}
+	if oe.StatusCode != http.StatusTooManyRequests || oe.Code != "E0000047" {
+		t.Errorf("error = %v", oe)
+	}
+}
