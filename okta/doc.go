@@ -27,6 +27,16 @@
 // sends once more with a fresh one: [Transport] and [Client.Do] do this for the management
 // API, flow.OAuth2 for Workflows. A second 401 is returned as it is.
 //
+// # Calls
+//
+// [Client.Do] calls any management API path with the scopes it needs. Typed calls cover
+// what remediator uses: [Client.UserGroups] (people.groups conditions),
+// [Client.ClearSessions] (TERMINATE_ALL_SESSIONS), [Client.SetUserRisk], and
+// [Client.LogPage] with [LogsPath] (System Log polling, following Okta's next link, which a
+// polling query always gets). [ParseRateLimit] reads X-Rate-Limit-Limit/Remaining/Reset so
+// a caller can budget per endpoint; [RateLimit.Wait] measures the reset from the response's
+// Date, as Okta's SDK does.
+//
 // # Errors
 //
 // Failures are [*Error], matched with errors.Is against a kind (ErrInvalidClient,
