@@ -5,6 +5,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -203,5 +204,50 @@ func TestOAuthFlowNeedsALiveTokenWithTheScope(t *testing.T) {
 	}
 	if _, err := flowsim.New(flowsim.Config{Flows: []flowsim.Flow{{Alias: "x", OAuth: true}}}); err == nil {
 		t.Error("New accepted an OAuth flow without an org")
+	}
+}
+
+func TestOrgAdminAPI(t *testing.T) {
+	t.Parallel()
+	f := startOrgSim(t)
+	defer http.DefaultClient.CloseIdleConnections()
+	do := func(method, path, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, f.url+path, strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b := new(strings.Builder)
+		_, _ = io.Copy(b, resp.Body)
+		return resp.StatusCode, b.String()
+	}
+	tok := f.token(t, f.assertion(t, nil), flowsim.ScopeWorkflowsInvoke).AccessToken
+	if st, body := do(http.MethodPost, "/_sim/org/revoke", `{"token":"`+tok+`"}`); st != 200 || !strings.Contains(body, `"revoked":1`) {
+		t.Errorf("revoke = %d %s", st, body)
+	}
+	if st, body := do(http.MethodGet, "/_sim/org/stats", ""); st != 200 || !strings.Contains(body, `"tokensIssued":1`) {
+		t.Errorf("stats = %d %s", st, body)
+	}
+	if st, body := do(http.MethodGet, "/_sim/org/clients/"+orgClient+"/jwks", ""); st != 200 || !strings.Contains(body, `"kid":"k1"`) || strings.Contains(body, `"d":`) {
+		t.Errorf("jwks = %d %s", st, body)
+	}
+	pub, _ := json.Marshal(map[string]any{"keys": []jose.JSONWebKey{{Key: &f.key.PublicKey, KeyID: "k2"}}})
+	if st, body := do(http.MethodPut, "/_sim/org/clients/"+orgClient+"/jwks", string(pub)); st != 204 {
+		t.Errorf("put jwks = %d %s", st, body)
+	}
+	if keys := f.sim.ClientKeys(orgClient); len(keys) != 1 || keys[0].KeyID != "k2" {
+		t.Errorf("keys after PUT = %v", keys)
+	}
+	ev := `[{"uuid":"u1","published":"2030-01-01T00:00:00Z","eventType":"user.risk.detect"}]`
+	if st, body := do(http.MethodPost, "/_sim/org/logs", ev); st != 204 {
+		t.Errorf("post logs = %d %s", st, body)
+	}
+	if st, _ := do(http.MethodPost, "/_sim/org/logs", `[{"uuid":"u2"}]`); st != 400 {
+		t.Errorf("post incomplete log event = %d, want 400", st)
+	}
+	if st, _ := do(http.MethodGet, "/_sim/org/users/nobody", ""); st != 404 {
+		t.Errorf("unknown user = %d, want 404", st)
 	}
 }

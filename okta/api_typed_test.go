@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -76,5 +77,40 @@ func TestTypedCalls(t *testing.T) {
 	}
 	if oe.StatusCode != http.StatusTooManyRequests || oe.Code != "E0000047" {
 		t.Errorf("error = %v", oe)
+	}
+}
+
+func TestTokenEndpointAnswersThatAreNotTokens(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		status int
+		body   string
+		kind   error
+	}{
+		"200 without a token": {200, `{"token_type":"Bearer"}`, okta.ErrTokenResponse},
+		"HTML error page":     {404, `<html>no</html>`, okta.ErrTokenResponse},
+		"Okta error object":   {400, `{"errorCode":"E0000021","errorSummary":"Bad request. Accept and/or Content-Type headers likely do not match supported values."}`, okta.ErrTokenResponse},
+		"rate limited":        {429, `{"errorCode":"E0000047","errorSummary":"API call exceeded rate limit due to too many requests."}`, okta.ErrRateLimited},
+		"unavailable":         {503, ``, okta.ErrUnavailable},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(tc.status)
+				_, _ = w.Write([]byte(tc.body))
+			}))
+			defer srv.Close()
+			hc := &http.Client{Transport: &http.Transport{}}
+			defer hc.CloseIdleConnections()
+			c, err := okta.New(okta.Config{OrgURL: srv.URL, ClientID: clientID, Key: mustKey(t, pemPKCS8(t, newECKey(t)), kid), HTTPClient: hc})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.AccessToken(context.Background(), okta.ScopeWorkflowsInvoke)
+			if !errors.Is(err, tc.kind) {
+				t.Errorf("AccessToken() error = %v, want kind %v", err, tc.kind)
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"golang.org/x/oauth2"
@@ -139,10 +140,18 @@ func (c *Client) tokenError(err error, scopes []string) *Error {
 	e := &Error{Op: "token request", KeyID: c.key.id}
 	var re *oauth2.RetrieveError
 	if !errors.As(err, &re) {
-		e.Kind, e.Err = ErrUnavailable, stripURL(err)
-		e.Hint = "Okta's token endpoint " + c.tokenURL + " could not be reached"
-		if errors.Is(err, context.DeadlineExceeded) {
+		var ue *url.Error
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
+			e.Kind, e.Err = ErrUnavailable, stripURL(err)
 			e.Hint = "no answer from " + c.tokenURL + " within " + c.tokenTimeout.String()
+		case errors.As(err, &ue):
+			e.Kind, e.Err = ErrUnavailable, ue.Err
+			e.Hint = "Okta's token endpoint " + c.tokenURL + " could not be reached"
+		default:
+			// A 2xx answer x/oauth2 could not use (no access_token, not JSON).
+			e.Kind, e.Err = ErrTokenResponse, err
+			e.Hint = fmt.Sprintf("unexpected answer from %s; is the org URL right?", c.tokenURL)
 		}
 		return e
 	}
