@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -354,6 +355,9 @@ func (s *Simulator) handleToken(w http.ResponseWriter, r *http.Request) {
 	o.stats.TokenRequests++
 	o.mu.Unlock()
 	refuse := func(status int, code, desc string) {
+		// The log line names the outcome, never the assertion or a token.
+		s.log.LogAttrs(r.Context(), slog.LevelDebug, "flowsim token request refused",
+			slog.Int("status", status), slog.String("error", code), slog.String("error_description", desc))
 		w.Header().Set("Cache-Control", "no-store")
 		s.writeJSON(w, status, tokenError{code, desc})
 	}
@@ -456,11 +460,18 @@ func (s *Simulator) handleToken(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusBadRequest, "invalid_scope", "The following scopes were requested, but not granted: "+strings.Join(missing, " ")) // guessed text
 		return
 	}
+	for h, t := range o.tokens { // expired tokens can never be accepted again
+		if !now.Before(t.expires) {
+			delete(o.tokens, h)
+		}
+	}
 	var raw [32]byte
 	_, _ = rand.Read(raw[:])
 	access := "simtok." + hex.EncodeToString(raw[:])
 	o.tokens[tokenHash(access)] = &issuedToken{clientID: client.ID, scopes: scopes, expires: now.Add(o.lifetime)}
 	o.stats.TokensIssued++
+	s.log.LogAttrs(r.Context(), slog.LevelDebug, "flowsim token issued",
+		slog.String("client_id", client.ID), slog.String("kid", kid), slog.String("scope", strings.Join(scopes, " ")))
 	w.Header().Set("Cache-Control", "no-store")
 	s.writeJSON(w, http.StatusOK, map[string]any{
 		"token_type":   "Bearer",

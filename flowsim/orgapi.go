@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -81,7 +82,11 @@ func (s *Simulator) apiRoute(endpoint string, limit int, scopes []string, h func
 		win.used++
 		h0.Set("X-Rate-Limit-Remaining", strconv.Itoa(limit-win.used))
 		h0.Set("X-Okta-Request-Id", fmt.Sprintf("simreq%012d", win.used))
-		if _, reason := o.bearer(r, now, scopes...); reason != "" {
+		client, reason := o.bearer(r, now, scopes...)
+		s.log.LogAttrs(r.Context(), slog.LevelDebug, "flowsim org call",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.String("client_id", client), slog.String("refused", reason))
+		if reason != "" {
 			s.refuseBearer(w, reason, scopes)
 			return
 		}

@@ -463,5 +463,9 @@ type userAgent struct {
 func (u userAgent) RoundTrip(r *http.Request) (*http.Response, error) {
 	r2 := r.Clone(r.Context())
 	r2.Header.Set("User-Agent", u.ua)
+	if r2.Header.Get("Accept") == "" {
+		// Okta answers E0000021 to some Accept values; ask for JSON explicitly.
+		r2.Header.Set("Accept", "application/json")
+	}
 	return u.base.RoundTrip(r2)
 }

@@ -365,9 +365,16 @@ func TestNoSecretsInLogsOrErrors(t *testing.T) {
 	if _, err := fc.Invoke(ctx, o.endpoint(c), flow.Request{IdempotencyKey: "x"}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := c.UserGroups(ctx, "00u-alice"); err != nil {
+		t.Fatal(err)
+	}
+	usersTok, err := c.AccessToken(ctx, okta.ScopeUsersRead)
+	if err != nil {
+		t.Fatal(err)
+	}
 	o.sim.RevokeTokens(clientID)
 	_ = o.sim.SetFlowClients(flowAlias, []string{"other"})
-	_, err := fc.Invoke(ctx, o.endpoint(c), flow.Request{IdempotencyKey: "y"})
+	_, err = fc.Invoke(ctx, o.endpoint(c), flow.Request{IdempotencyKey: "y"})
 	printed = append(printed, err.Error())
 	_, err = c.Do(ctx, http.MethodGet, "/api/v1/logs", nil, nil, okta.ScopeGroupsManage) // not granted
 	printed = append(printed, err.Error())
@@ -380,10 +387,15 @@ func TestNoSecretsInLogsOrErrors(t *testing.T) {
 	logMu.Lock()
 	all := logs.String() + strings.Join(printed, "\n")
 	logMu.Unlock()
-	if !strings.Contains(all, "okta token fetched") || !strings.Contains(all, "flowsim invocation") {
+	for _, line := range []string{"okta token fetched", "okta token request refused", "flowsim invocation", "flowsim token issued", "flowsim token request refused", "flowsim org call"} {
+		if !strings.Contains(all, line) {
+			t.Fatalf("logs lack %q; the test would prove less than it claims:\n%s", line, all)
+		}
+	}
+	if !strings.Contains(all, "okta token fetched") {
 		t.Fatalf("logs lack the expected lines; the test would prove nothing:\n%s", all)
 	}
-	secrets := map[string]string{"access token": tok, "key PEM body": pemBody(keyPEM)}
+	secrets := map[string]string{"access token": tok, "users access token": usersTok, "key PEM body": pemBody(keyPEM)}
 	for i, a := range o.recordedAssertions() {
 		secrets[fmt.Sprintf("assertion %d", i)] = a
 		// The signature alone is secret enough to look for.
