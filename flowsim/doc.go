@@ -71,6 +71,10 @@
 //	DELETE /api/v1/users/{id}/sessions                 okta.users.manage, 204
 //	POST   /api/v1/users/{id}/lifecycle/suspend        okta.users.manage, ACTIVE → SUSPENDED
 //	GET|PUT /api/v1/users/{id}/risk                    okta.userRisk.read / .manage
+//	POST   /api/v1/users/{id}/lifecycle/expire_password okta.users.manage
+//	DELETE /api/v1/groups/{gid}/users/{id}             okta.groups.manage, 204 (OKTA_GROUP only)
+//	GET    /api/v1/policies?type=ENTITY_RISK           okta.policies.read, the one system policy
+//	GET    /api/v1/policies/{id}/rules                 its rules ([OrgConfig].EntityRiskRules + catch-all)
 //	GET    /api/v1/logs                                okta.logs.read, since/until/filter/limit/after
 //
 // The token endpoint verifies the client assertion the way Okta documents it: signature by

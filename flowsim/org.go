@@ -54,6 +54,10 @@ type OrgConfig struct {
 	// Users and Groups populate the directory.
 	Users  []User
 	Groups []Group
+	// EntityRiskRules are the rules of the org's ENTITY_RISK policy, as Okta's Policy API
+	// returns them (EntityRiskPolicyRule JSON objects). The immutable catch-all rule
+	// (priority 99, no action) is appended unless a rule with priority 99 is given.
+	EntityRiskRules []json.RawMessage
 	// APIRateLimit is requests per minute per endpoint, LogsRateLimit for /api/v1/logs.
 	// Defaults DefaultAPIRateLimit and DefaultLogsRateLimit.
 	APIRateLimit, LogsRateLimit int
@@ -139,6 +143,7 @@ type orgState struct {
 	windows     map[string]*rateWindow
 	stats       OrgStats
 	flowClients map[string][]string // flow alias → assigned client ids (nil: any)
+	riskRules   []json.RawMessage
 }
 
 func newOrgState(cfg *OrgConfig) (*orgState, error) {
@@ -178,6 +183,26 @@ func newOrgState(cfg *OrgConfig) (*orgState, error) {
 		}
 		c.Keys, c.Scopes = slices.Clone(c.Keys), slices.Clone(c.Scopes)
 		o.clients[c.ID] = &c
+	}
+	catchAll := true
+	for i, raw := range cfg.EntityRiskRules {
+		var head struct {
+			ID       string `json:"id"`
+			Priority *int   `json:"priority"`
+		}
+		if err := json.Unmarshal(raw, &head); err != nil || head.ID == "" {
+			return nil, fmt.Errorf("flowsim: entity-risk rule %d must be a JSON object with an id", i)
+		}
+		if head.Priority != nil && *head.Priority == 99 {
+			catchAll = false
+		}
+		o.riskRules = append(o.riskRules, slices.Clone(raw))
+	}
+	if catchAll {
+		// The spec's list example names it "Catch-all rule"; its shape is Okta's, its id a guess.
+		o.riskRules = append(o.riskRules, json.RawMessage(`{"id":"rulCatchAllSim","name":"Catch-all rule","priority":99,`+
+			`"status":"ACTIVE","system":true,"type":"ENTITY_RISK","conditions":{"entityRisk":{"level":"ANY"}},`+
+			`"actions":{"entityRisk":{"actions":[]}}}`))
 	}
 	for _, g := range cfg.Groups {
 		if g.ID == "" {

@@ -105,6 +105,10 @@ func (s *Simulator) orgRoutes(mux *http.ServeMux) {
 	api("POST /api/v1/users/{id}/lifecycle/suspend", "users.lifecycle", []string{"okta.users.manage"}, s.handleSuspend)
 	api("GET /api/v1/users/{id}/risk", "users.risk", []string{"okta.userRisk.read", "okta.userRisk.manage"}, s.handleGetRisk)
 	api("PUT /api/v1/users/{id}/risk", "users.risk", []string{"okta.userRisk.manage"}, s.handlePutRisk)
+	api("POST /api/v1/users/{id}/lifecycle/expire_password", "users.lifecycle", []string{"okta.users.manage"}, s.handleExpirePassword)
+	api("DELETE /api/v1/groups/{gid}/users/{id}", "groups.users", []string{"okta.groups.manage"}, s.handleRemoveFromGroup)
+	api("GET /api/v1/policies", "policies", []string{"okta.policies.read", "okta.policies.manage"}, s.handleListPolicies)
+	api("GET /api/v1/policies/{pid}/rules", "policies.rules", []string{"okta.policies.read", "okta.policies.manage"}, s.handlePolicyRules)
 	mux.HandleFunc("GET /api/v1/logs", s.apiRoute("logs", o.logsLimit, []string{"okta.logs.read"}, s.handleLogs))
 	mux.HandleFunc("/_sim/org/stats", s.methods(map[string]http.HandlerFunc{http.MethodGet: func(w http.ResponseWriter, _ *http.Request) {
 		s.writeJSON(w, http.StatusOK, s.OrgStats())
@@ -411,4 +415,70 @@ func (s *Simulator) handleAdminLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// handleExpirePassword is POST /api/v1/users/{id}/lifecycle/expire_password: the status
+// becomes PASSWORD_EXPIRED and the user object is returned (trimmed to id and status here).
+// Only ACTIVE and PASSWORD_EXPIRED users may expire it; others get 403 E0000038 (guessed).
+func (s *Simulator) handleExpirePassword(w http.ResponseWriter, r *http.Request, o *orgState) {
+	u, ok := s.userOr404(w, r, o)
+	if !ok {
+		return
+	}
+	if u.Status != "ACTIVE" && u.Status != "PASSWORD_EXPIRED" {
+		s.writeOktaError(w, http.StatusForbidden, "E0000038", "This operation is not allowed in the user's current status.", nil)
+		return
+	}
+	u.Status = "PASSWORD_EXPIRED"
+	s.writeJSON(w, http.StatusOK, map[string]string{"id": u.ID, "status": u.Status})
+}
+
+// handleRemoveFromGroup is DELETE /api/v1/groups/{gid}/users/{id}: 204, also when the user
+// was not a member (guessed: Okta documents only the 204). APP_GROUP memberships are
+// managed by imports: 403 E0000006 (guessed code).
+func (s *Simulator) handleRemoveFromGroup(w http.ResponseWriter, r *http.Request, o *orgState) {
+	g, ok := o.groups[r.PathValue("gid")]
+	if !ok {
+		s.writeOktaError(w, http.StatusNotFound, "E0000007", "Not found: Resource not found: "+r.PathValue("gid")+" (UserGroup)", nil)
+		return
+	}
+	u, ok := s.userOr404(w, r, o)
+	if !ok {
+		return
+	}
+	if g.Type != "OKTA_GROUP" {
+		s.writeOktaError(w, http.StatusForbidden, "E0000006", "You do not have permission to perform the requested action",
+			[]string{"Memberships of " + g.Type + " groups are managed by their source."})
+		return
+	}
+	u.Groups = slices.DeleteFunc(u.Groups, func(id string) bool { return id == g.ID })
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// entityRiskPolicyID is the simulated org's one system ENTITY_RISK policy (id guessed).
+const entityRiskPolicyID = "rstEntityRiskSim"
+
+func (s *Simulator) handleListPolicies(w http.ResponseWriter, r *http.Request, o *orgState) {
+	typ := r.URL.Query().Get("type")
+	if typ == "" {
+		s.writeOktaError(w, http.StatusBadRequest, "E0000001", "Api validation failed: type", []string{"type: The field cannot be left blank"})
+		return
+	}
+	out := []any{}
+	if typ == "ENTITY_RISK" {
+		out = append(out, map[string]any{
+			"id": entityRiskPolicyID, "type": "ENTITY_RISK", "name": "Entity Risk Policy", "status": "ACTIVE",
+			"system": true, "priority": 1, "conditions": nil,
+			"_links": map[string]any{"rules": map[string]string{"href": "/api/v1/policies/" + entityRiskPolicyID + "/rules"}},
+		})
+	}
+	s.writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Simulator) handlePolicyRules(w http.ResponseWriter, r *http.Request, o *orgState) {
+	if r.PathValue("pid") != entityRiskPolicyID {
+		s.writeOktaError(w, http.StatusNotFound, "E0000007", "Not found: Resource not found: "+r.PathValue("pid")+" (Policy)", nil)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, o.riskRules)
 }

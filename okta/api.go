@@ -155,3 +155,47 @@ func linkNext(h http.Header) string {
 	}
 	return ""
 }
+
+// ExpirePassword makes the user change the password at the next sign-in (POST
+// /api/v1/users/{id}/lifecycle/expire_password, scope okta.users.manage).
+func (c *Client) ExpirePassword(ctx context.Context, userID string) error {
+	_, err := c.Do(ctx, http.MethodPost, "/api/v1/users/"+url.PathEscape(userID)+"/lifecycle/expire_password", nil, nil, ScopeUsersManage)
+	return err
+}
+
+// Suspend suspends an ACTIVE user (POST /api/v1/users/{id}/lifecycle/suspend, scope
+// okta.users.manage). Okta refuses a user in another status; whether that means "already
+// in effect" is for the caller to decide (read the user's status).
+func (c *Client) Suspend(ctx context.Context, userID string) error {
+	_, err := c.Do(ctx, http.MethodPost, "/api/v1/users/"+url.PathEscape(userID)+"/lifecycle/suspend", nil, nil, ScopeUsersManage)
+	return err
+}
+
+// RemoveFromGroup removes the user from an OKTA_GROUP group (DELETE
+// /api/v1/groups/{groupId}/users/{userId}, scope okta.groups.manage).
+func (c *Client) RemoveFromGroup(ctx context.Context, groupID, userID string) error {
+	_, err := c.Do(ctx, http.MethodDelete, "/api/v1/groups/"+url.PathEscape(groupID)+"/users/"+url.PathEscape(userID), nil, nil, ScopeGroupsManage)
+	return err
+}
+
+// EntityRiskRules returns the id of the org's ENTITY_RISK policy and its rules as Okta
+// sent them (EntityRiskPolicyRule objects, decoded by the policy package), in Okta's order
+// (GET /api/v1/policies?type=ENTITY_RISK, then its rules; scope okta.policies.read). An
+// org without the policy (no Identity Threat Protection) is ErrNotFound.
+func (c *Client) EntityRiskRules(ctx context.Context) (policyID string, rules []json.RawMessage, err error) {
+	var policies []struct {
+		ID string `json:"id"`
+	}
+	if _, err := c.Do(ctx, http.MethodGet, "/api/v1/policies?type=ENTITY_RISK", nil, &policies, ScopePoliciesRead); err != nil {
+		return "", nil, err
+	}
+	if len(policies) == 0 {
+		return "", nil, &Error{Op: "GET /api/v1/policies", Kind: ErrNotFound,
+			Hint: "the org has no ENTITY_RISK policy: is Identity Threat Protection enabled?"}
+	}
+	policyID = policies[0].ID
+	if _, err := c.Do(ctx, http.MethodGet, "/api/v1/policies/"+url.PathEscape(policyID)+"/rules", nil, &rules, ScopePoliciesRead); err != nil {
+		return "", nil, err
+	}
+	return policyID, rules, nil
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,5 +113,42 @@ func TestTokenEndpointAnswersThatAreNotTokens(t *testing.T) {
 				t.Errorf("AccessToken() error = %v, want kind %v", err, tc.kind)
 			}
 		})
+	}
+}
+
+func TestNativeActionsAndPolicy(t *testing.T) {
+	t.Parallel()
+	rule := `{"id":"rul1","name":"High risk","priority":1,"status":"ACTIVE","type":"ENTITY_RISK",` +
+		`"conditions":{"people":{"groups":{"exclude":["00g-admins"]}},"entityRisk":{"level":"HIGH"}},` +
+		`"actions":{"entityRisk":{"actions":[{"action":"TERMINATE_ALL_SESSIONS"}]}}}`
+	o := startOrg(t, publicJWK(testRSA(t, 0), kid), func(cfg *flowsim.Config) {
+		cfg.Org.Clients[0].Scopes = append(cfg.Org.Clients[0].Scopes, okta.ScopeGroupsManage, okta.ScopePoliciesRead)
+		cfg.Org.EntityRiskRules = []json.RawMessage{json.RawMessage(rule)}
+	})
+	c := o.client(t, mustKey(t, pemPKCS8(t, testRSA(t, 0)), kid), nil)
+	ctx := context.Background()
+
+	if err := c.RemoveFromGroup(ctx, "00g-admins", "00u-alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ExpirePassword(ctx, "00u-alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Suspend(ctx, "00u-bob"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ExpirePassword(ctx, "00u-bob"); !errors.Is(err, okta.ErrForbidden) {
+		t.Errorf("ExpirePassword(suspended) error = %v, want ErrForbidden", err)
+	}
+	if u, _ := o.sim.User("00u-alice"); u.Status != "PASSWORD_EXPIRED" || len(u.Groups) != 1 {
+		t.Errorf("alice = %+v", u)
+	}
+
+	id, rules, err := c.EntityRiskRules(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id == "" || len(rules) != 2 || string(rules[0]) != rule || !strings.Contains(string(rules[1]), `"priority":99`) {
+		t.Errorf("EntityRiskRules() = %q, %s", id, rules)
 	}
 }

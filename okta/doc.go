@@ -31,7 +31,8 @@
 //
 // [Client.Do] calls any management API path with the scopes it needs. Typed calls cover
 // what remediator uses: [Client.UserGroups] (people.groups conditions),
-// [Client.ClearSessions] (TERMINATE_ALL_SESSIONS), [Client.SetUserRisk], and
+// [Client.ClearSessions] (TERMINATE_ALL_SESSIONS), [Client.Suspend], [Client.ExpirePassword],
+// [Client.RemoveFromGroup], [Client.SetUserRisk], [Client.EntityRiskRules] (policy import), and
 // [Client.LogPage] with [LogsPath] (System Log polling, following Okta's next link, which a
 // polling query always gets). [ParseRateLimit] reads X-Rate-Limit-Limit/Remaining/Reset so
 // a caller can budget per endpoint; [RateLimit.Wait] measures the reset from the response's
