@@ -257,7 +257,9 @@ func (c *Client) Invoke(ctx context.Context, ep Endpoint, req Request) (*Result,
 				return nil, fail(ClassRetryable, err, redact(err.Error(), secretsOf(hreq)))
 			}
 		}
-		secrets = secretsOf(hreq)
+		// Keep the first attempt's credentials too: an answer may quote either.
+		secrets = append(secrets, secretsOf(hreq)...)
+		slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
 
 		resp, err = c.hc.Do(hreq)
 		if err != nil {
