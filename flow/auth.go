@@ -15,8 +15,8 @@ import (
 // accepts the token as the clientToken query parameter.
 const HeaderClientToken = "X-Api-Client-Token"
 
-// Authorizer adds credentials to an invoke request. [ClientToken] is today's; an OAuth 2.0
-// private_key_jwt authorizer will implement the same interface later.
+// Authorizer adds credentials to an invoke request: [ClientToken] (the flow's client token)
+// or [OAuth2] (a Bearer token of an API Services app, scope okta.workflows.invoke.manage).
 //
 // Authorize is called once per attempt, just before the request is sent. An error it returns
 // becomes a retryable [*Error] (nothing is sent), unless ctx has ended.
@@ -49,6 +49,64 @@ func (a ClientToken) Authorize(ctx context.Context, req *http.Request) error {
 	}
 	req.Header.Set(HeaderClientToken, tok)
 	return nil
+}
+
+// BearerSource supplies OAuth 2.0 access tokens. *okta.TokenSource implements it (package
+// flow does not import okta). Implementations must be safe for concurrent use, cache their
+// tokens, and never put a token in an error.
+type BearerSource interface {
+	// AccessToken returns a current access token.
+	AccessToken(ctx context.Context) (string, error)
+	// Invalidate drops token from the cache if it is still the cached one, so that the
+	// next AccessToken fetches a new one.
+	Invalidate(token string)
+}
+
+// OAuth2 sends "Authorization: Bearer <token>" with a token from Source, for a flow secured
+// with OAuth 2.0 (the token needs scope okta.workflows.invoke.manage from the org
+// authorization server). When the flow answers 401, [Client.Invoke] asks it to
+// [OAuth2.Refresh] and sends the request once more with a fresh token: a 401 means the flow
+// did not run, so resending is safe. A second 401 is a permanent failure.
+type OAuth2 struct {
+	Source BearerSource
+}
+
+var (
+	_ Authorizer = OAuth2{}
+	_ Refresher  = OAuth2{}
+)
+
+// Authorize sets the Authorization header.
+func (a OAuth2) Authorize(ctx context.Context, req *http.Request) error {
+	if a.Source == nil {
+		return errors.New("oauth2: no token source configured")
+	}
+	tok, err := a.Source.AccessToken(ctx)
+	if err != nil {
+		return fmt.Errorf("oauth2: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	return nil
+}
+
+// Refresh invalidates the token the rejected request carried and reports true.
+func (a OAuth2) Refresh(rejected *http.Request) bool {
+	if a.Source == nil {
+		return false
+	}
+	scheme, tok, ok := strings.Cut(rejected.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	a.Source.Invalidate(tok)
+	return true
+}
+
+// Refresher is an [Authorizer] whose credentials can be renewed after a 401. Refresh is
+// given the rejected request and reports whether sending it again with new credentials
+// may succeed; [Client.Invoke] then authorizes and sends it once more.
+type Refresher interface {
+	Refresh(rejected *http.Request) bool
 }
 
 // TokenFromEnv reads the token from the environment variable name on every call. Surrounding

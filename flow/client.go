@@ -213,6 +213,7 @@ func (c *Client) Invoke(ctx context.Context, ep Endpoint, req Request) (*Result,
 		}
 	}
 
+	var secrets []string
 	timeout := ep.timeout()
 	callCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -225,53 +226,70 @@ func (c *Client) Invoke(ctx context.Context, ep Endpoint, req Request) (*Result,
 			}
 		},
 	}
-	hreq, err := http.NewRequestWithContext(httptrace.WithClientTrace(callCtx, trace), http.MethodPost, ep.URL, bytes.NewReader(body))
-	if err != nil {
-		err = fmt.Errorf("%w: cannot build request", ErrInvalidEndpoint)
-		return nil, fail(ClassPermanent, err, err.Error())
-	}
-	for name, values := range req.Header {
-		hreq.Header[http.CanonicalHeaderKey(name)] = slices.Clone(values)
-	}
-	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("Accept", "application/json")
-	hreq.Header.Set("User-Agent", c.userAgent)
-	if req.IdempotencyKey != "" {
-		hreq.Header.Set(HeaderIdempotencyKey, req.IdempotencyKey)
-	} else {
-		hreq.Header.Del(HeaderIdempotencyKey)
-	}
-
 	start := c.now()
-	if ep.Auth != nil {
-		if err := ep.Auth.Authorize(callCtx, hreq); err != nil {
-			if e := c.ctxError(ctx, callCtx, ep, false, start); e != nil {
+	var resp *http.Response
+	// At most two sends: the second only after a 401 that a Refresher renewed credentials
+	// for. A 401 means the flow did not run, so sending again cannot run it twice.
+	for attempt := 0; ; attempt++ {
+		wrote.Store(false)
+		hreq, err := http.NewRequestWithContext(httptrace.WithClientTrace(callCtx, trace), http.MethodPost, ep.URL, bytes.NewReader(body))
+		if err != nil {
+			err = fmt.Errorf("%w: cannot build request", ErrInvalidEndpoint)
+			return nil, fail(ClassPermanent, err, err.Error())
+		}
+		for name, values := range req.Header {
+			hreq.Header[http.CanonicalHeaderKey(name)] = slices.Clone(values)
+		}
+		hreq.Header.Set("Content-Type", "application/json")
+		hreq.Header.Set("Accept", "application/json")
+		hreq.Header.Set("User-Agent", c.userAgent)
+		if req.IdempotencyKey != "" {
+			hreq.Header.Set(HeaderIdempotencyKey, req.IdempotencyKey)
+		} else {
+			hreq.Header.Del(HeaderIdempotencyKey)
+		}
+
+		if ep.Auth != nil {
+			if err := ep.Auth.Authorize(callCtx, hreq); err != nil {
+				if e := c.ctxError(ctx, callCtx, ep, false, start); e != nil {
+					return nil, e
+				}
+				return nil, fail(ClassRetryable, err, redact(err.Error(), secretsOf(hreq)))
+			}
+		}
+		// Keep the first attempt's credentials too: an answer may quote either.
+		secrets = append(secrets, secretsOf(hreq)...)
+		slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
+
+		resp, err = c.hc.Do(hreq)
+		if err != nil {
+			sent := wrote.Load()
+			if e := c.ctxError(ctx, callCtx, ep, sent, start); e != nil {
 				return nil, e
 			}
-			return nil, fail(ClassRetryable, err, redact(err.Error(), secretsOf(hreq)))
-		}
-	}
-	secrets := secretsOf(hreq)
-
-	resp, err := c.hc.Do(hreq)
-	if err != nil {
-		sent := wrote.Load()
-		if e := c.ctxError(ctx, callCtx, ep, sent, start); e != nil {
+			// *url.Error quotes the URL, query string included: keep only its cause.
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err
+			}
+			e := fail(ClassRetryable, err, "")
+			e.OutcomeUnknown = sent
+			if sent {
+				e.detail = "connection lost after the request was sent (outcome unknown): " + redact(err.Error(), secrets)
+			} else {
+				e.detail = "request not sent: " + redact(err.Error(), secrets)
+			}
 			return nil, e
 		}
-		// *url.Error quotes the URL, query string included: keep only its cause.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
+		if resp.StatusCode != http.StatusUnauthorized || attempt > 0 {
+			break
 		}
-		e := fail(ClassRetryable, err, "")
-		e.OutcomeUnknown = sent
-		if sent {
-			e.detail = "connection lost after the request was sent (outcome unknown): " + redact(err.Error(), secrets)
-		} else {
-			e.detail = "request not sent: " + redact(err.Error(), secrets)
+		r, ok := ep.Auth.(Refresher)
+		if !ok || !r.Refresh(hreq) {
+			break
 		}
-		return nil, e
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		_ = resp.Body.Close()
 	}
 	defer resp.Body.Close()
 	// A read error after the status line arrived does not change the outcome: the flow
@@ -292,6 +310,7 @@ func (c *Client) Invoke(ctx context.Context, ep Endpoint, req Request) (*Result,
 	}
 	e := fail(class, nil, snippet(b, errorBodyBytes, secrets))
 	e.StatusCode = resp.StatusCode
+	e.Okta = parseOktaError(b, secrets)
 	e.RetryAfter = retryAfter(resp.StatusCode, resp.Header, c.now())
 	if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
 		e.detail = "redirects are not followed; check the endpoint URL"

@@ -30,8 +30,12 @@
 // An [Authorizer] adds credentials to each request. [ClientToken] sends the flow's client
 // token in the x-api-client-token header, read from a [TokenSource]: [TokenFromEnv],
 // [TokenFromFile] (re-read when the file changes, for Kubernetes secret rotation) or
-// [StaticToken]. An OAuth 2.0 private_key_jwt authorizer (scope okta.workflows.invoke.manage,
-// "Authorization: Bearer …") will implement the same interface. A nil Authorizer sends no
+// [StaticToken]. [OAuth2] sends "Authorization: Bearer <token>" for a flow secured with
+// OAuth 2.0; its tokens come from a [BearerSource] (in production *okta.TokenSource for scope
+// okta.workflows.invoke.manage, cached and shared by every goroutine). When such a flow
+// answers 401, Invoke invalidates the rejected token and sends the request once more with a
+// fresh one (a 401 means the flow did not run, so this cannot run it twice); a second 401 is
+// permanent. A client token is never retried. A nil Authorizer sends no
 // credentials (a public flow, or a client token already in the URL's ?clientToken= query).
 // Credentials, Authorization values and the URL's query string never appear in an error.
 //
@@ -50,6 +54,9 @@
 //	per-call timeout or caller's deadline            retryable  true if the request was written
 //	caller cancelled ctx (wraps context.Canceled)    retryable  true if the request was written
 //	credentials could not be loaded (nothing sent)   retryable  false
+//
+// Okta's error object in a failed answer ({errorCode, errorSummary, errorId, errorCauses})
+// is kept in [Error.Okta].
 //
 // A failed credential load is retryable because a rotating secret may reappear; a 401 from
 // the flow is permanent. RetryAfter is taken from Retry-After (delta-seconds or HTTP-date)

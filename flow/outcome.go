@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -68,6 +69,9 @@ type Error struct {
 	// RetryAfter is the server's requested wait, from Retry-After (delta-seconds or
 	// HTTP-date) or, on a 429, X-Rate-Limit-Reset; 0 when none was given.
 	RetryAfter time.Duration
+	// Okta is Okta's error object from the response body, when the body is one
+	// ({errorCode, errorSummary, errorId, errorCauses}); nil otherwise.
+	Okta *OktaError
 	// OutcomeUnknown is true when the request was fully sent and then the call timed out,
 	// was cancelled, or the connection broke before a response: the flow may have run.
 	OutcomeUnknown bool
@@ -111,6 +115,38 @@ func (e *Error) Error() string {
 		b.WriteString(e.Class.String() + " failure")
 	}
 	return b.String()
+}
+
+// OktaError is Okta's error object as an API or flow answers it.
+type OktaError struct {
+	Code    string   `json:"errorCode"`
+	Summary string   `json:"errorSummary"`
+	ID      string   `json:"errorId,omitempty"`
+	Causes  []string `json:"errorCauses,omitempty"`
+}
+
+// parseOktaError reads an Okta error object from a (possibly truncated) body, with secrets
+// redacted; nil when the body is not one.
+func parseOktaError(body []byte, secrets []string) *OktaError {
+	var raw struct {
+		ErrorCode    string `json:"errorCode"`
+		ErrorSummary string `json:"errorSummary"`
+		ErrorID      string `json:"errorId"`
+		ErrorCauses  []struct {
+			ErrorSummary string `json:"errorSummary"`
+		} `json:"errorCauses"`
+	}
+	if json.Unmarshal(body, &raw) != nil || raw.ErrorCode == "" {
+		return nil
+	}
+	clean := func(s string) string { return snippet([]byte(s), errorBodyBytes, secrets) }
+	oe := &OktaError{Code: clean(raw.ErrorCode), Summary: clean(raw.ErrorSummary), ID: clean(raw.ErrorID)}
+	for _, c := range raw.ErrorCauses {
+		if c.ErrorSummary != "" {
+			oe.Causes = append(oe.Causes, clean(c.ErrorSummary))
+		}
+	}
+	return oe
 }
 
 // Unwrap returns Err.

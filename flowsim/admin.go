@@ -19,8 +19,10 @@ type FlowInfo struct {
 	// RateLimit is invocations per second; null when unlimited.
 	RateLimit     *float64 `json:"rateLimit"`
 	TokenRequired bool     `json:"tokenRequired"`
-	Faults        Faults   `json:"faults"`
-	Stats         Stats    `json:"stats"`
+	// OAuth: the flow takes an OAuth 2.0 Bearer token instead of a client token.
+	OAuth  bool   `json:"oauth"`
+	Faults Faults `json:"faults"`
+	Stats  Stats  `json:"stats"`
 }
 
 // Flows describes every flow, in configuration order.
@@ -33,6 +35,7 @@ func (s *Simulator) Flows() []FlowInfo {
 			Name:          fs.name,
 			InvokePath:    "/api/flo/" + alias + "/invoke",
 			TokenRequired: fs.token != "",
+			OAuth:         fs.oauth,
 		}
 		if !math.IsInf(fs.rateLimit, 1) {
 			rl := fs.rateLimit

@@ -17,7 +17,10 @@
 //
 //  1. route: unknown alias → 404 E0000007; a method other than GET/POST → 405 E0000022.
 //  2. auth: a flow with a Token needs it in x-api-client-token or ?clientToken= (compared in
-//     constant time) → else 401 E0000011 "Invalid token provided".
+//     constant time); an OAuth flow needs "Authorization: Bearer" with a live token of the
+//     org's authorization server carrying okta.workflows.invoke.manage (and, if
+//     [Simulator.SetFlowClients] was called, of an assigned client) → else 401 E0000011
+//     "Invalid token provided".
 //  3. rate limit: a token bucket per flow, rate = Flow.RateLimit (default 10/s, Okta's
 //     per-flow limit), burst = ceil(rate) → else 429 E0000047 with X-Rate-Limit-Limit,
 //     X-Rate-Limit-Remaining and X-Rate-Limit-Reset (epoch second by which the next call
@@ -58,6 +61,34 @@
 //
 // Neither they nor the Debug log line written per call ever show a token; recorded headers
 // have the client-token and Authorization values replaced by "REDACTED".
+//
+// # The org
+//
+// With [Config].Org the simulator is also an Okta org:
+//
+//	POST   /oauth2/v1/token                            client credentials + private_key_jwt
+//	GET    /api/v1/users/{id}/groups                   okta.users.read (or .manage, okta.groups.read)
+//	DELETE /api/v1/users/{id}/sessions                 okta.users.manage, 204
+//	POST   /api/v1/users/{id}/lifecycle/suspend        okta.users.manage, ACTIVE → SUSPENDED
+//	GET|PUT /api/v1/users/{id}/risk                    okta.userRisk.read / .manage
+//	POST   /api/v1/users/{id}/lifecycle/expire_password okta.users.manage
+//	DELETE /api/v1/groups/{gid}/users/{id}             okta.groups.manage, 204 (OKTA_GROUP only)
+//	GET    /api/v1/policies?type=ENTITY_RISK           okta.policies.read, the one system policy
+//	GET    /api/v1/policies/{id}/rules                 its rules ([OrgConfig].EntityRiskRules + catch-all)
+//	GET    /api/v1/logs                                okta.logs.read, since/until/filter/limit/after
+//
+// The token endpoint verifies the client assertion the way Okta documents it: signature by
+// the registered public key its kid names, iss = sub = client id, aud = the token URL, exp in
+// the future and at most an hour ahead, a jti used once; then it checks that every
+// requested scope is granted and issues an opaque Bearer token living
+// [OrgConfig].TokenLifetime. An app with RequireDPoP gets Okta's invalid_dpop_proof.
+// Management API answers carry X-Rate-Limit-Limit/Remaining/Reset (a 60 s window per
+// endpoint), and 429 E0000047 past the limit. A polling /api/v1/logs request (no until)
+// always gets a next link. Exact error texts Okta does not document are guessed and marked
+// so in the code. Tests revoke tokens ([Simulator.RevokeToken], [Simulator.RevokeTokens]),
+// rotate keys ([Simulator.SetClientKeys]), add System Log events
+// ([Simulator.AddLogEvents]) and read users back ([Simulator.User], [Simulator.OrgStats]);
+// /_sim/org/ has HTTP twins (stats, users/{id}, clients/{id}/jwks, revoke, logs).
 //
 // Fault draws come from a per-flow generator seeded from [Config].Seed, so a sequential run
 // with a fixed seed is reproducible. The simulator is safe for concurrent use.

@@ -54,6 +54,9 @@ func (s *Simulator) routes() {
 		http.MethodGet: s.handleInvocations, http.MethodDelete: s.handleReset}))
 	mux.HandleFunc("/_sim/flows/{alias}/faults", s.methods(map[string]http.HandlerFunc{
 		http.MethodGet: s.handleGetFaults, http.MethodPut: s.handlePutFaults}))
+	if s.org != nil {
+		s.orgRoutes(mux)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeOktaError(w, http.StatusNotFound, "E0000007", "Not found: Resource not found: "+r.URL.Path, nil)
 	})
@@ -73,7 +76,16 @@ func (s *Simulator) handleInvoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	inv := Invocation{At: s.now(), Header: redactHeader(r.Header)}
-	v := fs.admit(inv.At, fs.token == "" || tokenMatches(r, fs.token))
+	var authorized bool
+	switch {
+	case fs.oauth:
+		authorized = s.flowAuthorized(r, fs.alias, inv.At)
+	case fs.token != "":
+		authorized = tokenMatches(r, fs.token)
+	default:
+		authorized = true
+	}
+	v := fs.admit(inv.At, authorized)
 
 	if v.status != 0 { // counted by admit
 		inv.Status = v.status

@@ -35,8 +35,12 @@ type Flow struct {
 	// Name is a human name. Default: Alias.
 	Name string
 	// Token is the expected client token, sent as the x-api-client-token header or the
-	// ?clientToken= query. Empty: no authentication.
+	// ?clientToken= query. Empty: no client token.
 	Token string
+	// OAuth secures the flow with OAuth 2.0 instead: a call needs "Authorization: Bearer"
+	// with a live token of Config.Org's authorization server carrying scope
+	// okta.workflows.invoke.manage, else 401 E0000011. Needs Config.Org; excludes Token.
+	OAuth bool
 	// RateLimit is the invocations per second the flow admits, as a token bucket with
 	// burst ceil(RateLimit). Default DefaultRateLimit (10, Okta's per-flow limit);
 	// math.Inf(1) disables it.
@@ -56,6 +60,12 @@ type Config struct {
 	// MaxRecorded is how many invocations each flow keeps (the oldest are dropped).
 	// Default DefaultMaxRecorded (10000).
 	MaxRecorded int
+	// Now is the clock (rate buckets, token and assertion expiry, Date headers). Default
+	// time.Now; tests inject a fake one.
+	Now func() time.Time
+	// Org, when set, also serves an Okta org: the org authorization server
+	// (/oauth2/v1/token) and some management API endpoints. See [OrgConfig].
+	Org *OrgConfig
 }
 
 // Invocation is one recorded call to a flow.
@@ -110,6 +120,7 @@ type Simulator struct {
 	now    func() time.Time
 	mux    *http.ServeMux
 	errSeq atomic.Uint64
+	org    *orgState // nil without Config.Org
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -134,10 +145,23 @@ func New(cfg Config) (*Simulator, error) {
 	s := &Simulator{
 		flows: make(map[string]*flowState, len(cfg.Flows)),
 		log:   cfg.Logger,
-		now:   time.Now,
+		now:   cfg.Now,
 		done:  make(chan struct{}),
 	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if cfg.Org != nil {
+		org, err := newOrgState(cfg.Org)
+		if err != nil {
+			return nil, err
+		}
+		s.org = org
+	}
 	for i, f := range cfg.Flows {
+		if f.OAuth && (f.Token != "" || s.org == nil) {
+			return nil, fmt.Errorf("flowsim: flow %q: OAuth needs Config.Org and no Token (a flow has one security mode)", f.Alias)
+		}
 		if err := validAlias(f.Alias); err != nil {
 			return nil, fmt.Errorf("flowsim: flow %d: %w", i, err)
 		}
@@ -248,6 +272,7 @@ func (s *Simulator) Close() { s.closeOnce.Do(func() { close(s.done) }) }
 // flowState is one flow's configuration and mutable state.
 type flowState struct {
 	alias, name, token string
+	oauth              bool
 	rateLimit          float64 // +Inf: unlimited
 	burst              int
 
@@ -276,6 +301,7 @@ func newFlowState(f Flow, seed int64, maxRecorded int) *flowState {
 		alias:     f.Alias,
 		name:      f.Name,
 		token:     f.Token,
+		oauth:     f.OAuth,
 		rateLimit: f.RateLimit,
 		faults:    f.Faults,
 		rng:       rand.New(rand.NewPCG(uint64(seed), h.Sum64())),
