@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go"
 )
@@ -26,6 +27,9 @@ type maxDeliveriesAdvisory struct {
 	Deliveries int    `json:"deliveries"`
 }
 
+// advisoryFlushTimeout bounds the round trip that confirms the advisory subscription.
+const advisoryFlushTimeout = 5 * time.Second
+
 // WatchMaxDeliveries calls fn for every message that reached its consumer's
 // [ConsumerConfig.MaxDeliver], on any stream of the account, until ctx ends;
 // it then returns nil. Such a message is no longer delivered but stays in its
@@ -44,8 +48,12 @@ func (b *Broker) WatchMaxDeliveries(ctx context.Context, fn func(stream, consume
 		return fmt.Errorf("watch max-deliveries advisories: %w", err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	// Make sure the server has the subscription before waiting on it.
-	if err := b.nc.FlushWithContext(ctx); err != nil && ctx.Err() == nil {
+	// Make sure the server has the subscription before waiting on it. The flush gets its own
+	// deadline: ctx is the watch's lifetime and usually has none, which FlushWithContext refuses.
+	fctx, cancel := context.WithTimeout(ctx, advisoryFlushTimeout)
+	err = b.nc.FlushWithContext(fctx)
+	cancel()
+	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("watch max-deliveries advisories: %w", err)
 	}
 	for {

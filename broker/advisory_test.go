@@ -30,7 +30,8 @@ func TestMaxDeliverStopsRedeliveryAndIsAdvised(t *testing.T) {
 	}
 
 	advised := make(chan maxDelivered, 16)
-	watchCtx, stop := context.WithCancel(ctx)
+	// The watch lives as long as the worker: its context has no deadline.
+	watchCtx, stop := context.WithCancel(context.Background())
 	watchDone := make(chan error, 1)
 	go func() {
 		watchDone <- b.WatchMaxDeliveries(watchCtx, func(stream, consumer string, seq uint64, deliveries int) {

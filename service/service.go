@@ -126,11 +126,6 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	if err != nil {
 		return err
 	}
-	if opts.Announce != nil {
-		if err := ingressSecrets.Announce(opts.Announce); err != nil {
-			return err
-		}
-	}
 
 	var addrs Addrs
 	// front are the servers people and probes talk to, stopped first (HTTP, then the
@@ -211,6 +206,14 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	}
 	if ingressLn != nil {
 		closeAtEnd(ingressLn)
+	}
+
+	// Only now, with the data directory and the ports ours, show the secrets generated for
+	// this run: a start refused above must not print secrets it will never accept.
+	if opts.Announce != nil {
+		if err := ingressSecrets.Announce(opts.Announce); err != nil {
+			return err
+		}
 	}
 
 	metrics := opts.Metrics
