@@ -81,8 +81,9 @@ const shutdownStep = 10 * time.Second
 var dial dialFunc = broker.Connect
 
 // Run starts remediator and blocks until ctx is cancelled, then shuts down in stages: stop
-// fetching and finish in-flight events (the worker), stop the HTTP server, drain the NATS
-// connection, stop the simulator, and stop the embedded NATS server last.
+// fetching and finish in-flight events (the worker), stop the ingress, the HTTP server and the
+// simulator, drain the NATS connection, stop the embedded NATS server, and release the data
+// directory last.
 //
 // Run fills cfg's unset keys with their defaults ([config.Config.SetDefaults]). It refuses to
 // start, before touching anything, when the configuration cannot work: a value
