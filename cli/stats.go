@@ -78,6 +78,9 @@ type statsJSON struct {
 	Flows       []flowStats     `json:"flows"`
 	// Rejected counts events refused at intake within the window (no flow was chosen).
 	Rejected int `json:"rejected"`
+	// Skipped counts valid events that ran no flow within the window (no route, the
+	// catch-all or a log-only rule; unrouted: skip).
+	Skipped int `json:"skipped"`
 }
 
 type streamStats struct {
@@ -165,8 +168,11 @@ func (g *globals) collectStats(ctx context.Context, b *broker.Broker, window tim
 			return true
 		}
 		if r.Flow == "" {
-			if r.Outcome == status.Rejected {
+			switch r.Outcome {
+			case status.Rejected:
 				s.Rejected++
+			case status.Skipped:
+				s.Skipped++
 			}
 			return true
 		}
@@ -271,6 +277,9 @@ func printStats(w io.Writer, s *statsJSON) {
 	}
 	if s.Rejected > 0 {
 		fmt.Fprintf(w, "rejected at intake (invalid, unroutable or unauthorized): %d\n", s.Rejected)
+	}
+	if s.Skipped > 0 {
+		fmt.Fprintf(w, "skipped at intake (valid, but no route or rule runs a flow): %d\n", s.Skipped)
 	}
 	fmt.Fprintln(w, "\nTime to remediate (event age when its flow succeeded): the remediator_time_to_remediate_seconds histogram on the worker's /metrics.")
 }

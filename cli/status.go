@@ -132,6 +132,8 @@ func printHistory(w io.Writer, h eventHistoryJSON) {
 			}
 		case status.Failed, status.Rejected:
 			detail = fmt.Sprintf("%s: %s (dlq seq %d)", r.Reason, oneLine(r.Error), r.DLQSequence)
+		case status.Skipped:
+			detail = skippedDetail(r)
 		case status.Succeeded:
 			detail = "execution " + orDash(r.ExecutionID)
 			if r.DurationMS > 0 {
@@ -191,7 +193,7 @@ func newStatusTailCmd(g *globals) *cobra.Command {
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&outcome, "outcome", "", "only this `OUTCOME`: succeeded, retrying, failed, rejected")
+	cmd.Flags().StringVar(&outcome, "outcome", "", "only this `OUTCOME`: succeeded, retrying, failed, rejected, skipped, dry_run, held")
 	cmd.Flags().IntVar(&last, "last", 0, "also show the last `N` records before following")
 	cmd.Flags().BoolVar(&g.jsonOut, "json", false, "print the records as JSON lines")
 	return cmd
@@ -218,6 +220,8 @@ func printStatus(w io.Writer, data []byte, asJSON bool) {
 		detail = fmt.Sprintf("retry in %s: %s", time.Duration(r.Delay).Round(time.Millisecond), r.Why)
 	case status.Failed, status.Rejected:
 		detail = fmt.Sprintf("%s: %s (dlq seq %d)", r.Reason, r.Error, r.DLQSequence)
+	case status.Skipped:
+		detail = skippedDetail(r)
 	}
 	http := "-"
 	if r.HTTPStatus != 0 {
@@ -225,6 +229,15 @@ func printStatus(w io.Writer, data []byte, asJSON bool) {
 	}
 	fmt.Fprintf(w, "%-25s %-10s %-38s %-22s %3d  %-4s  %s\n",
 		r.Timestamp.Local().Format(time.RFC3339), r.Outcome, clip(safe(r.EventID), 38), clip(safe(r.Flow), 22), r.Attempt, http, safe(detail))
+}
+
+// skippedDetail says why a skipped event ran no flow, naming the log-only rule if one matched.
+func skippedDetail(r status.Record) string {
+	d := "no flow runs: " + oneLine(r.Why)
+	if r.Rule != "" {
+		d = "rule " + r.Rule + ": " + d
+	}
+	return d
 }
 
 // clip shortens s to at most n characters, marking the cut with "…".

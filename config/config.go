@@ -33,6 +33,12 @@ type Config struct {
 	// Ingress is the public HTTP listener for Okta event hooks, the ISPM webhook and the
 	// publish API (see config/ingress.go).
 	Ingress IngressConfig `yaml:"ingress"`
+	// Unrouted says what becomes of a valid event that runs no flow: an ISPM issue no route
+	// takes, an entity-risk event that matches no custom rule (Okta's catch-all only logs) or
+	// a log-only rule. "skip" (default): a terminal skipped status naming why, and nothing on
+	// the dead-letter stream, so a feed of LOW-risk detections does not flood the DLQ ops
+	// watch. "deadLetter": dead-lettered as no_route, to be seen and replayed.
+	Unrouted string `yaml:"unrouted"`
 
 	// source is the file the configuration came from ("built-in default" otherwise).
 	source string
@@ -353,6 +359,14 @@ func (c *Config) Flow(name string) (*Flow, bool) {
 	return nil, false
 }
 
+// Values of the unrouted key.
+const (
+	// UnroutedSkip records an unrouted event as a terminal skipped status.
+	UnroutedSkip = "skip"
+	// UnroutedDeadLetter dead-letters an unrouted event as no_route.
+	UnroutedDeadLetter = "deadLetter"
+)
+
 // OktaTimeout is Okta Workflows' cut-off for an API Endpoint call.
 const OktaTimeout = 60 * time.Second
 
@@ -366,6 +380,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("%s: %s: %s", c.Source(), where, fmt.Sprintf(format, args...)))
 	}
 	c.validateRanges(bad)
+	if c.Unrouted != UnroutedSkip && c.Unrouted != UnroutedDeadLetter {
+		bad("unrouted", "%q must be %q or %q", c.Unrouted, UnroutedSkip, UnroutedDeadLetter)
+	}
 	flows := map[string]bool{}
 	for i, f := range c.Flows {
 		where := fmt.Sprintf("flows[%d] (%s)", i, f.Name)

@@ -110,6 +110,7 @@ var documentedDefaults = []defaultCase{
 	{"nats.maxReconnects", "-1", func(c *config.Config) any { return *c.NATS.MaxReconnects }, -1},
 	{"nats.embedded.syncInterval", "2m", func(c *config.Config) any { return c.NATS.Embedded.SyncInterval }, 2 * time.Minute},
 	{"streams.maxBytes", "-1", func(c *config.Config) any { return c.Streams.MaxBytes }, int64(-1)},
+	{"unrouted", "skip", func(c *config.Config) any { return c.Unrouted }, "skip"},
 	{"limits.maxEventBytes", "262144", func(c *config.Config) any { return c.Limits.MaxEventBytes }, int64(262144)},
 	{"flows[].breaker.consecutiveFailures", "5", func(c *config.Config) any { return c.Flows[0].Breaker.ConsecutiveFailures }, 5},
 	{"flows[].breaker.consecutiveFailures", "30s", func(c *config.Config) any { return c.Flows[0].Breaker.Cooldown }, 30 * time.Second},
@@ -404,6 +405,12 @@ entityRiskPolicy:
 			problem: `flow "suspend" is not defined under flows`,
 		},
 		{
+			name:    "unknown unrouted action",
+			doc:     "unrouted: drop\n",
+			entry:   "unrouted",
+			problem: `"drop" must be "skip" or "deadLetter"`,
+		},
+		{
 			name:    "route without flows",
 			doc:     oneFlow + "routes:\n  - {name: nothing, match: {titles: [x]}}\n",
 			entry:   "routes[0] (nothing)",
@@ -556,6 +563,7 @@ func TestValidateAccepts(t *testing.T) {
 			"  - {name: r, priority: 98, conditions: {detectionTypes: {exclude: [BRUTE_FORCE_ATTACK, SUSPICIOUS_APP_ACCESS]}}, flow: notify}\n",
 		"lower-case status and level":             oneFlow + "entityRiskPolicy:\n  - {name: r, priority: 1, status: inactive, conditions: {level: low}, flow: notify}\n",
 		"memory storage":                          "streams: {storage: memory}\n",
+		"unrouted events dead-lettered":           "unrouted: deadLetter\n",
 		"simulator alias unchecked when disabled": "simulator: {enabled: false, flows: [{alias: a/b}]}\n",
 	}
 	for name, doc := range tests {

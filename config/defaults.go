@@ -61,6 +61,9 @@ const (
 	DefaultBreakerWindow              = time.Minute
 	DefaultBreakerCooldown            = 30 * time.Second
 
+	// DefaultUnrouted records an event that runs no flow as skipped, not as a dead letter.
+	DefaultUnrouted = UnroutedSkip
+
 	DefaultRiskRuleStatus = "ACTIVE"
 	DefaultRiskLevel      = "ANY"
 )
@@ -137,6 +140,7 @@ func (c *Config) SetDefaults() {
 			}
 		}
 	}
+	setString(&c.Unrouted, DefaultUnrouted)
 	c.Ingress.SetDefaults() // its defaults are listed in ingress.go, next to its keys
 	for i := range c.RiskRules {
 		r := &c.RiskRules[i]

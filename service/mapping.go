@@ -65,6 +65,7 @@ func workerConfig(cfg *config.Config, base worker.Config, flows []worker.Flow) w
 	base.IntakeMaxDeliver = w.IntakeMaxDeliver
 	base.DispatchMaxDeliver = w.DispatchMaxDeliver
 	base.MaxEventBytes = int(cfg.Limits.MaxEventBytes)
+	base.Unrouted = worker.Unrouted(cfg.Unrouted)
 	return base
 }
 

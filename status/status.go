@@ -24,11 +24,16 @@ const (
 	DryRun Outcome = "dry_run"
 	// Held: dispatch is paused or capped for the flow; the event waits in JetStream. Not terminal.
 	Held Outcome = "held"
+	// Skipped: the event is valid but runs no flow (an ISPM issue no route takes, an
+	// entity-risk event that matches no custom rule or a log-only rule), and the configuration
+	// (unrouted: skip, the default) records it here instead of on the dead-letter stream. Rule
+	// names the matching log-only rule, if any, and Why says why nothing runs. Terminal.
+	Skipped Outcome = "skipped"
 )
 
 // Terminal reports whether an outcome ends the event's journey for its flow.
 func (o Outcome) Terminal() bool {
-	return o == Succeeded || o == Failed || o == Rejected || o == DryRun
+	return o == Succeeded || o == Failed || o == Rejected || o == DryRun || o == Skipped
 }
 
 // SubjectPrefix is the prefix of every status subject.
@@ -53,6 +58,7 @@ type Record struct {
 	// Reason is the dead-letter reason for failed and rejected records.
 	Reason Reason `json:"reason,omitempty"`
 	// Delay is how long the event waits before the next attempt (retrying records), with Why.
+	// Why also says why a skipped event runs no flow.
 	Delay Duration `json:"delay,omitempty"`
 	Why   string   `json:"why,omitempty"`
 	// OutcomeUnknown marks an attempt whose request was sent but whose answer never came: the

@@ -25,6 +25,7 @@ func TestOutcome(t *testing.T) {
 		{status.Rejected, "remediation.status.rejected", true},
 		{status.DryRun, "remediation.status.dry_run", true},
 		{status.Held, "remediation.status.held", false},
+		{status.Skipped, "remediation.status.skipped", true},
 	}
 	for _, tt := range tests {
 		if got := tt.outcome.Subject(); got != tt.subject {

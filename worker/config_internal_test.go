@@ -23,6 +23,7 @@ func configForTests() Config {
 		MaxEventBytes:      256 << 10,
 		JobRetention:       time.Hour,
 		Replicas:           1,
+		Unrouted:           UnroutedSkip,
 	}
 }
 

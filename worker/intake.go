@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/remediator/remediator/broker"
 	"github.com/remediator/remediator/event"
@@ -46,9 +48,8 @@ func (w *Worker) intake(ctx context.Context, d *Delivery) error {
 	_, span := w.tracer.Start(ctx, "route", traceAttrs(attrEventID.String(ev.ID)))
 	decisions, err := w.cfg.Router.Route(ev)
 	if err != nil {
-		span.SetStatus(codes.Error, err.Error())
-		span.End()
-		return DeadLetter(status.ReasonNoRoute, err)
+		defer span.End()
+		return w.routeRefused(span, err)
 	}
 	for _, dec := range decisions {
 		span.AddEvent("flow", traceAttrs(attrFlow.String(dec.Flow), attribute.String("rule", dec.Rule)))
@@ -86,6 +87,37 @@ func (w *Worker) intake(ctx context.Context, d *Delivery) error {
 	}
 	return nil
 }
+
+// routeRefused turns the router's refusal into the event's outcome. An unrouted event (no route
+// takes the issue; the risk event reaches the catch-all or a log-only rule) is skipped unless
+// the configuration asks for dead letters; a refusal for want of group membership is
+// unauthorized (fail closed); any other refusal is no_route.
+func (w *Worker) routeRefused(span trace.Span, err error) error {
+	var unrouted *policy.UnroutedError
+	switch {
+	case errors.As(err, &unrouted) && w.cfg.Unrouted == UnroutedSkip:
+		span.AddEvent("skipped", traceAttrs(attribute.String("rule", unrouted.Rule)))
+		return &skipError{rule: unrouted.Rule, why: unrouted.Reason}
+	case errors.Is(err, policy.ErrUnrouted) && w.cfg.Unrouted == UnroutedSkip:
+		span.AddEvent("skipped")
+		return &skipError{why: err.Error()}
+	case errors.Is(err, policy.ErrUnauthorized):
+		span.SetStatus(codes.Error, err.Error())
+		return DeadLetter(status.ReasonUnauthorized, err)
+	default:
+		span.SetStatus(codes.Error, err.Error())
+		return DeadLetter(status.ReasonNoRoute, err)
+	}
+}
+
+// skipError ends an event that runs no flow with a skipped status: not a failure, so it is
+// recorded and acked, and nothing reaches the dead-letter stream.
+type skipError struct {
+	rule string // the log-only rule that matched; empty when none did
+	why  string
+}
+
+func (e *skipError) Error() string { return "skipped: " + e.why }
 
 // authorize finds the event's principal and checks that it may run every flow decided, then
 // maps the event's inputs for each flow (inputs[i] is for decisions[i]). It is all or nothing:
@@ -187,7 +219,15 @@ func (w *Worker) storeJob(ctx context.Context, job *Job) error {
 // retried is dead-lettered instead.
 func (w *Worker) recordIntake(next Handler) Step {
 	return StepFunc(func(ctx context.Context, d *Delivery) Result {
-		err := w.lastChance(d, next.Handle(ctx, d))
+		err := next.Handle(ctx, d)
+		if skip, ok := errors.AsType[*skipError](err); ok {
+			if serr := w.recordSkipped(ctx, d, skip); serr != nil {
+				err = Retry(0, "could not store the skipped status", serr)
+			} else {
+				return Result{Recorded: true}
+			}
+		}
+		err = w.lastChance(d, err)
 		if err == nil {
 			return Result{Recorded: true}
 		}
@@ -244,4 +284,22 @@ func orNow(t, now time.Time) time.Time {
 		return now
 	}
 	return t.UTC()
+}
+
+// recordSkipped stores the terminal skipped status of an event that runs no flow, on a context
+// detached from the work's cancellation. Its key is the event's sequence, as a rejected
+// event's, so a redelivery does not record it twice.
+func (w *Worker) recordSkipped(ctx context.Context, d *Delivery, skip *skipError) error {
+	ctx, cancel := finalContext(ctx)
+	defer cancel()
+	st := status.Record{Outcome: status.Skipped, Rule: skip.rule, Why: skip.why}
+	if d.Event != nil {
+		st.EventID, st.EventKind = d.Event.ID, string(d.Event.Kind)
+	}
+	if err := w.publishStatus(ctx, fmt.Sprintf("event:%d", d.Sequence), st); err != nil {
+		return err
+	}
+	w.log.InfoContext(ctx, "event skipped: it runs no flow", slog.String("event_id", st.EventID),
+		slog.String("rule", st.Rule), slog.String("why", st.Why), slog.Uint64("seq", d.Sequence))
+	return nil
 }

@@ -90,6 +90,8 @@ func TestConfigValidationNamesEveryBadField(t *testing.T) {
 		{"MaxEventBytes", func(c *Config) { c.MaxEventBytes = 0 }},
 		{"JobRetention", func(c *Config) { c.JobRetention = -time.Second }},
 		{"Replicas", func(c *Config) { c.Replicas = 0 }},
+		{"Unrouted", func(c *Config) { c.Unrouted = "" }},
+		{"Unrouted", func(c *Config) { c.Unrouted = "drop" }},
 		{"Flows[f].RateLimit", func(c *Config) { c.Flows[0].RateLimit = 0 }},
 		{"Flows[f].Concurrency", func(c *Config) { c.Flows[0].Concurrency = -4 }},
 		{"Flows[f].BlastWindow", func(c *Config) { c.Flows[0].BlastMax = 3 }},

@@ -140,7 +140,23 @@ type Config struct {
 	JobRetention time.Duration
 	// Replicas is the replica count of the worker's KV buckets: 1, or 3 or 5 on a cluster. ≥ 1.
 	Replicas int
+	// Unrouted says what becomes of a valid event the router sends nowhere ([policy.ErrUnrouted]:
+	// an ISPM issue no route takes, an entity-risk event at the catch-all or a log-only rule).
+	// Required: [UnroutedSkip] or [UnroutedDeadLetter] (config key unrouted).
+	Unrouted Unrouted
 }
+
+// Unrouted is what intake does with an event that runs no flow.
+type Unrouted string
+
+const (
+	// UnroutedSkip records a terminal skipped status naming the rule and why, and acks the
+	// event: nothing reaches the dead-letter stream, which a feed of LOW-risk detections
+	// would otherwise flood.
+	UnroutedSkip Unrouted = "skip"
+	// UnroutedDeadLetter dead-letters the event as no_route, to be seen and replayed.
+	UnroutedDeadLetter Unrouted = "deadLetter"
+)
 
 // minAckWait is the shortest AckWait accepted: heartbeats go every third of it.
 const minAckWait = time.Second
@@ -201,6 +217,9 @@ func (c *Config) validate() error {
 	}
 	if c.Replicas < 1 {
 		bad("Replicas", "is %d; must be at least 1", c.Replicas)
+	}
+	if c.Unrouted != UnroutedSkip && c.Unrouted != UnroutedDeadLetter {
+		bad("Unrouted", "is %q; must be %q or %q", c.Unrouted, UnroutedSkip, UnroutedDeadLetter)
 	}
 	seen := map[string]bool{}
 	for i, f := range c.Flows {
