@@ -60,20 +60,40 @@ const (
 	composeTestToken    = "token-from-the-environment"
 )
 
+// The ingress secrets a user gets without setting them (the demo defaults), and the ones the
+// test sets to see them passed through.
+var (
+	composeDefaultIngress = map[string]string{
+		config.EnvOktaHookSecret: "demo-okta-hook-secret-change-me",
+		config.EnvISPMWebhookKey: "demo-ispm-webhook-key-change-me",
+		config.EnvIngressToken:   "demo-ingress-token-change-me",
+	}
+	composeTestIngress = map[string]string{
+		config.EnvOktaHookSecret: "hook-secret-from-the-environment",
+		config.EnvISPMWebhookKey: "ispm-key-from-the-environment",
+		config.EnvIngressToken:   "ingress-token-from-the-environment",
+	}
+)
+
 func TestCompose(t *testing.T) {
 	t.Parallel()
+	testEnv := []string{"REMEDIATOR_FLOWSIM_TOKEN=" + composeTestToken}
+	for k, v := range composeTestIngress {
+		testEnv = append(testEnv, k+"="+v)
+	}
 	for _, tc := range []struct {
-		env   []string
-		token string
+		env     []string
+		token   string
+		ingress map[string]string
 	}{
-		{nil, composeDefaultToken},
-		{[]string{"REMEDIATOR_FLOWSIM_TOKEN=" + composeTestToken}, composeTestToken},
+		{nil, composeDefaultToken, composeDefaultIngress},
+		{testEnv, composeTestToken, composeTestIngress},
 	} {
 		p, err := loadCompose(t.Context(), composePath, tc.env)
 		if err != nil {
 			t.Fatalf("%s: %v", composePath, err)
 		}
-		if err := checkCompose(p, tc.token); err != nil {
+		if err := checkCompose(p, tc.token, tc.ingress); err != nil {
 			t.Errorf("env %q:\n%v", tc.env, err)
 		}
 	}
@@ -91,9 +111,10 @@ func TestComposeRejectsUnknownFields(t *testing.T) {
 
 // checkCompose checks the loaded model: the NATS cluster routes and health checks, the
 // workers' dependencies, ports, grace period and mounted configuration, the simulator, and
-// that every bind-mounted file exists. token is what REMEDIATOR_FLOWSIM_TOKEN must be after
-// interpolation.
-func checkCompose(p *types.Project, token string) error {
+// that every bind-mounted file exists, and that the workers start: their ingress is published
+// and its secrets are passed. token is what REMEDIATOR_FLOWSIM_TOKEN must be after
+// interpolation, ingress what each ingress variable must be.
+func checkCompose(p *types.Project, token string, ingress map[string]string) error {
 	var errs []error
 	bad := func(svc, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: service %s: %s", composePath, svc, fmt.Sprintf(format, args...)))
@@ -211,6 +232,29 @@ func checkCompose(p *types.Project, token string) error {
 		}
 		if !publishes(s, cfg.HTTP.Addr) {
 			bad(name, "ports: http.addr %s (/healthz, /readyz, /metrics) is not published", cfg.HTTP.Addr)
+		}
+		if !publishes(s, cfg.Ingress.Addr) {
+			bad(name, "ports: ingress.addr %s (Okta event hook, ISPM webhook, publish API) is not published", cfg.Ingress.Addr)
+		}
+		for key, sec := range ingressSecrets(cfg) {
+			if sec.Env == "" {
+				bad(name, "%s in %s: want an environment variable, which this file passes", key, cfgPath)
+			} else if got := env(s, sec.Env); got != ingress[sec.Env] {
+				bad(name, "environment %s (%s) = %q after interpolation, want %q", sec.Env, key, got, ingress[sec.Env])
+			}
+		}
+		lookup := func(k string) (string, bool) {
+			v := s.Environment[k]
+			if v == nil {
+				return "", false
+			}
+			return *v, true
+		}
+		mountedFile := func(f string) bool {
+			return slices.ContainsFunc(s.Volumes, func(v types.ServiceVolumeConfig) bool { return v.Target == f })
+		}
+		if err := startProblems(cfg, lookup, mountedFile); err != nil {
+			bad(name, "run would refuse to start: %v", err)
 		}
 		for _, nats := range natsServices {
 			if d, ok := s.DependsOn[nats]; !ok || d.Condition != types.ServiceConditionHealthy {

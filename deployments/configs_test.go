@@ -1,6 +1,9 @@
 package deployments
 
 import (
+	"errors"
+	"fmt"
+	"net"
 	"reflect"
 	"regexp"
 	"slices"
@@ -50,6 +53,19 @@ func TestConfigs(t *testing.T) {
 			}
 			if cfg.Simulator.Enabled {
 				t.Error("simulator.enabled: the workers must call the configured flows, not an in-process simulator")
+			}
+			// The ingress is on, reachable from outside the container, and its secrets are the
+			// documented variables (the deployment files pass exactly those).
+			if !cfg.Ingress.Enabled() {
+				t.Error("ingress.addr is off: Okta's event hook and ISPM's webhook could not reach remediator")
+			} else if host, _, err := net.SplitHostPort(cfg.Ingress.Addr); err != nil || host != "0.0.0.0" {
+				t.Errorf("ingress.addr = %q, want 0.0.0.0:PORT (reachable from outside the container)", cfg.Ingress.Addr)
+			}
+			documented := []string{config.EnvOktaHookSecret, config.EnvISPMWebhookKey, config.EnvIngressToken}
+			for key, s := range ingressSecrets(cfg) {
+				if !slices.Contains(documented, s.Env) {
+					t.Errorf("%s = %+v, want one of the documented variables %v", key, s, documented)
+				}
 			}
 			if len(cfg.Flows) == 0 {
 				t.Fatal("no flows")
@@ -103,4 +119,72 @@ func flowNames(c *config.Config) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// ingressSecrets lists every secret reference of the ingress, by configuration key.
+func ingressSecrets(c *config.Config) map[string]config.Secret {
+	out := map[string]config.Secret{}
+	for i, s := range c.Ingress.Okta.Secrets {
+		out[fmt.Sprintf("ingress.okta.secrets[%d]", i)] = s
+	}
+	for i, s := range c.Ingress.ISPM.Keys {
+		out[fmt.Sprintf("ingress.ispm.keys[%d]", i)] = s
+	}
+	for i, t := range c.Ingress.Tokens {
+		out[fmt.Sprintf("ingress.tokens[%d]", i)] = t.Secret
+	}
+	return out
+}
+
+// startProblems is what `remediator run` would refuse to start for, with the environment a
+// deployment documents (lookupEnv) and the files it mounts (mounted): the flows' and NATS's
+// secrets (config.CheckSecrets) and the ingress secrets (config.ResolveIngressSecrets, as for
+// a configuration file: nothing is generated). A mounted file reads as a placeholder, since
+// its content is the operator's.
+func startProblems(c *config.Config, lookupEnv func(string) (string, bool), mounted func(string) bool) error {
+	var errs []error
+	// CheckSecrets reads the NATS files itself; here they only have to be mounted.
+	cc := *c
+	cc.NATS.CredsFile, cc.NATS.NKeyFile, cc.NATS.TLSCAFile, cc.NATS.TLSCertFile, cc.NATS.TLSKeyFile = "", "", "", "", ""
+	for _, f := range []string{c.NATS.CredsFile, c.NATS.NKeyFile, c.NATS.TLSCAFile, c.NATS.TLSCertFile, c.NATS.TLSKeyFile} {
+		if f != "" && !mounted(f) {
+			errs = append(errs, fmt.Errorf("%s: %s is not mounted", c.Source(), f))
+		}
+	}
+	if err := cc.CheckSecrets(lookupEnv); err != nil {
+		errs = append(errs, err)
+	}
+	getenv := func(k string) string { v, _ := lookupEnv(k); return v }
+	readFile := func(p string) ([]byte, error) {
+		if mounted(p) {
+			return []byte("placeholder"), nil
+		}
+		return nil, fmt.Errorf("%s is not mounted", p)
+	}
+	if _, err := c.ResolveIngressSecrets(false, getenv, readFile); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// The check above bites: a shipped configuration with one ingress variable missing from its
+// environment is refused, naming the key and the variable.
+func TestStartProblemsNamesAMissingIngressSecret(t *testing.T) {
+	t.Parallel()
+	for _, path := range []string{composeConfigPath, k8sConfigPath, kindConfigPath} {
+		cfg, err := config.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lookup := func(k string) (string, bool) {
+			if k == config.EnvISPMWebhookKey {
+				return "", false
+			}
+			return "set", true
+		}
+		err = startProblems(cfg, lookup, func(string) bool { return true })
+		if err == nil || !strings.Contains(err.Error(), "ingress.ispm.keys[0]") || !strings.Contains(err.Error(), config.EnvISPMWebhookKey) {
+			t.Errorf("%s without %s: %v, want a refusal naming ingress.ispm.keys[0] and the variable", path, config.EnvISPMWebhookKey, err)
+		}
+	}
 }
