@@ -589,6 +589,82 @@ func (c cluster) checkRemediator(m manifest, bad func(manifest, string, ...any),
 	if !slices.ContainsFunc(ctr.Ports, func(p corev1.ContainerPort) bool { return int(p.ContainerPort) == adminPort }) {
 		bad(m, "%s: no port %d (http.addr): /metrics cannot be scraped", at("ports"), adminPort)
 	}
+	c.checkIngress(m, bad, *ctr, cfg, adminPort)
+
+	// run starts with the environment the Deployment documents: each secretKeyRef stands for
+	// its Secret's value, created out of band; files must be mounted.
+	podEnv := map[string]string{}
+	for _, e := range ctr.Env {
+		switch {
+		case e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil:
+			podEnv[e.Name] = "value of Secret " + e.ValueFrom.SecretKeyRef.Name + " key " + e.ValueFrom.SecretKeyRef.Key
+		case e.ValueFrom != nil:
+			podEnv[e.Name] = "value from the pod"
+		default:
+			podEnv[e.Name] = e.Value
+		}
+	}
+	lookup := func(k string) (string, bool) { v, ok := podEnv[k]; return v, ok }
+	if err := startProblems(cfg, lookup, func(f string) bool { return mounted(*ctr, f) }); err != nil {
+		bad(m, "run would refuse to start: %v", err)
+	}
+}
+
+// checkIngress: the ingress is on, on a container port, its secrets come from Secrets, and a
+// Service of its own (remediator-ingress) exposes that port and not the admin one, since only
+// the ingress faces Okta.
+func (c cluster) checkIngress(m manifest, bad func(manifest, string, ...any), ctr corev1.Container, cfg *config.Config, adminPort int) {
+	at := func(field string) string { return "container remediator: " + field }
+	if !cfg.Ingress.Enabled() {
+		bad(m, "configuration ingress.addr is off: Okta's event hook and ISPM's webhook cannot reach remediator")
+		return
+	}
+	host, portStr, err := net.SplitHostPort(cfg.Ingress.Addr)
+	if err != nil {
+		bad(m, "configuration ingress.addr %q: %v", cfg.Ingress.Addr, err)
+		return
+	}
+	if host != "0.0.0.0" && host != "" {
+		bad(m, "configuration ingress.addr %q: a Service cannot reach a server on %s", cfg.Ingress.Addr, host)
+	}
+	ingressPort, _ := strconv.Atoi(portStr)
+	if !slices.ContainsFunc(ctr.Ports, func(p corev1.ContainerPort) bool { return int(p.ContainerPort) == ingressPort }) {
+		bad(m, "%s: no port %d (ingress.addr)", at("ports"), ingressPort)
+	}
+	for key, sec := range ingressSecrets(cfg) {
+		switch {
+		case sec.Env != "":
+			i := slices.IndexFunc(ctr.Env, func(e corev1.EnvVar) bool { return e.Name == sec.Env })
+			if i < 0 || ctr.Env[i].ValueFrom == nil || ctr.Env[i].ValueFrom.SecretKeyRef == nil {
+				bad(m, "%s: %s (%s) must be set from a secretKeyRef", at("env["+sec.Env+"]"), sec.Env, key)
+			}
+		case !mounted(ctr, sec.File):
+			bad(m, "%s: nothing is mounted at %s (%s)", at("volumeMounts"), sec.File, key)
+		}
+	}
+	var svc *corev1.Service
+	for _, sm := range c.services {
+		if s := sm.obj.(*corev1.Service); s.Name == "remediator-ingress" {
+			svc = s
+		}
+	}
+	if svc == nil {
+		bad(m, "no Service remediator-ingress exposes the ingress (port %d of ingress.addr)", ingressPort)
+		return
+	}
+	var exposed bool
+	for _, p := range svc.Spec.Ports {
+		n, ok := containerPort(ctr, p.TargetPort)
+		switch {
+		case ok && int(n) == ingressPort:
+			exposed = true
+		case ok && int(n) == adminPort:
+			bad(m, "Service remediator-ingress: spec.ports[%s] exposes the admin port %d (http.addr); only the ingress faces Okta", p.Name, adminPort)
+		}
+	}
+	if !exposed {
+		bad(m, "Service remediator-ingress: no port targets the ingress port %d (ingress.addr)", ingressPort)
+	}
 }
 
 func mounted(c corev1.Container, file string) bool {
