@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/remediator/remediator/broker"
 	"github.com/remediator/remediator/config"
 	"github.com/remediator/remediator/event"
+	"github.com/remediator/remediator/internal/testwait"
 	"github.com/remediator/remediator/status"
 	"github.com/remediator/remediator/worker"
 )
@@ -128,7 +128,7 @@ func TestGroupExclusionWithoutMembershipIsUnauthorized(t *testing.T) {
 // waitIntakeSettled waits until the intake consumer has nothing pending or unacknowledged.
 func waitIntakeSettled(t *testing.T, h *harness) {
 	t.Helper()
-	eventually(t, 15*time.Second, "intake consumer settled", func() bool {
+	testwait.Until(t, "intake consumer settled", func() bool {
 		infos, err := h.b.ConsumerInfos(context.Background(), broker.StreamEvents)
 		if err != nil {
 			t.Fatal(err)
