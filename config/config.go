@@ -33,6 +33,8 @@ type Config struct {
 	// Ingress is the public HTTP listener for Okta event hooks, the ISPM webhook and the
 	// publish API (see config/ingress.go).
 	Ingress IngressConfig `yaml:"ingress"`
+	// Okta is the org remediator works against as an API Services app (see config/okta.go).
+	Okta OktaConfig `yaml:"okta"`
 
 	// source is the file the configuration came from ("built-in default" otherwise).
 	source string
@@ -175,8 +177,11 @@ type Flow struct {
 	Name string `yaml:"name"`
 	// URL is the invoke URL: https://{org}.workflows.okta.com/api/flo/{alias}/invoke (no ?clientToken=).
 	URL string `yaml:"url"`
+	// Auth is how the flow is secured in Okta: clientToken (default) or oauth2, a Bearer
+	// token of the okta block's app (see config/okta.go).
+	Auth string `yaml:"auth"`
 	// ClientToken says where the flow's client token is: an environment variable or a file.
-	// The token itself never appears in configuration.
+	// The token itself never appears in configuration. Required with auth: clientToken only.
 	ClientToken Secret `yaml:"clientToken"`
 	// Timeout per call. Default 30s; must be below Okta's 60s cut-off.
 	Timeout time.Duration `yaml:"timeout"`
@@ -382,7 +387,7 @@ func (c *Config) Validate() error {
 		if strings.Contains(f.URL, "clientToken=") {
 			bad(where, "url carries a clientToken query parameter; move the token to clientToken.env or clientToken.file")
 		}
-		if (f.ClientToken.Env == "") == (f.ClientToken.File == "") {
+		if f.Auth == FlowAuthClientToken && (f.ClientToken.Env == "") == (f.ClientToken.File == "") {
 			bad(where, "clientToken needs exactly one of env or file")
 		}
 		if f.Timeout <= 0 || f.Timeout >= OktaTimeout {
@@ -434,6 +439,7 @@ func (c *Config) Validate() error {
 	c.validateResourceSets(bad, flows)
 	c.validateDefaultPrincipals(bad)
 	c.Ingress.validate(bad)
+	c.validateOkta(bad)
 	seen := map[int]string{}
 	for _, r := range c.RiskRules {
 		if other, ok := seen[r.Priority]; ok && r.Priority != 0 {

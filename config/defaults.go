@@ -138,6 +138,7 @@ func (c *Config) SetDefaults() {
 		}
 	}
 	c.Ingress.SetDefaults() // its defaults are listed in ingress.go, next to its keys
+	c.setOktaDefaults()     // likewise in okta.go
 	for i := range c.RiskRules {
 		r := &c.RiskRules[i]
 		setString(&r.Status, DefaultRiskRuleStatus)
