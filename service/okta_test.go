@@ -1,0 +1,188 @@
+package service_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/remediator/remediator/broker"
+	"github.com/remediator/remediator/config"
+	"github.com/remediator/remediator/flowsim"
+	"github.com/remediator/remediator/internal/testwait"
+	"github.com/remediator/remediator/publish"
+	"github.com/remediator/remediator/service"
+	"github.com/remediator/remediator/service/servicetest"
+	"github.com/remediator/remediator/status"
+)
+
+const (
+	testClientID = "0oa-remediator-test"
+	testKeyID    = "kid-remediator-test"
+)
+
+// writeOktaKey generates an EC P-256 private key (PKCS #8 PEM) into dir and returns its path
+// and its PEM, so that a test can check the key never leaks.
+func writeOktaKey(t *testing.T, dir string) (string, []byte) {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	path := filepath.Join(dir, "okta-key.pem")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, data
+}
+
+// useOAuth2 configures the okta block for orgURL with the key at keyFile and switches the
+// built-in flow suspend-okta-account (which the seed event's route runs) to auth: oauth2.
+func useOAuth2(cfg *config.Config, orgURL, keyFile string) {
+	cfg.Okta = config.OktaConfig{OrgURL: orgURL, ClientID: testClientID, KeyID: testKeyID, PrivateKey: config.Secret{File: keyFile}}
+	f, _ := cfg.Flow("suspend-okta-account")
+	f.Auth, f.ClientToken = config.FlowAuthOAuth2, config.Secret{}
+}
+
+// publishTitled publishes the seed ISPM issue with eventID and title.
+func publishTitled(t *testing.T, pub *publish.Publisher, eventID, title string) {
+	t.Helper()
+	var doc map[string]any
+	if err := json.Unmarshal(readSeed(t), &doc); err != nil {
+		t.Fatal(err)
+	}
+	doc["eventId"], doc["issueTitle"] = eventID, title
+	data, _ := json.Marshal(doc)
+	if _, err := pub.Publish(context.Background(), data, publish.Options{Subject: "remediation.events.ispm"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func deadLetters(t *testing.T, b *broker.Broker) []status.DeadLetter {
+	t.Helper()
+	var out []status.DeadLetter
+	for _, m := range records(t, b, broker.StreamDLQ, broker.SubjectsDLQ) {
+		var dl status.DeadLetter
+		if err := json.Unmarshal(m.Data, &dl); err != nil {
+			t.Fatalf("dead letter #%d: %v", m.Sequence, err)
+		}
+		out = append(out, dl)
+	}
+	return out
+}
+
+// TestOAuth2FlowThroughTheService is issue 10's acceptance for flows over OAuth, end to end:
+// the service calls a flow secured with OAuth 2.0 on a simulated org over real HTTP, with the
+// private_key_jwt app of its okta block. A token is fetched once and reused; a revoked token
+// costs one refresh; and when the fresh token is refused too (the app was also unassigned from
+// the flow), the event ends permanent_failure after exactly one refresh, its status and dead
+// letter carrying Okta's error code.
+func TestOAuth2FlowThroughTheService(t *testing.T) {
+	dir := t.TempDir()
+	keyFile, _ := writeOktaKey(t, dir)
+	cfg := servicetest.Config(t, filepath.Join(dir, "nats"))
+	cfg.Worker.MaxAttempts = 3
+
+	// The org is a simulator of its own, so that the test can revoke tokens and unassign the
+	// app; it registers the app from the same configuration the service reads.
+	const alias = "oauth-suspend"
+	useOAuth2(cfg, "http://127.0.0.1:1", keyFile) // the org's address is set below
+	key, err := cfg.OktaKey(os.LookupEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	org, err := service.SimulatorOrg(cfg, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, err := flowsim.New(flowsim.Config{Flows: []flowsim.Flow{{Alias: alias, OAuth: true}}, Org: org})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	t.Cleanup(sim.Close)
+	cfg.Okta.OrgURL = srv.URL
+	f, _ := cfg.Flow("suspend-okta-account")
+	f.URL = srv.URL + "/api/flo/" + alias + "/invoke"
+
+	svc := servicetest.Start(t, cfg, nil)
+	b := connect(t, svc)
+	statuses := servicetest.StreamWake(t, b, broker.StreamStatus, broker.SubjectsStatus)
+	pub := publish.New(b, nil)
+	final := func(eventID string) status.Record {
+		t.Helper()
+		var rec status.Record
+		testwait.Until(t, eventID+"'s final status", func() bool {
+			var ok bool
+			rec, ok = terminal(statusRecords(t, b), eventID)
+			return ok
+		}, testwait.WakeOn(statuses))
+		return rec
+	}
+
+	// Two events, one token.
+	for _, id := range []string{"oauth-1", "oauth-2"} {
+		publishTitled(t, pub, id, "Unused Admin Account")
+		if r := final(id); r.Outcome != status.Succeeded {
+			t.Fatalf("%s: %s %s (%s), want succeeded", id, r.Outcome, r.Reason, r.Error)
+		}
+	}
+	if st := sim.OrgStats(); st.TokensIssued != 1 {
+		t.Errorf("tokens issued for two invocations: %d, want 1 (cached and reused)", st.TokensIssued)
+	}
+
+	// Revoked: one 401, one refresh, success.
+	if n := sim.RevokeTokens(testClientID); n != 1 {
+		t.Fatalf("revoked %d tokens, want 1", n)
+	}
+	publishTitled(t, pub, "oauth-revoked", "Unused Admin Account")
+	if r := final("oauth-revoked"); r.Outcome != status.Succeeded {
+		t.Fatalf("after a revocation: %s %s (%s), want succeeded after one refresh", r.Outcome, r.Reason, r.Error)
+	}
+	if st, fs := sim.OrgStats(), sim.Stats(alias); st.TokensIssued != 2 || fs.Unauthorized != 1 {
+		t.Errorf("after a revocation: %d tokens issued, %d refused calls; want 2 and 1", st.TokensIssued, fs.Unauthorized)
+	}
+
+	// Revoked, and the fresh token is refused too: one refresh, then permanent_failure.
+	if err := sim.SetFlowClients(alias, []string{"0oa-some-other-app"}); err != nil {
+		t.Fatal(err)
+	}
+	sim.RevokeTokens(testClientID)
+	publishTitled(t, pub, "oauth-refused", "Unused Admin Account")
+	r := final("oauth-refused")
+	if r.Outcome != status.Failed || r.Reason != status.ReasonPermanentFailure || r.HTTPStatus != 401 {
+		t.Fatalf("refused: %s %s HTTP %d (%s), want failed permanent_failure 401", r.Outcome, r.Reason, r.HTTPStatus, r.Error)
+	}
+	if r.Okta == nil || r.Okta.Code != "E0000011" || r.Okta.Summary != "Invalid token provided" {
+		t.Errorf("status okta = %+v, want Okta's E0000011 error object", r.Okta)
+	}
+	if st, fs := sim.OrgStats(), sim.Stats(alias); st.TokensIssued != 3 || fs.Unauthorized != 3 {
+		t.Errorf("refused: %d tokens issued, %d refused calls in all; want 3 and 3 (exactly one refresh, no retry)", st.TokensIssued, fs.Unauthorized)
+	}
+	var found bool
+	for _, dl := range deadLetters(t, b) {
+		if dl.EventID != "oauth-refused" {
+			continue
+		}
+		found = true
+		if dl.Reason != status.ReasonPermanentFailure || dl.Okta == nil || dl.Okta.Code != "E0000011" {
+			t.Errorf("dead letter: reason %s, okta %+v; want permanent_failure with Okta's E0000011", dl.Reason, dl.Okta)
+		}
+	}
+	if !found {
+		t.Error("no dead letter for the refused event")
+	}
+}
