@@ -1,16 +1,24 @@
 package service_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"io"
+	"maps"
+	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/remediator/remediator/broker"
@@ -185,4 +193,82 @@ func TestOAuth2FlowThroughTheService(t *testing.T) {
 	if !found {
 		t.Error("no dead letter for the refused event")
 	}
+}
+
+// wireSecrets records every secret that crossed the wire to an org: the client assertions
+// sent to its token endpoint, the access tokens it issued and the Bearer tokens sent to it.
+type wireSecrets struct {
+	mu   sync.Mutex
+	seen map[string]string // secret → what it is
+}
+
+func (w *wireSecrets) add(what, v string) {
+	if v == "" {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.seen == nil {
+		w.seen = map[string]string{}
+	}
+	w.seen[v] = what
+}
+
+func (w *wireSecrets) all() map[string]string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return maps.Clone(w.seen)
+}
+
+// recordingOrg serves sim over real HTTP, recording the secrets that cross the wire.
+func recordingOrg(t *testing.T, sim *flowsim.Simulator) (*httptest.Server, *wireSecrets) {
+	t.Helper()
+	secrets := &wireSecrets{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, tok, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok {
+			secrets.add("access token", tok)
+		}
+		if r.URL.Path == "/oauth2/v1/token" {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			if form, err := url.ParseQuery(string(body)); err == nil {
+				secrets.add("client assertion", form.Get("client_assertion"))
+			}
+			rec := httptest.NewRecorder()
+			sim.ServeHTTP(rec, r)
+			var answer struct {
+				AccessToken string `json:"access_token"`
+			}
+			_ = json.Unmarshal(rec.Body.Bytes(), &answer)
+			secrets.add("access token", answer.AccessToken)
+			maps.Copy(w.Header(), rec.Header())
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write(rec.Body.Bytes())
+			return
+		}
+		sim.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(sim.Close)
+	return srv, secrets
+}
+
+// keySecrets are the forms in which key material could leak: each line of the PEM's body
+// (long enough to be unique) and the JWK's private member.
+func keySecrets(t *testing.T, pemData []byte) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for l := range strings.Lines(string(pemData)) {
+		if l = strings.TrimSpace(l); len(l) >= 32 && !strings.HasPrefix(l, "-----") {
+			out[l] = "private key (PEM)"
+		}
+	}
+	block, _ := pem.Decode(pemData)
+	priv, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := priv.(*ecdsa.PrivateKey).D.FillBytes(make([]byte, 32))
+	out[base64.RawURLEncoding.EncodeToString(d)] = "private key (JWK d)"
+	return out
 }
