@@ -272,3 +272,45 @@ func keySecrets(t *testing.T, pemData []byte) map[string]string {
 	out[base64.RawURLEncoding.EncodeToString(d)] = "private key (JWK d)"
 	return out
 }
+
+// TestOAuth2Example runs examples/config-oauth2.yaml, the dev path to OAuth 2.0: the built-in
+// simulator plays the org for the configured app, with the key a test (or `remediator okta
+// keygen`) generated, and the seed event's flow runs with a Bearer token.
+func TestOAuth2Example(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := config.Load("../examples/config-oauth2.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Okta.PrivateKey.File, _ = writeOktaKey(t, dir)
+	cfg.NATS.Embedded.Port = -1
+	cfg.NATS.Embedded.StoreDir = filepath.Join(dir, "nats")
+	cfg.HTTP.Addr = "127.0.0.1:0"
+	svc := servicetest.Start(t, cfg, nil)
+	if want := "http://" + cfg.Simulator.Addr; cfg.Okta.OrgURL != want {
+		t.Fatalf("okta.orgUrl = %s, want the simulator at %s", cfg.Okta.OrgURL, want)
+	}
+	b := connect(t, svc)
+	if _, err := publish.New(b, nil).Publish(context.Background(), readSeed(t), publish.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	var rec status.Record
+	testwait.Until(t, "the seed event's final status", func() bool {
+		var ok bool
+		rec, ok = terminal(statusRecords(t, b), seedID)
+		return ok
+	}, testwait.WakeOn(servicetest.StreamWake(t, b, broker.StreamStatus, broker.SubjectsStatus)))
+	if rec.Outcome != status.Succeeded || rec.Flow != "suspend-okta-account" {
+		t.Fatalf("seed event: %s %s (%s), want suspend-okta-account succeeded", rec.Flow, rec.Outcome, rec.Error)
+	}
+	// The simulator secured the flow with OAuth 2.0: it issued the one token that ran it.
+	code, body := get(t, svc.Addrs.Simulator+"/_sim/org/stats")
+	var st flowsim.OrgStats
+	if err := json.Unmarshal([]byte(body), &st); code != 200 || err != nil || st.TokensIssued != 1 || st.TokensRefused != 0 {
+		t.Errorf("simulator org stats: %d %s; want one token issued, none refused", code, body)
+	}
+	code, body = get(t, svc.Addrs.Simulator+"/_sim/flows/suspend-okta-account/invocations")
+	if code != 200 || !strings.Contains(body, `"Authorization":["REDACTED"]`) {
+		t.Errorf("the flow's invocation should show a (redacted) Bearer token: %d %s", code, body)
+	}
+}
