@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/remediator/remediator/config"
 	"github.com/remediator/remediator/okta"
@@ -147,5 +148,32 @@ func TestOktaKey(t *testing.T) {
 	}
 	if k, err := parse(t, "").OktaKey(lookup); k != nil || err != nil {
 		t.Errorf("no okta block: OktaKey = %v, %v; want nil, nil", k, err)
+	}
+}
+
+// TestOktaDefaultsMatchREADME: the okta block's defaults are the ones its README section
+// documents.
+func TestOktaDefaultsMatchREADME(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Parse([]byte(oktaBlock+"flows:\n  - {name: a, url: https://x/invoke, clientToken: {env: T}}\n"), "remediator.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []defaultCase{
+		{"okta.assertionLifetime", "5m", func(c *config.Config) any { return c.Okta.AssertionLifetime }, 5 * time.Minute},
+		{"okta.refreshBefore", "2m", func(c *config.Config) any { return c.Okta.RefreshBefore }, 2 * time.Minute},
+		{"okta.tokenTimeout", "30s", func(c *config.Config) any { return c.Okta.TokenTimeout }, 30 * time.Second},
+		{"flows[].auth", "clientToken", func(c *config.Config) any { return c.Flows[0].Auth }, "clientToken"},
+	} {
+		if got := tt.got(c); got != tt.want {
+			t.Errorf("%s: SetDefaults gives %v, want %v", tt.readmeKey, got, tt.want)
+		}
+		if row := readmeRow(t, string(readme), tt.readmeKey); !strings.Contains(row, "`"+tt.readme+"`") {
+			t.Errorf("README row does not document the default `%s`: %s", tt.readme, row)
+		}
 	}
 }
