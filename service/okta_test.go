@@ -314,3 +314,38 @@ func TestOAuth2Example(t *testing.T) {
 		t.Errorf("the flow's invocation should show a (redacted) Bearer token: %d %s", code, body)
 	}
 }
+
+// TestRunRefusesAMissingOktaKey: the app's private key is a secret checked at start, like a
+// flow's client token: a missing or unusable key stops `run` before anything is touched,
+// naming the key path and never quoting the key.
+func TestRunRefusesAMissingOktaKey(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		name, content, want string
+	}{
+		{"missing", "", "okta.privateKey.file: file " + filepath.Join(dir, "missing.pem") + " does not exist"},
+		{"not a key", "hunter2-not-a-key", "okta.privateKey.file: private key file " + filepath.Join(dir, "not a key.pem") + ": private key is neither PEM"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			keyFile := filepath.Join(dir, tt.name+".pem")
+			if tt.content != "" {
+				if err := os.WriteFile(keyFile, []byte(tt.content), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			storeDir := filepath.Join(dir, "nats-"+tt.name)
+			cfg := servicetest.Config(t, storeDir)
+			useOAuth2(cfg, "https://example.okta.com", keyFile)
+			err := runUntilStarted(t, cfg, service.Options{LookupEnv: func(string) (string, bool) { return "t", true }, HTTPListener: bind(t), SimulatorListener: bind(t)})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Run = %v; want an error saying %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("the error quotes the file's content: %v", err)
+			}
+			if _, err := os.Stat(storeDir); !os.IsNotExist(err) {
+				t.Errorf("the refused start touched the data directory: %v", err)
+			}
+		})
+	}
+}
