@@ -53,7 +53,7 @@ func orgWith(t *testing.T, dir, keyFile string, keys []jose.JSONWebKey, granted 
   clientId: %[2]s
   keyId: %[3]s
   privateKey: {file: %[4]s}
-  scopes: [okta.logs.read, okta.policies.read]
+  scopes: [okta.logs.read, okta.policies.read, okta.users.read, okta.groups.read]
 flows:
   - name: suspend
     url: %[1]s/api/flo/suspend/invoke
@@ -74,7 +74,7 @@ flows:
 // naming the scope. Nothing printed is secret.
 func TestOktaCheck(t *testing.T) {
 	t.Parallel()
-	all := []string{"okta.workflows.invoke.manage", "okta.logs.read", "okta.policies.read"}
+	all := []string{"okta.workflows.invoke.manage", "okta.logs.read", "okta.policies.read", "okta.users.read", "okta.groups.read"}
 
 	t.Run("all OK", func(t *testing.T) {
 		t.Parallel()
@@ -90,6 +90,8 @@ func TestOktaCheck(t *testing.T) {
 			"OK    okta.logs.read: GET /api/v1/logs?limit=1\n",
 			"OK    token for okta.policies.read\n",
 			"OK    okta.policies.read: GET /api/v1/policies?type=ENTITY_RISK\n",
+			"OK    okta.users.read: GET /api/v1/users?limit=1\n",
+			"OK    okta.groups.read: GET /api/v1/groups?limit=1\n",
 			"OK    token for okta.workflows.invoke.manage\n",
 			"OK    flow suspend: token for okta.workflows.invoke.manage\n",
 		} {
