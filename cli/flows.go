@@ -17,6 +17,7 @@ func newFlowsCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "flows", Short: "Show the configured flows and who may run them; pause, resume or dry-run them"}
 	cmd.AddCommand(newFlowsListCmd(g))
 	cmd.AddCommand(newFlowControlCmds(g)...)
+	cmd.AddCommand(newOktaCheckCmd(g)) // flows check: the same check as okta check
 	return cmd
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -48,7 +49,16 @@ The flows expect the client token in $REMEDIATOR_FLOWSIM_TOKEN (simulator.tokenE
 			if err != nil {
 				return err
 			}
-			sim, err := flowsim.New(flowsim.Config{Flows: service.SimulatorFlows(cfg, tok), Logger: log})
+			// With an okta block, the simulator also plays the org, with the app's public key.
+			key, err := cfg.OktaKey(os.LookupEnv)
+			if err != nil {
+				return err
+			}
+			org, err := service.SimulatorOrg(cfg, key)
+			if err != nil {
+				return err
+			}
+			sim, err := flowsim.New(flowsim.Config{Flows: service.SimulatorFlows(cfg, tok), Org: org, Logger: log})
 			if err != nil {
 				return err
 			}

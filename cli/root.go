@@ -108,7 +108,7 @@ So "remediator dlq list --config prod.yaml" acts on the server prod.yaml names.`
 	pf.StringVar(&g.tlsKey, "tlskey", "", "client key `FILE` for NATS TLS (else nats.tlsKeyFile of --config)")
 	pf.StringVar(&g.logLevel, "log-level", envOr("REMEDIATOR_LOG_LEVEL", "info"), "log `LEVEL`: debug, info, warn, error (env REMEDIATOR_LOG_LEVEL)")
 	pf.StringVar(&g.logFormat, "log-format", envOr("REMEDIATOR_LOG_FORMAT", "json"), "log `FORMAT`: json or text (env REMEDIATOR_LOG_FORMAT)")
-	root.AddCommand(newRunCmd(g), newPublishCmd(g), newStatusCmd(g), newDLQCmd(g), newStatsCmd(g), newFlowsimCmd(g), newSchemaCmd(g), newFlowsCmd(g), newPolicyCmd(g))
+	root.AddCommand(newRunCmd(g), newPublishCmd(g), newStatusCmd(g), newDLQCmd(g), newStatsCmd(g), newFlowsimCmd(g), newSchemaCmd(g), newFlowsCmd(g), newPolicyCmd(g), newOktaCmd(g))
 	return root
 }
 

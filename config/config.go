@@ -39,6 +39,8 @@ type Config struct {
 	// the dead-letter stream, so a feed of LOW-risk detections does not flood the DLQ ops
 	// watch. "deadLetter": dead-lettered as no_route, to be seen and replayed.
 	Unrouted string `yaml:"unrouted"`
+	// Okta is the org remediator works against as an API Services app (see config/okta.go).
+	Okta OktaConfig `yaml:"okta"`
 
 	// source is the file the configuration came from ("built-in default" otherwise).
 	source string
@@ -181,8 +183,11 @@ type Flow struct {
 	Name string `yaml:"name"`
 	// URL is the invoke URL: https://{org}.workflows.okta.com/api/flo/{alias}/invoke (no ?clientToken=).
 	URL string `yaml:"url"`
+	// Auth is how the flow is secured in Okta: clientToken (default) or oauth2, a Bearer
+	// token of the okta block's app (see config/okta.go).
+	Auth string `yaml:"auth"`
 	// ClientToken says where the flow's client token is: an environment variable or a file.
-	// The token itself never appears in configuration.
+	// The token itself never appears in configuration. Required with auth: clientToken only.
 	ClientToken Secret `yaml:"clientToken"`
 	// Timeout per call. Default 30s; must be below Okta's 60s cut-off.
 	Timeout time.Duration `yaml:"timeout"`
@@ -399,7 +404,7 @@ func (c *Config) Validate() error {
 		if strings.Contains(f.URL, "clientToken=") {
 			bad(where, "url carries a clientToken query parameter; move the token to clientToken.env or clientToken.file")
 		}
-		if (f.ClientToken.Env == "") == (f.ClientToken.File == "") {
+		if f.Auth == FlowAuthClientToken && (f.ClientToken.Env == "") == (f.ClientToken.File == "") {
 			bad(where, "clientToken needs exactly one of env or file")
 		}
 		if f.Timeout <= 0 || f.Timeout >= OktaTimeout {
@@ -451,6 +456,7 @@ func (c *Config) Validate() error {
 	c.validateResourceSets(bad, flows)
 	c.validateDefaultPrincipals(bad)
 	c.Ingress.validate(bad)
+	c.validateOkta(bad)
 	seen := map[int]string{}
 	for _, r := range c.RiskRules {
 		if other, ok := seen[r.Priority]; ok && r.Priority != 0 {

@@ -142,6 +142,7 @@ func (c *Config) SetDefaults() {
 	}
 	setString(&c.Unrouted, DefaultUnrouted)
 	c.Ingress.SetDefaults() // its defaults are listed in ingress.go, next to its keys
+	c.setOktaDefaults()     // likewise in okta.go
 	for i := range c.RiskRules {
 		r := &c.RiskRules[i]
 		setString(&r.Status, DefaultRiskRuleStatus)

@@ -100,6 +100,8 @@ func (s *Simulator) orgRoutes(mux *http.ServeMux) {
 	api := func(pattern, endpoint string, scopes []string, h func(http.ResponseWriter, *http.Request, *orgState)) {
 		mux.HandleFunc(pattern, s.apiRoute(endpoint, o.apiLimit, scopes, h))
 	}
+	api("GET /api/v1/users", "users", []string{"okta.users.read", "okta.users.manage"}, s.handleListUsers)      // orglist.go
+	api("GET /api/v1/groups", "groups", []string{"okta.groups.read", "okta.groups.manage"}, s.handleListGroups) // orglist.go
 	api("GET /api/v1/users/{id}/groups", "users.groups", []string{"okta.users.read", "okta.users.manage", "okta.groups.read"}, s.handleUserGroups)
 	api("DELETE /api/v1/users/{id}/sessions", "users.sessions", []string{"okta.users.manage"}, s.handleClearSessions)
 	api("POST /api/v1/users/{id}/lifecycle/suspend", "users.lifecycle", []string{"okta.users.manage"}, s.handleSuspend)

@@ -10,6 +10,7 @@ import (
 	"github.com/remediator/remediator/broker"
 	"github.com/remediator/remediator/config"
 	"github.com/remediator/remediator/flow"
+	"github.com/remediator/remediator/okta"
 	"github.com/remediator/remediator/worker"
 )
 
@@ -71,8 +72,9 @@ func workerConfig(cfg *config.Config, base worker.Config, flows []worker.Flow) w
 
 // Flows turns the configured flows into worker flows with their credentials. env looks up the
 // variables named by clientToken.env (os.LookupEnv, overlaid with the simulator's generated
-// token); nil means os.LookupEnv.
-func Flows(cfg *config.Config, env func(string) (string, bool)) ([]worker.Flow, error) {
+// token); nil means os.LookupEnv. oc is the process's org client, shared by every flow with
+// auth: oauth2 (see okta.go); nil when the okta block is not configured.
+func Flows(cfg *config.Config, env func(string) (string, bool), oc *okta.Client) ([]worker.Flow, error) {
 	if env == nil {
 		env = os.LookupEnv
 	}
@@ -80,6 +82,7 @@ func Flows(cfg *config.Config, env func(string) (string, bool)) ([]worker.Flow, 
 	for _, f := range cfg.Flows {
 		var src flow.TokenSource
 		switch {
+		case f.Auth == config.FlowAuthOAuth2:
 		case f.ClientToken.Env != "":
 			src = envToken{name: f.ClientToken.Env, lookup: env}
 		case f.ClientToken.File != "":
@@ -87,9 +90,13 @@ func Flows(cfg *config.Config, env func(string) (string, bool)) ([]worker.Flow, 
 		default:
 			return nil, fmt.Errorf("flow %q has no clientToken", f.Name)
 		}
+		auth, err := flowAuth(f, oc, src)
+		if err != nil {
+			return nil, err
+		}
 		b := f.Breaker
 		out = append(out, worker.Flow{
-			Endpoint:  flow.Endpoint{Name: f.Name, URL: f.URL, Auth: flow.ClientToken{Source: src}, Timeout: f.Timeout, ExecutionIDHeader: f.ExecutionIDHeader},
+			Endpoint:  flow.Endpoint{Name: f.Name, URL: f.URL, Auth: auth, Timeout: f.Timeout, ExecutionIDHeader: f.ExecutionIDHeader},
 			RateLimit: f.RateLimit, Concurrency: f.Concurrency, DryRun: f.DryRun,
 			BlastMax: f.BlastRadius.Max, BlastWindow: f.BlastRadius.Window,
 			Breaker: worker.BreakerConfig{

@@ -1,16 +1,17 @@
 package service_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -300,7 +301,10 @@ func TestTraceOfOneEvent(t *testing.T) {
 // token appears in no log line (JSON, debug level), no exported span, no status record and no
 // dead letter: a flow that succeeds, one that answers 401, one that echoes the token in a 400
 // body, one that echoes it in 503 bodies until retries run out, and events carrying an
-// Authorization header (one valid, one invalid).
+// Authorization header (one valid, one invalid). Two flows over OAuth 2.0 on a simulated org
+// (issue 10), one that succeeds and one that refuses even a fresh token, add the app's private
+// key, every client assertion and every access token that crossed the wire to the secrets
+// that must appear nowhere, metrics included.
 func TestSecretsNeverLeak(t *testing.T) {
 	const secret = "tok-SECRET-8c1f"
 	recv := otlptest.Start(t)
@@ -328,9 +332,38 @@ func TestSecretsNeverLeak(t *testing.T) {
 			Timeout: 5 * time.Second, RateLimit: 100, Concurrency: 2})
 		cfg.Routes = append(cfg.Routes, config.Route{Name: name, Match: config.IssueMatch{Titles: []string{"Echo " + name}}, Flows: []string{name}})
 	}
+	// The OAuth 2.0 flows, on an org that records what crossed the wire.
+	keyFile, keyPEM := writeOktaKey(t, t.TempDir())
+	cfg.Okta = config.OktaConfig{OrgURL: "http://127.0.0.1:1", ClientID: testClientID, KeyID: testKeyID, PrivateKey: config.Secret{File: keyFile}}
+	oauthFlows := []string{"oauth-ok", "oauth-refused"}
+	for _, name := range oauthFlows {
+		cfg.Flows = append(cfg.Flows, config.Flow{Name: name, Auth: config.FlowAuthOAuth2, Timeout: 5 * time.Second, RateLimit: 100, Concurrency: 2})
+		cfg.Routes = append(cfg.Routes, config.Route{Name: name, Match: config.IssueMatch{Titles: []string{"Echo " + name}}, Flows: []string{name}})
+	}
+	oktaKey, err := cfg.OktaKey(os.LookupEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	org, err := service.SimulatorOrg(cfg, oktaKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orgSim, err := flowsim.New(flowsim.Config{Flows: []flowsim.Flow{{Alias: "oauth-ok", OAuth: true}, {Alias: "oauth-refused", OAuth: true}}, Org: org})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := orgSim.SetFlowClients("oauth-refused", []string{"0oa-another-app"}); err != nil {
+		t.Fatal(err)
+	}
+	orgSrv, wire := recordingOrg(t, orgSim)
+	cfg.Okta.OrgURL = orgSrv.URL
+	for _, name := range oauthFlows {
+		f, _ := cfg.Flow(name)
+		f.URL = orgSrv.URL + "/api/flo/" + name + "/invoke"
+	}
 	for i := range cfg.ResourceSets {
 		if strings.Contains(strings.Join(cfg.ResourceSets[i].Flows, ","), "suspend-okta-account") {
-			cfg.ResourceSets[i].Flows = append(cfg.ResourceSets[i].Flows, "echo-400", "echo-503")
+			cfg.ResourceSets[i].Flows = append(cfg.ResourceSets[i].Flows, "echo-400", "echo-503", "oauth-ok", "oauth-refused")
 		}
 	}
 	cfg.SetDefaults() // the flows added above take the documented defaults
@@ -376,6 +409,8 @@ func TestSecretsNeverLeak(t *testing.T) {
 		{id: "secret-401", title: "No MFA - Admin Account", want: status.Failed, reason: status.ReasonPermanentFailure},
 		{id: "secret-echo-400", title: "Echo echo-400", want: status.Failed, reason: status.ReasonPermanentFailure},
 		{id: "secret-echo-503", title: "Echo echo-503", want: status.Failed, reason: status.ReasonRetriesExhausted},
+		{id: "secret-oauth-ok", title: "Echo oauth-ok", want: status.Succeeded},
+		{id: "secret-oauth-refused", title: "Echo oauth-refused", want: status.Failed, reason: status.ReasonPermanentFailure},
 		{id: "secret-invalid", data: []byte(`{"eventId":"secret-invalid","issueTitle":"Unused Admin Account"}`), want: status.Rejected, reason: status.ReasonSchemaViolation},
 	}
 	pub := publish.New(b, tr.Provider)
@@ -410,8 +445,8 @@ func TestSecretsNeverLeak(t *testing.T) {
 			t.Errorf("echo-%d received token %v; the test needs it to receive (and echo) the real one", status, tok)
 		}
 	}
-	// Wait for the spans of every delivery: 5 intake consumer spans, and a dispatch consumer
-	// span that settled each of the 4 jobs.
+	// Wait for the spans of every delivery: 7 intake consumer spans, and a dispatch consumer
+	// span that settled each of the 6 jobs.
 	recv.WaitFor(t, 15*time.Second, "every delivery's spans", flusher(tr), func(spans []otlptest.Span) bool {
 		intake, settled := 0, map[string]bool{}
 		for _, s := range spans {
@@ -422,7 +457,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 				settled[s.Attr("event.id")] = true
 			}
 		}
-		return intake >= len(cases) && len(settled) >= 4
+		return intake >= len(cases) && len(settled) >= 6
 	})
 	codes := map[string]bool{}
 	for _, s := range recv.Spans() {
@@ -436,14 +471,35 @@ func TestSecretsNeverLeak(t *testing.T) {
 		}
 	}
 
-	// Spans: every exported byte.
-	if recv.Contains(secret) {
-		for _, s := range recv.Spans() {
-			if strings.Contains(s.Dump(), secret) {
-				t.Errorf("span carries the token: %s", s.Dump())
+	// The secrets: the client token, the app's private key, and every client assertion and
+	// access token that crossed the wire to the org.
+	secrets := map[string]string{secret: "client token"}
+	maps.Copy(secrets, keySecrets(t, keyPEM))
+	onWire := wire.all()
+	if kinds := slices.Collect(maps.Values(onWire)); !slices.Contains(kinds, "client assertion") || !slices.Contains(kinds, "access token") {
+		t.Fatalf("secrets seen on the wire to the org: %v; the scan would prove nothing without an assertion and a token", kinds)
+	}
+	maps.Copy(secrets, onWire)
+	// leak names the first secret s carries, or "".
+	leak := func(s string) string {
+		for v, what := range secrets {
+			if strings.Contains(s, v) {
+				return what
 			}
 		}
-		t.Error("an OTLP export carries the token")
+		return ""
+	}
+
+	// Spans: every exported byte.
+	for _, s := range recv.Spans() {
+		if what := leak(s.Dump()); what != "" {
+			t.Errorf("span carries the %s: %s", what, s.Dump())
+		}
+	}
+	for v, what := range secrets {
+		if recv.Contains(v) {
+			t.Errorf("an OTLP export carries the %s", what)
+		}
 	}
 	// Logs.
 	out := logs.String()
@@ -451,24 +507,24 @@ func TestSecretsNeverLeak(t *testing.T) {
 		t.Errorf("the logs look empty:\n%s", out)
 	}
 	for line := range strings.SplitSeq(out, "\n") {
-		if strings.Contains(line, secret) {
-			t.Errorf("log line carries the token: %s", line)
+		if what := leak(line); what != "" {
+			t.Errorf("log line carries the %s: %s", what, line)
 		}
 	}
 	// Status and dead-letter records, their headers and the dead letters' original payloads.
 	scan := func(stream, subjects string) int {
 		msgs := records(t, b, stream, subjects)
 		for _, m := range msgs {
-			if bytes.Contains(m.Data, []byte(secret)) || strings.Contains(fmt.Sprint(m.Header), secret) {
-				t.Errorf("%s #%d (%s) carries the token: %s %v", stream, m.Sequence, m.Subject, m.Data, m.Header)
+			if what := leak(string(m.Data) + fmt.Sprint(m.Header)); what != "" {
+				t.Errorf("%s #%d (%s) carries the %s: %s %v", stream, m.Sequence, m.Subject, what, m.Data, m.Header)
 			}
 			if stream == broker.StreamDLQ {
 				var dl status.DeadLetter
 				if err := json.Unmarshal(m.Data, &dl); err != nil {
 					t.Fatal(err)
 				}
-				if bytes.Contains(dl.Payload, []byte(secret)) || strings.Contains(fmt.Sprint(dl.Headers), secret) {
-					t.Errorf("dead letter #%d carries the token in its payload or headers: %v", m.Sequence, dl.Headers)
+				if what := leak(string(dl.Payload) + fmt.Sprint(dl.Headers)); what != "" {
+					t.Errorf("dead letter #%d carries the %s in its payload or headers: %v", m.Sequence, what, dl.Headers)
 				}
 				if got := dl.Headers["Authorization"]; len(got) != 1 || got[0] != "[REDACTED]" {
 					t.Errorf("dead letter #%d Authorization header = %v, want [REDACTED]", m.Sequence, got)
@@ -480,8 +536,8 @@ func TestSecretsNeverLeak(t *testing.T) {
 	if n := scan(broker.StreamStatus, broker.SubjectsStatus); n < len(cases) {
 		t.Errorf("%d status records, want at least %d", n, len(cases))
 	}
-	if n := scan(broker.StreamDLQ, broker.SubjectsDLQ); n != 4 {
-		t.Errorf("%d dead letters, want 4", n)
+	if n := scan(broker.StreamDLQ, broker.SubjectsDLQ); n != 5 {
+		t.Errorf("%d dead letters, want 5", n)
 	}
 	// Metrics count what happened, and carry no secret either.
 	_, metrics := get(t, "http://"+svc.Addrs.HTTP+"/metrics")
@@ -491,7 +547,9 @@ func TestSecretsNeverLeak(t *testing.T) {
 		`remediator_dispatch_attempts_total{flow="notify-slack",status_class="4xx"} 1`,
 		`remediator_dispatch_attempts_total{flow="suspend-okta-account",status_class="2xx"} 1`,
 		`remediator_dead_letters_total{reason="retries_exhausted"} 1`,
-		`remediator_dead_letters_total{reason="permanent_failure"} 2`,
+		`remediator_dead_letters_total{reason="permanent_failure"} 3`,
+		`remediator_dispatch_attempts_total{flow="oauth-ok",status_class="2xx"} 1`,
+		`remediator_dispatch_attempts_total{flow="oauth-refused",status_class="4xx"} 1`,
 		`remediator_events_rejected_total{kind="ispm_issue",reason="schema_violation"} 1`,
 	} {
 		if !strings.Contains(metrics, want) {
@@ -501,8 +559,8 @@ func TestSecretsNeverLeak(t *testing.T) {
 	if !regexp.MustCompile(`remediator_retries_total\{flow="echo-503",level="quick"\} [1-9]`).MatchString(metrics) {
 		t.Errorf("no quick retries counted for echo-503:\n%s", grep(metrics, "retries"))
 	}
-	if strings.Contains(metrics, secret) {
-		t.Error("/metrics carries the token")
+	if what := leak(metrics); what != "" {
+		t.Errorf("/metrics carries the %s", what)
 	}
 	// The echoed bodies made it into the records, redacted.
 	if r, _ := terminal(recs, "secret-echo-400"); !strings.Contains(r.Error, "token [REDACTED] refused") {

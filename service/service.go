@@ -26,6 +26,7 @@ import (
 	"github.com/remediator/remediator/flow"
 	"github.com/remediator/remediator/flowsim"
 	"github.com/remediator/remediator/ingress"
+	"github.com/remediator/remediator/okta"
 	"github.com/remediator/remediator/policy"
 	"github.com/remediator/remediator/publish"
 	"github.com/remediator/remediator/schema"
@@ -121,6 +122,12 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		simToken = tok
 	}
 	if err := cfg.CheckSecrets(env); err != nil {
+		return err
+	}
+	// One org client per process: every flow with auth: oauth2 shares its token cache. The
+	// private key is read and checked here, before anything starts.
+	oktaClient, oktaKey, err := OktaClient(cfg, env, log)
+	if err != nil {
 		return err
 	}
 	ingressSecrets, err := cfg.ResolveIngressSecrets(cfg.BuiltIn(), func(k string) string { v, _ := env(k); return v }, nil)
@@ -240,7 +247,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		addrs.HTTP = httpLn.Addr().String()
 	}
 	if simLn != nil && cfg.Simulator.Enabled {
-		simURL, stop, err := startSimulator(cfg, simToken, simLn, log)
+		simURL, stop, err := startSimulator(cfg, simToken, oktaKey, simLn, log)
 		if err != nil {
 			return err
 		}
@@ -283,7 +290,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	if err != nil {
 		return err
 	}
-	flows, err := Flows(cfg, env)
+	flows, err := Flows(cfg, env, oktaClient)
 	if err != nil {
 		return err
 	}
@@ -354,17 +361,28 @@ func simulatorToken(cfg *config.Config, env func(string) (string, bool)) (tok st
 	return hex.EncodeToString(b), true, nil
 }
 
-// SimulatorFlows maps configured simulator flows to simulator flows.
+// SimulatorFlows maps configured simulator flows to simulator flows. A flow that a flow with
+// auth: oauth2 invokes is secured with OAuth 2.0 instead of the client token (it needs the org
+// of [SimulatorOrg]).
 func SimulatorFlows(cfg *config.Config, token string) []flowsim.Flow {
+	oauth := simulatorOAuthAliases(cfg)
 	var out []flowsim.Flow
 	for _, f := range cfg.Simulator.Flows {
-		out = append(out, flowsim.Flow{Alias: f.Alias, Name: f.Name, Token: token, RateLimit: f.RateLimit})
+		sf := flowsim.Flow{Alias: f.Alias, Name: f.Name, Token: token, RateLimit: f.RateLimit}
+		if oauth[f.Alias] {
+			sf.Token, sf.OAuth = "", true
+		}
+		out = append(out, sf)
 	}
 	return out
 }
 
-func startSimulator(cfg *config.Config, token string, ln net.Listener, log *slog.Logger) (string, func(context.Context) error, error) {
-	sim, err := flowsim.New(flowsim.Config{Flows: SimulatorFlows(cfg, token), Logger: log.With("component", "flowsim")})
+func startSimulator(cfg *config.Config, token string, key *okta.Key, ln net.Listener, log *slog.Logger) (string, func(context.Context) error, error) {
+	org, err := SimulatorOrg(cfg, key)
+	if err != nil {
+		return "", nil, err
+	}
+	sim, err := flowsim.New(flowsim.Config{Flows: SimulatorFlows(cfg, token), Org: org, Logger: log.With("component", "flowsim")})
 	if err != nil {
 		return "", nil, err
 	}

@@ -90,6 +90,9 @@ type DeadLetter struct {
 	EventSequence uint64 `json:"eventSequence,omitempty"`
 	// Replays counts how many times this event has been replayed from the DLQ before.
 	Replays int `json:"replays,omitempty"`
+	// Okta is the error object Okta answered the last attempt with (see [OktaError]);
+	// absent when the last failure carried none.
+	Okta *OktaError `json:"okta,omitempty"`
 }
 
 // Attempt is one invocation attempt kept in a dead letter's history.

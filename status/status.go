@@ -70,6 +70,9 @@ type Record struct {
 	Inputs map[string]any `json:"inputs,omitempty"`
 	// DurationMS is how long the invocation took.
 	DurationMS int64 `json:"durationMs,omitempty"`
+	// Okta is the error object Okta answered with ({errorCode, errorSummary, errorId,
+	// errorCauses}) when the attempt this record reports failed with one; absent otherwise.
+	Okta *OktaError `json:"okta,omitempty"`
 	// DLQSequence is the dead-letter stream sequence of failed and rejected records.
 	DLQSequence uint64    `json:"dlqSequence,omitempty"`
 	TraceID     string    `json:"traceId,omitempty"`
@@ -101,4 +104,20 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	}
 	*d = Duration(n)
 	return nil
+}
+
+// OktaError is the error object Okta answered a failed call with, in Okta's own shape:
+// errorCode (such as E0000011, an invalid token), errorSummary, errorId (quote it to Okta
+// support) and errorCauses. Part of the record contract: the field names are Okta's, and each
+// is absent when Okta sent none. Secrets the call carried are redacted from the values.
+type OktaError struct {
+	Code    string           `json:"errorCode,omitempty"`
+	Summary string           `json:"errorSummary,omitempty"`
+	ID      string           `json:"errorId,omitempty"`
+	Causes  []OktaErrorCause `json:"errorCauses,omitempty"`
+}
+
+// OktaErrorCause is one of Okta's errorCauses.
+type OktaErrorCause struct {
+	Summary string `json:"errorSummary"`
 }

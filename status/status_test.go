@@ -128,6 +128,8 @@ func TestRecordJSON(t *testing.T) {
 		DLQSequence:    12,
 		TraceID:        "4bf92f3577b34da6a3ce929d0e0e4736",
 		Timestamp:      ts,
+		Okta: &status.OktaError{Code: "E0000011", Summary: "Invalid token provided", ID: "oae1",
+			Causes: []status.OktaErrorCause{{Summary: "token revoked"}}},
 	}
 	m, b := jsonKeys(t, rec)
 	want := map[string]string{
@@ -149,6 +151,8 @@ func TestRecordJSON(t *testing.T) {
 		"dlqSequence":    `12`,
 		"traceId":        `"4bf92f3577b34da6a3ce929d0e0e4736"`,
 		"timestamp":      `"2026-11-23T10:02:41.123456789Z"`,
+		// Okta's error body, in Okta's shape (issue 10).
+		"okta": `{"errorCode":"E0000011","errorSummary":"Invalid token provided","errorId":"oae1","errorCauses":[{"errorSummary":"token revoked"}]}`,
 	}
 	for k, v := range want {
 		if got, ok := m[k]; !ok {
@@ -213,6 +217,7 @@ func TestDeadLetterJSON(t *testing.T) {
 		TraceID:       "4bf92f3577b34da6a3ce929d0e0e4736",
 		EventSequence: 42,
 		Replays:       1,
+		Okta:          &status.OktaError{Code: "E0000011", Summary: "Invalid token provided"},
 	}
 	m, b := jsonKeys(t, dl)
 	want := map[string]string{
@@ -223,6 +228,7 @@ func TestDeadLetterJSON(t *testing.T) {
 		"attempts":  `3`,
 		"firstSeen": `"2026-11-23T10:00:00Z"`,
 		"lastSeen":  `"2026-11-23T10:05:00Z"`,
+		"okta":      `{"errorCode":"E0000011","errorSummary":"Invalid token provided"}`,
 	}
 	for k, v := range want {
 		if got, ok := m[k]; !ok {

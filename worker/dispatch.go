@@ -289,6 +289,7 @@ func (w *Worker) attempt(ctx context.Context, d *Delivery, fr *flowRunner, job *
 		var fe *flow.Error
 		if errors.As(err, &fe) {
 			rec.OutcomeUnknown, att.OutcomeUnknown = fe.OutcomeUnknown, fe.OutcomeUnknown
+			rec.Okta = oktaError(fe.Okta)
 		}
 		rec.Error, att.Error = err.Error(), err.Error()
 		span.RecordError(err)
@@ -439,6 +440,9 @@ func (w *Worker) recordDispatchDeadLetter(ctx context.Context, d *Delivery, ds *
 		IdempotencyKey: job.IdempotencyKey, History: d.History, Attempts: len(d.History),
 		FirstSeen: job.FirstSeen, LastSeen: now, Stream: broker.StreamEvents, EventSequence: job.EventSequence,
 	}
+	if d.Attempt != nil {
+		rec.Okta = d.Attempt.Okta
+	}
 	if err := w.embedEvent(ctx, &rec); err != nil {
 		return err
 	}
@@ -451,6 +455,7 @@ func (w *Worker) recordDispatchDeadLetter(ctx context.Context, d *Delivery, ds *
 		IdempotencyKey: job.IdempotencyKey, Attempt: len(d.History), Timestamp: now}
 	if d.Attempt != nil {
 		st.HTTPStatus, st.ExecutionID, st.OutcomeUnknown = d.Attempt.HTTPStatus, d.Attempt.ExecutionID, d.Attempt.OutcomeUnknown
+		st.Okta = d.Attempt.Okta
 	}
 	if ds != nil {
 		ds.st.Terminal = &st
@@ -522,4 +527,16 @@ func redactURL(raw string) string {
 	}
 	u.RawQuery, u.User = "", nil
 	return u.String()
+}
+
+// oktaError copies Okta's error object from a flow error into the records (nil stays nil).
+func oktaError(oe *flow.OktaError) *status.OktaError {
+	if oe == nil {
+		return nil
+	}
+	rec := &status.OktaError{Code: oe.Code, Summary: oe.Summary, ID: oe.ID}
+	for _, c := range oe.Causes {
+		rec.Causes = append(rec.Causes, status.OktaErrorCause{Summary: c})
+	}
+	return rec
 }

@@ -122,11 +122,14 @@ func lookupEnv(k string) (string, bool) {
 }
 
 // PointFlowsAt moves the simulator to addr and rewrites the flows that call the simulator's
-// current address to call addr instead.
+// current address to call addr instead, and okta.orgUrl when the simulator plays the org.
 func PointFlowsAt(cfg *config.Config, addr string) {
 	old := cfg.Simulator.Addr
 	for i := range cfg.Flows {
 		cfg.Flows[i].URL = strings.Replace(cfg.Flows[i].URL, "//"+old+"/", "//"+addr+"/", 1)
+	}
+	if cfg.Okta.OrgURL == "http://"+old {
+		cfg.Okta.OrgURL = "http://" + addr
 	}
 	cfg.Simulator.Addr = addr
 }
