@@ -292,3 +292,16 @@ func TestPolicyExplainOktaEventHookDelivery(t *testing.T) {
 		}
 	}
 }
+
+// An entity-risk event no custom rule takes is explained as the worker treats it: skipped, not
+// dead-lettered (unrouted: skip, the default).
+func TestPolicyExplainUnroutedIsSkipped(t *testing.T) {
+	t.Parallel()
+	code, out, errOut := remediator(t, "policy", "explain", "../examples/itp-low-risk.json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(out, "verdict: skipped") || strings.Contains(out, "dead-letter on") {
+		t.Errorf("explain of an unrouted LOW-risk event:\n%s\nwant verdict skipped", out)
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/remediator/remediator/config"
 	"github.com/remediator/remediator/event"
 	"github.com/remediator/remediator/policy"
 	"github.com/remediator/remediator/publish"
@@ -37,7 +38,8 @@ type explanation struct {
 	PrincipalError string         `json:"principalError,omitempty"`
 	Steps          []policy.Step  `json:"steps,omitempty"`
 	Flows          []flowVerdict  `json:"flows,omitempty"`
-	// Verdict is "dispatch" or "dead-letter" (with Reason and Error).
+	// Verdict is "dispatch", "skipped" (with Error saying why) or "dead-letter" (with Reason
+	// and Error).
 	Verdict string        `json:"verdict"`
 	Reason  status.Reason `json:"reason,omitempty"`
 	Error   string        `json:"error,omitempty"`
@@ -70,7 +72,7 @@ func newPolicyExplainCmd(g *globals) *cobra.Command {
 configuration (--config, or the built-in one): it validates the document, evaluates every
 ISPM route or entity-risk policy rule in order with whether it matches and why, finds the
 event's principal, and says for each flow chosen whether the principal may run it and what
-the flow would receive. The verdict is what the worker would do: dispatch, or dead-letter
+the flow would receive. The verdict is what the worker would do: dispatch, skip, or dead-letter
 with a reason.
 
 --as and --groups stand for the Remediator-Principal and Remediator-Principal-Groups headers
@@ -113,7 +115,7 @@ or user.risk.change event gets its own verdict; other event types are reported a
 			if subject == "" && isOktaDocument(data) {
 				return explainOkta(g, data, v, policy.New(cfg))
 			}
-			x := explain(args[0], data, subject, header, v, policy.New(cfg))
+			x := explain(args[0], data, subject, header, v, policy.New(cfg), cfg.Unrouted)
 			if g.jsonOut {
 				enc := json.NewEncoder(g.stdout)
 				enc.SetIndent("", "  ")
@@ -132,7 +134,7 @@ or user.risk.change event gets its own verdict; other event types are reported a
 }
 
 // explain reproduces the intake's decisions (worker/intake.go) for one document.
-func explain(file string, data []byte, subject string, header map[string][]string, v *schema.Validator, r *policy.Router) *explanation {
+func explain(file string, data []byte, subject string, header map[string][]string, v *schema.Validator, r *policy.Router, unrouted string) *explanation {
 	x := &explanation{File: file, Subject: subject}
 	if x.Subject == "" {
 		s, err := publish.DetectSubject(data)
@@ -162,7 +164,14 @@ func explain(file string, data []byte, subject string, header map[string][]strin
 	x.Steps = r.Explain(ev)
 
 	decisions, err := r.Route(ev)
-	if err != nil {
+	switch {
+	case errors.Is(err, policy.ErrUnrouted) && unrouted != config.UnroutedDeadLetter:
+		// The worker records a terminal skipped status and runs nothing.
+		x.Verdict, x.Error = "skipped", err.Error()
+		return x
+	case errors.Is(err, policy.ErrUnauthorized):
+		return deadLetter(status.ReasonUnauthorized, err)
+	case err != nil:
 		// The worker dead-letters it before looking for a principal.
 		return deadLetter(status.ReasonNoRoute, err)
 	}
@@ -307,6 +316,8 @@ func (x *explanation) print(w io.Writer) {
 			flows = append(flows, f.Flow)
 		}
 		fmt.Fprintf(w, "verdict: dispatch to %s\n", strings.Join(flows, ", "))
+	case "skipped":
+		fmt.Fprintf(w, "verdict: skipped (a terminal skipped status; no flow runs): %s\n", safeText(x.Error))
 	default:
 		fmt.Fprintf(w, "verdict: dead-letter on %s: %s\n", x.Reason.Subject(), safeText(x.Error))
 	}
