@@ -217,9 +217,9 @@ func TestPolicyExplainEntityRisk(t *testing.T) {
 		t.Errorf("flows = %+v", x.Flows)
 	}
 
-	// LOW risk falls to the default rule: no route.
+	// LOW risk falls to the default rule, which only records: skipped.
 	_, out, _ = remediator(t, "policy", "explain", "../examples/itp-low-risk.json")
-	if r := tableRow(t, out, "99"); r[1] != "Default Policy Rule" || r[2] != "MATCH" || !strings.Contains(out, "verdict: dead-letter on remediation.dlq.no_route: ") {
+	if r := tableRow(t, out, "99"); r[1] != "Default Policy Rule" || r[2] != "MATCH" || !strings.Contains(out, "verdict: skipped") {
 		t.Errorf("low risk:\n%s", out)
 	}
 }
