@@ -42,6 +42,11 @@ type ConnConfig struct {
 	// TLSCertFile and TLSKeyFile are the client certificate and key (mutual
 	// TLS); both or neither.
 	TLSCAFile, TLSCertFile, TLSKeyFile string
+	// InboxPrefix replaces _INBOX as the prefix of reply subjects (request
+	// replies, JetStream acks and API responses). Empty: _INBOX. A server that
+	// lets each role subscribe only to its own prefix ([Role.InboxPrefix])
+	// needs it, so that no client can read the replies another one gets.
+	InboxPrefix string
 	// ConnectTimeout bounds the initial dial and handshake per server.
 	// Required (positive); the service uses 5s.
 	ConnectTimeout time.Duration
@@ -167,6 +172,9 @@ func Connect(ctx context.Context, cfg ConnConfig, logger *slog.Logger) (*Broker,
 	}
 	if cfg.Token != "" {
 		opts = append(opts, nats.Token(cfg.Token))
+	}
+	if cfg.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(cfg.InboxPrefix))
 	}
 	if cfg.TLSCAFile != "" {
 		opts = append(opts, nats.RootCAs(cfg.TLSCAFile))
