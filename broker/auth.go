@@ -238,8 +238,10 @@ func CredentialsFile(dir string, r Role) string {
 	return (&Credentials{dir: dir}).File(r)
 }
 
-// ConnConfigFor sets role's seed file and inbox prefix on c.
+// ConnConfigFor sets role's seed file and inbox prefix on cc, replacing any
+// other credentials cc names.
 func (c *Credentials) ConnConfigFor(r Role, cc ConnConfig) ConnConfig {
+	cc.CredsFile, cc.User, cc.Password, cc.Token = "", "", "", ""
 	cc.NKeyFile = c.File(r)
 	cc.InboxPrefix = r.InboxPrefix()
 	return cc

@@ -296,7 +296,7 @@ func connectErr(url string, timeout time.Duration, err error) error {
 		return fmt.Errorf("cannot reach NATS at %s: no answer within %s — %s (check host, port and firewall)", url, timeout, hint)
 	case errors.Is(err, nats.ErrAuthorization), errors.Is(err, nats.ErrAuthExpired), errors.Is(err, nats.ErrAuthRevoked),
 		errors.Is(err, nats.ErrAccountAuthExpired):
-		return fmt.Errorf("NATS at %s rejected the credentials (%v) — check the creds file, nkey file, user/password or token", url, err)
+		return fmt.Errorf("NATS at %s rejected the credentials (%v) — check the creds file, nkey file, user/password or token: %w", url, err, ErrAuth)
 	case errors.Is(err, nats.ErrSecureConnRequired), errors.Is(err, nats.ErrSecureConnWanted),
 		errors.As(err, &unknownAuth), errors.As(err, &hostnameErr), errors.As(err, &certInvalid),
 		errors.As(err, &verifyErr), errors.As(err, &recordErr), errors.As(err, &alertErr):
