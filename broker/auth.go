@@ -118,9 +118,13 @@ func Permissions(role Role) RolePermissions {
 			"$KV." + controlsBucket + ".>",
 			"$JS.API.INFO",
 			"$JS.API.STREAM.MSG.DELETE." + StreamDLQ, // dlq purge
+			// nats stream ls, nats kv ls: the names and states of the account's streams
+			"$JS.API.STREAM.NAMES", "$JS.API.STREAM.LIST",
 		}
 		pub = append(pub, read(all)...)
-		return RolePermissions{Publish: pub, Subscribe: inbox}
+		// remediation.>: nats sub shows what the streams store, which the operator may read
+		// anyway.
+		return RolePermissions{Publish: pub, Subscribe: append(inbox, "remediation.>")}
 	case RolePublisher:
 		// A JetStream publish is a request: the ack comes back on the
 		// publisher's inbox, so that is all it subscribes to. No $JS.API
