@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,7 +25,8 @@ import (
 func TestEmbeddedNATSRequiresCredentials(t *testing.T) {
 	t.Setenv("REMEDIATOR_FLOWSIM_TOKEN", "natsauth-token")
 	dir := t.TempDir()
-	svc := servicetest.Start(t, servicetest.Config(t, dir), nil)
+	logs := &servicetest.LogBuffer{}
+	svc := servicetest.Start(t, servicetest.Config(t, dir), slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	ctx, cancel := context.WithTimeout(context.Background(), testwait.DefaultTimeout)
 	defer cancel()
 
@@ -68,6 +71,23 @@ func TestEmbeddedNATSRequiresCredentials(t *testing.T) {
 	op := svc.Connect(t)
 	testwait.Until(t, "succeeded status", func() bool { return countStatus(t, op, status.Succeeded) == 1 },
 		testwait.WakeOn(servicetest.StreamWake(t, op, broker.StreamStatus, broker.SubjectsStatus)))
+	// A not-json event: the dead-letter path, too.
+	deadLetters := servicetest.StreamWake(t, op, broker.StreamDLQ, broker.SubjectsDLQ)
+	if _, err := publish.New(svc.ConnectAs(t, broker.RolePublisher), nil).Publish(ctx, []byte("not json"), publish.Options{Subject: "remediation.events.ispm"}); err != nil {
+		t.Fatalf("publish as publisher: %v", err)
+	}
+	testwait.Until(t, "a dead letter", func() bool {
+		info, err := op.StreamInfo(ctx, broker.StreamDLQ, false)
+		return err == nil && info.Messages == 1
+	}, testwait.WakeOn(deadLetters))
+
+	// The server refuses what a role may not do with a permissions violation, which only
+	// shows in its log (an asynchronous error): the worker, the operator and the publisher
+	// above must have met none. The server logs one as it refuses the command, so everything
+	// done so far (acknowledged) is in the log by now.
+	if out := logs.String(); strings.Contains(out, "Publish Violation") || strings.Contains(out, "Subscription Violation") {
+		t.Errorf("the server refused something the pipeline needed:\n%s", logs.String())
+	}
 }
 
 // TestEmbeddedNATSAuthOff: nats.embedded.auth false serves anyone, and generates nothing.
