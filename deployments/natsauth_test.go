@@ -6,14 +6,17 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/remediator/remediator/broker"
+	"github.com/remediator/remediator/config"
 )
 
 var update = flag.Bool("update", false, "rewrite nats/remediator-auth.conf from broker.Permissions")
@@ -206,5 +209,101 @@ func TestAuthConfServesTheRoles(t *testing.T) {
 	defer p.Close()
 	if _, err := p.Publish(ctx, "remediation.events.ispm", []byte(`{}`), broker.PublishOptions{}); err != nil {
 		t.Errorf("publisher publishes an event: %v", err)
+	}
+}
+
+// TestComposeNATSAuth: the compose NATS nodes load the three roles (the file nats-server
+// reads there, with the passwords of the containers' environment), publish their client port
+// on the host's loopback only, and the workers and the host CLI log in as worker and operator
+// with the matching passwords and inbox prefixes.
+func TestComposeNATSAuth(t *testing.T) {
+	p, err := loadCompose(t.Context(), composePath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var natsPasswords map[string]string
+	for _, name := range []string{"nats-1", "nats-2", "nats-3"} {
+		s := p.Services[name]
+		conf, _ := flagValue(s.Command, "-c")
+		mounted := map[string]string{}
+		for _, v := range s.Volumes {
+			if v.Type == types.VolumeTypeBind {
+				mounted[v.Target] = v.Source
+			}
+		}
+		src, ok := mounted[conf]
+		if conf == "" || !ok {
+			t.Errorf("%s: command -c %q: no configuration file mounted there", name, conf)
+			continue
+		}
+		// The include is relative to the file: it must be mounted beside it.
+		if _, ok := mounted[filepath.Join(filepath.Dir(conf), "remediator-auth.conf")]; !ok {
+			t.Errorf("%s: remediator-auth.conf is not mounted beside %s", name, conf)
+		}
+		natsPasswords = map[string]string{}
+		for _, r := range broker.Roles {
+			_, v := authUser(r)
+			natsPasswords[v] = env(s, v)
+			t.Setenv(v, env(s, v))
+		}
+		// Lay the mounted files out as the container sees them, and parse the configuration
+		// as the server there does (the include is resolved against the container path).
+		root := t.TempDir()
+		for target, source := range mounted {
+			data, err := os.ReadFile(source)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.MkdirAll(filepath.Join(root, filepath.Dir(target)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(root, target), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		opts, err := server.ProcessConfigFile(filepath.Join(root, conf))
+		if err != nil {
+			t.Errorf("%s: nats-server cannot load %s (from %s): %v", name, conf, src, err)
+			continue
+		}
+		if len(opts.Users) != len(broker.Roles) {
+			t.Errorf("%s: %d users, want the %d roles", name, len(opts.Users), len(broker.Roles))
+		}
+		for _, u := range opts.Users {
+			if u.Password == "" {
+				t.Errorf("%s: user %s has no password (is its variable in the environment?)", name, u.Username)
+			}
+		}
+		for _, port := range s.Ports {
+			if port.HostIP != "127.0.0.1" {
+				t.Errorf("%s: port %d is published on %q, want 127.0.0.1 only", name, port.Target, port.HostIP)
+			}
+		}
+	}
+
+	workerUser, workerVar := authUser(broker.RoleWorker)
+	for _, name := range []string{"worker-1", "worker-2"} {
+		s := p.Services[name]
+		cfgPath, _ := flagValue(s.Command, "--config")
+		cfg, err := mountedComposeConfig(s, cfgPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := cfg.NATS
+		if n.User != workerUser || n.InboxPrefix != broker.RoleWorker.InboxPrefix() || n.PasswordEnv == "" {
+			t.Errorf("%s: nats user %q, inboxPrefix %q, passwordEnv %q; want %s, %s and a password", name, n.User, n.InboxPrefix, n.PasswordEnv, workerUser, broker.RoleWorker.InboxPrefix())
+		}
+		if got := env(s, n.PasswordEnv); got == "" || got != natsPasswords[workerVar] {
+			t.Errorf("%s: %s = %q, but NATS expects %s = %q", name, n.PasswordEnv, got, workerVar, natsPasswords[workerVar])
+		}
+	}
+
+	cli, err := config.Load("compose/cli.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opUser, opVar := authUser(broker.RoleOperator)
+	if n := cli.NATS; n.User != opUser || n.InboxPrefix != broker.RoleOperator.InboxPrefix() || n.PasswordEnv != opVar {
+		t.Errorf("compose/cli.yaml: nats %+v; want user %s, inboxPrefix %s, passwordEnv %s", n, opUser, broker.RoleOperator.InboxPrefix(), opVar)
 	}
 }
