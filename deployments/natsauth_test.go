@@ -307,3 +307,36 @@ func TestComposeNATSAuth(t *testing.T) {
 		t.Errorf("compose/cli.yaml: nats %+v; want user %s, inboxPrefix %s, passwordEnv %s", n, opUser, broker.RoleOperator.InboxPrefix(), opVar)
 	}
 }
+
+// TestKindNATSAuth: the kind NATS configuration carries the same roles as remediator-auth.conf
+// (its accounts block, verbatim), and remediator there logs in as the worker.
+func TestKindNATSAuth(t *testing.T) {
+	t.Parallel()
+	authConf, err := os.ReadFile(authConfPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accounts := string(authConf[strings.Index(string(authConf), "accounts {"):])
+	var indented strings.Builder
+	for _, line := range strings.SplitAfter(accounts, "\n") {
+		if strings.TrimSpace(line) != "" {
+			indented.WriteString("    ")
+		}
+		indented.WriteString(line)
+	}
+	kind, err := os.ReadFile("kind/nats.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(kind), indented.String()) {
+		t.Errorf("kind/nats.yaml: nats.conf lacks the accounts block of %s; copy it again (indented by four spaces)", authConfPath)
+	}
+	cfg, err := config.Load("kind/remediator.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	workerUser, _ := authUser(broker.RoleWorker)
+	if n := cfg.NATS; n.User != workerUser || n.InboxPrefix != broker.RoleWorker.InboxPrefix() || n.PasswordEnv == "" {
+		t.Errorf("kind/remediator.yaml: nats user %q, inboxPrefix %q, passwordEnv %q; want the worker role", n.User, n.InboxPrefix, n.PasswordEnv)
+	}
+}
