@@ -42,6 +42,11 @@ type ConnConfig struct {
 	// TLSCertFile and TLSKeyFile are the client certificate and key (mutual
 	// TLS); both or neither.
 	TLSCAFile, TLSCertFile, TLSKeyFile string
+	// InboxPrefix replaces _INBOX as the prefix of reply subjects (request
+	// replies, JetStream acks and API responses). Empty: _INBOX. A server that
+	// lets each role subscribe only to its own prefix ([Role.InboxPrefix])
+	// needs it, so that no client can read the replies another one gets.
+	InboxPrefix string
 	// ConnectTimeout bounds the initial dial and handshake per server.
 	// Required (positive); the service uses 5s.
 	ConnectTimeout time.Duration
@@ -168,6 +173,9 @@ func Connect(ctx context.Context, cfg ConnConfig, logger *slog.Logger) (*Broker,
 	if cfg.Token != "" {
 		opts = append(opts, nats.Token(cfg.Token))
 	}
+	if cfg.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(cfg.InboxPrefix))
+	}
 	if cfg.TLSCAFile != "" {
 		opts = append(opts, nats.RootCAs(cfg.TLSCAFile))
 	}
@@ -288,7 +296,7 @@ func connectErr(url string, timeout time.Duration, err error) error {
 		return fmt.Errorf("cannot reach NATS at %s: no answer within %s — %s (check host, port and firewall)", url, timeout, hint)
 	case errors.Is(err, nats.ErrAuthorization), errors.Is(err, nats.ErrAuthExpired), errors.Is(err, nats.ErrAuthRevoked),
 		errors.Is(err, nats.ErrAccountAuthExpired):
-		return fmt.Errorf("NATS at %s rejected the credentials (%v) — check the creds file, nkey file, user/password or token", url, err)
+		return fmt.Errorf("NATS at %s rejected the credentials (%v) — check the creds file, nkey file, user/password or token: %w", url, err, ErrAuth)
 	case errors.Is(err, nats.ErrSecureConnRequired), errors.Is(err, nats.ErrSecureConnWanted),
 		errors.As(err, &unknownAuth), errors.As(err, &hostnameErr), errors.As(err, &certInvalid),
 		errors.As(err, &verifyErr), errors.As(err, &recordErr), errors.As(err, &alertErr):

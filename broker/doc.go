@@ -27,6 +27,18 @@
 // (not a process crash) can lose up to that window of acknowledged messages.
 // [EmbeddedConfig.SyncInterval] shortens the window at the cost of disk I/O.
 //
+// # Authentication
+//
+// Three roles use NATS ([Role]): the worker (`remediator run`), the operator (the CLI) and
+// the publisher (whoever hands in findings). [Permissions] lists the subjects each may
+// publish and subscribe to, remediator's own streams and buckets only, and the JetStream
+// API operations per stream; each role subscribes only to its own inbox prefix
+// ([Role.InboxPrefix], [ConnConfig.InboxPrefix]). [EnsureCredentials] keeps one NKey seed
+// per role in a private directory (0700, files 0600), generated once and reused; given to
+// [EmbeddedConfig.Credentials], the embedded server admits those keys only, each with its
+// role's permissions. deployments/nats/remediator-auth.conf is the same for an external
+// server, generated from [Permissions].
+//
 // # Configuration
 //
 // The configs of this package ([ConnConfig], [StreamsConfig],

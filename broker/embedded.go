@@ -52,6 +52,11 @@ type EmbeddedConfig struct {
 	// messages. A shorter interval (e.g. 1s) narrows that window at the cost
 	// of more disk I/O.
 	SyncInterval time.Duration
+	// Credentials, when set, turn authentication on: the server admits only
+	// the three roles' NKeys ([EnsureCredentials]), each with its subject
+	// permissions ([Permissions]), and refuses every other connection. Nil:
+	// no authentication (tests, or a server fronted by something else).
+	Credentials *Credentials
 }
 
 // Embedded is a running in-process nats-server with JetStream. Connect to it
@@ -106,7 +111,7 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig, logger *slog.Logger)
 	e := &Embedded{srv: srv, logger: logger, lock: lock, stopped: make(chan struct{})}
 	lock.describe(e.ClientURL())
 	logger.InfoContext(ctx, "embedded NATS server started",
-		"url", e.ClientURL(), "store_dir", cfg.StoreDir, "server_name", cfg.ServerName)
+		"url", e.ClientURL(), "store_dir", cfg.StoreDir, "server_name", cfg.ServerName, "auth", cfg.Credentials != nil)
 	return e, nil
 }
 
@@ -129,6 +134,9 @@ func startServer(ctx context.Context, cfg EmbeddedConfig, addr string, logger *s
 		SyncInterval:           cfg.SyncInterval,
 		NoSigs:                 true,
 		DisableJetStreamBanner: true,
+	}
+	if cfg.Credentials != nil {
+		opts.Nkeys = cfg.Credentials.nkeyUsers()
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {

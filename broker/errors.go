@@ -36,6 +36,9 @@ var (
 	// max_payload ([Broker.MaxPayload]) or the stream's maximum message size.
 	// It is permanent: retrying the same message can never succeed.
 	ErrPayloadTooLarge = errors.New("payload too large")
+	// ErrAuth means the server refused the connection's credentials (or
+	// their absence).
+	ErrAuth = errors.New("authentication refused")
 )
 
 // ProvisionError reports a stream that exists with a setting JetStream cannot

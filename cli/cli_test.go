@@ -25,11 +25,11 @@ func TestPublishAndTailAgainstARunningService(t *testing.T) {
 	svc := servicetest.Start(t, servicetest.Config(t, t.TempDir()), nil)
 	url := svc.Addrs.NATS
 
-	code, out, errOut := run(t, context.Background(), "publish", "--nats-url", url, "../examples/ispm-unused-admin.json")
+	code, out, errOut := run(t, context.Background(), "publish", "--nats-url", url, "--data-dir", svc.DataDir(), "../examples/ispm-unused-admin.json")
 	if code != 0 || !strings.Contains(out, "remediation.events.ispm") || !strings.Contains(out, "sequence 1") || !strings.Contains(out, "trace id ") {
 		t.Fatalf("publish: code %d, out %q, err %q", code, out, errOut)
 	}
-	code, out, _ = run(t, context.Background(), "publish", "--nats-url", url, "../examples/ispm-unused-admin.json")
+	code, out, _ = run(t, context.Background(), "publish", "--nats-url", url, "--data-dir", svc.DataDir(), "../examples/ispm-unused-admin.json")
 	if code != 0 || !strings.Contains(out, "duplicate") {
 		t.Errorf("publishing the same event again should say it is a duplicate: code %d, %q", code, out)
 	}
@@ -40,7 +40,7 @@ func TestPublishAndTailAgainstARunningService(t *testing.T) {
 	var tailOut bytes.Buffer
 	done := make(chan int, 1)
 	go func() {
-		done <- cli.Main(ctx, []string{"status", "tail", "--nats-url", url, "--last", "5"}, &syncWriter{w: &tailOut, onWrite: func(s string) {
+		done <- cli.Main(ctx, []string{"status", "tail", "--nats-url", url, "--data-dir", svc.DataDir(), "--last", "5"}, &syncWriter{w: &tailOut, onWrite: func(s string) {
 			if strings.Contains(s, "succeeded") {
 				cancel()
 			}

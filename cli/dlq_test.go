@@ -30,6 +30,16 @@ const (
 	seedFlow    = "suspend-okta-account" // the flow the seed is routed to, and its simulator alias
 )
 
+// natsFlags points the command line at url and, when url is a service started by servicetest,
+// at its data directory, where the commands find its credentials as after a local `run`.
+func natsFlags(url string) []string {
+	flags := []string{"--nats-url", url}
+	if svc := servicetest.ByNATSURL(url); svc != nil {
+		flags = append(flags, "--data-dir", svc.DataDir())
+	}
+	return flags
+}
+
 // cmd runs the command line against svc's NATS with stdin not a terminal.
 func cmd(t testing.TB, natsURL string, args ...string) (int, string, string) {
 	t.Helper()
@@ -42,12 +52,15 @@ func cmdStdin(t testing.TB, natsURL, input string, terminal bool, args ...string
 	var out, errb bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	code := cli.MainWithStdin(ctx, append(args, "--nats-url", natsURL), strings.NewReader(input), terminal, &out, &errb)
+	code := cli.MainWithStdin(ctx, append(args, natsFlags(natsURL)...), strings.NewReader(input), terminal, &out, &errb)
 	return code, out.String(), errb.String()
 }
 
 func connectTo(t testing.TB, url string) *broker.Broker {
 	t.Helper()
+	if svc := servicetest.ByNATSURL(url); svc != nil {
+		return svc.Connect(t) // authenticated, as the operator
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	b, err := broker.Connect(ctx, brokertest.ConnConfig(url), nil)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/remediator/remediator/broker"
 	"github.com/remediator/remediator/event"
 	"github.com/remediator/remediator/publish"
 )
@@ -36,7 +37,7 @@ the W3C trace context of a producer span travels in the headers.`,
 				return err
 			}
 			defer flush()
-			b, err := g.connect(ctx)
+			b, err := g.connectAs(ctx, broker.RolePublisher)
 			if err != nil {
 				return err
 			}

@@ -9,7 +9,6 @@ import (
 )
 
 func newRunCmd(g *globals) *cobra.Command {
-	var dataDir string
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the worker (embeds NATS and the Okta Workflows simulator unless configured otherwise)",
@@ -30,8 +29,8 @@ configuration, whose flows are served by an in-process Okta Workflows simulator.
 			if err != nil {
 				return err
 			}
-			if dataDir != "" {
-				cfg.NATS.Embedded.StoreDir = dataDir
+			if g.dataDir != "" {
+				cfg.NATS.Embedded.StoreDir = g.dataDir
 			}
 			ctx := cmd.Context()
 			tr, flush, err := startTracing(ctx)
@@ -48,6 +47,5 @@ configuration, whose flows are served by an in-process Okta Workflows simulator.
 			return service.Run(ctx, cfg, service.Options{Logger: log, TracerProvider: tr.Provider, Announce: g.stderr})
 		},
 	}
-	cmd.Flags().StringVar(&dataDir, "data-dir", "", "embedded NATS storage directory `DIR` (overrides nats.embedded.storeDir; default ./data/nats)")
 	return cmd
 }

@@ -63,6 +63,10 @@ type NATS struct {
 	TLSCAFile   string `yaml:"tlsCAFile"`
 	TLSCertFile string `yaml:"tlsCertFile"`
 	TLSKeyFile  string `yaml:"tlsKeyFile"`
+	// InboxPrefix replaces _INBOX in reply subjects, for a server that lets each role subscribe
+	// only to its own prefix (deployments/nats/remediator-auth.conf: _INBOX_worker,
+	// _INBOX_operator, _INBOX_publisher). Default: _INBOX; the embedded server's roles set theirs.
+	InboxPrefix string `yaml:"inboxPrefix"`
 	// ConnectTimeout bounds one dial and handshake with a server. Default 5s.
 	ConnectTimeout time.Duration `yaml:"connectTimeout"`
 	// ConnectAttempts is how many times `run` tries the first connection, with backoff
@@ -88,6 +92,10 @@ type Embedded struct {
 	// SyncInterval is how often JetStream fsyncs to disk. Default 2m (the server's own). A small value
 	// such as 1s trades a little throughput for less data at risk if the machine loses power.
 	SyncInterval time.Duration `yaml:"syncInterval"`
+	// Auth turns authentication on: the server admits only remediator's three roles (worker,
+	// operator, publisher), whose NKey seeds it generates once in <storeDir>/credentials. Default
+	// true; false leaves the port open to anyone who can reach it.
+	Auth *bool `yaml:"auth"`
 }
 
 // Streams configures the JetStream streams remediator provisions.

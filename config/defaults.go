@@ -87,6 +87,9 @@ func (c *Config) SetDefaults() {
 	setInt(&e.Port, DefaultEmbeddedPort)
 	setString(&e.StoreDir, DefaultEmbeddedStoreDir)
 	setDuration(&e.SyncInterval, DefaultEmbeddedSyncInterval)
+	if e.Auth == nil { // authenticated unless turned off explicitly (issue 13)
+		e.Auth = new(true)
+	}
 	s := &c.Streams
 	setDuration(&s.MaxAge, DefaultStreamMaxAge)
 	setInt(&s.Replicas, DefaultStreamReplicas)

@@ -13,8 +13,11 @@
 //     configuration kustomize turns into the ConfigMap remediator-config. NATS comes from the
 //     official Helm chart with kubernetes/nats-values.yaml; kubernetes/monitoring/ has the
 //     PodMonitor and the prometheus-adapter values that feed the autoscaler.
-//   - kind/: the same on kind or minikube, with a plain NATS StatefulSet (no TLS, no auth)
-//     and two fixed replicas.
+//   - kind/: the same on kind or minikube, with a plain NATS StatefulSet (no TLS; remediator's
+//     three NATS roles, passwords in the placeholder Secret nats-auth) and two fixed replicas.
+//   - nats/remediator-auth.conf: the three roles (worker, operator, publisher) with their
+//     subject permissions for any NATS server, generated from broker.Permissions; compose and
+//     kind load the same roles.
 //
 // The tests read these files with the ecosystem's own parsers: compose-go loads the compose
 // file as `docker compose config` does; every Kubernetes manifest is decoded strictly into

@@ -734,7 +734,18 @@ func (c cluster) checkNATS(m manifest, bad func(manifest, string, ...any), s *ap
 		bad(m, "spec.template.spec.volumes: no ConfigMap with nats.conf")
 		return
 	}
-	parsed, err := conf.Parse(cm.Data["nats.conf"])
+	// nats.conf may read variables from the pod's environment (the roles' passwords): give
+	// the parser a placeholder for each variable the nats container sets, so that a reference
+	// to one it does not set fails.
+	var envVars strings.Builder
+	for _, ctr := range s.Spec.Template.Spec.Containers {
+		if ctr.Name == "nats" {
+			for _, e := range ctr.Env {
+				fmt.Fprintf(&envVars, "%s: \"placeholder\"\n", e.Name)
+			}
+		}
+	}
+	parsed, err := conf.Parse(envVars.String() + cm.Data["nats.conf"])
 	if err != nil {
 		bad(m, "ConfigMap %s nats.conf: %v", cm.Name, err)
 		return

@@ -24,7 +24,7 @@ func connConfig(cfg *config.Config, url string, env func(string) (string, bool))
 	c := broker.ConnConfig{
 		URL: url, Name: "remediator", CredsFile: n.CredsFile, NKeyFile: n.NKeyFile, User: n.User,
 		TLSCAFile: n.TLSCAFile, TLSCertFile: n.TLSCertFile, TLSKeyFile: n.TLSKeyFile,
-		ConnectTimeout: n.ConnectTimeout,
+		InboxPrefix: n.InboxPrefix, ConnectTimeout: n.ConnectTimeout,
 		// -1 forever, 0 never: the broker helper's ConnConfig takes these as they are. Today's
 		// broker still reads 0 as forever; config.Validate already refuses nothing else.
 		MaxReconnects: *n.MaxReconnects,

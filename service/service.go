@@ -256,8 +256,15 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	}
 
 	natsURL := cfg.NATS.URL
+	cc := connConfig(cfg, natsURL, env)
 	if natsURL == "" {
-		emb, err := broker.StartEmbedded(ctx, embeddedConfig(cfg, storeDir), log)
+		creds, err := embeddedAuth(cfg, storeDir, log)
+		if err != nil {
+			return err
+		}
+		ec := embeddedConfig(cfg, storeDir)
+		ec.Credentials = creds
+		emb, err := broker.StartEmbedded(ctx, ec, log)
 		if err != nil {
 			return err
 		}
@@ -266,11 +273,18 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 			return emb.Shutdown(ctx)
 		})
 		natsURL = emb.ClientURL()
+		cc.URL = natsURL
+		if creds != nil {
+			// The service is the worker role, whatever nats.* credentials the file names
+			// (they are for an external server).
+			cc = creds.ConnConfigFor(broker.RoleWorker, cc)
+			writeNATSContext(creds, natsURL, log)
+		}
 		log.Info("embedded NATS server with JetStream started (no nats.url configured)", slog.String("url", natsURL), slog.String("store_dir", storeDir))
 	}
 	addrs.NATS = natsURL
 
-	b, err := connectNATS(ctx, dial, connConfig(cfg, natsURL, env), *cfg.NATS.ConnectAttempts, log, h.notReady)
+	b, err := connectNATS(ctx, dial, cc, *cfg.NATS.ConnectAttempts, log, h.notReady)
 	if err != nil {
 		return err
 	}

@@ -92,7 +92,9 @@ func StartWith(t testing.TB, cfg *config.Config, opts service.Options) *Running 
 		cancel()
 		t.Fatalf("service not ready within %s", testwait.DefaultTimeout)
 	}
+	running.Store(r.Addrs.NATS, r)
 	t.Cleanup(func() {
+		running.CompareAndDelete(r.Addrs.NATS, r)
 		if err := r.Stop(); err != nil {
 			t.Errorf("service stop: %v", err)
 		}
@@ -149,18 +151,60 @@ func (r *Running) Stop() error {
 	}
 }
 
-// Connect opens a client connection to the running service's NATS, closed when the test ends.
-// Every connection setting is explicit (broker keeps no hidden defaults).
+// Connect opens a client connection to the running service's NATS as the operator role (what
+// the CLI may do: read every stream, publish events, audit records and switches), closed when
+// the test ends. A test that must forge what only the worker writes uses [Running.ConnectAs].
 func (r *Running) Connect(t testing.TB) *broker.Broker {
+	t.Helper()
+	return r.ConnectAs(t, broker.RoleOperator)
+}
+
+// ConnectAs opens a client connection to the running service's NATS as role, closed when the
+// test ends. With nats.embedded.auth off it connects without credentials. Every connection
+// setting is explicit (broker keeps no hidden defaults).
+func (r *Running) ConnectAs(t testing.TB, role broker.Role) *broker.Broker {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testwait.DefaultTimeout)
 	defer cancel()
-	b, err := broker.Connect(ctx, broker.ConnConfig{URL: r.Addrs.NATS, Name: "servicetest", ConnectTimeout: 5 * time.Second, MaxReconnects: -1}, nil)
+	b, err := broker.Connect(ctx, r.ConnConfigAs(t, role), nil)
 	if err != nil {
-		t.Fatalf("servicetest: connect to %s: %v", r.Addrs.NATS, err)
+		t.Fatalf("servicetest: connect to %s as %s: %v", r.Addrs.NATS, role, err)
 	}
 	t.Cleanup(b.Close)
 	return b
+}
+
+// ConnConfigAs is the client configuration of role for the running service's NATS.
+func (r *Running) ConnConfigAs(t testing.TB, role broker.Role) broker.ConnConfig {
+	t.Helper()
+	cc := broker.ConnConfig{URL: r.Addrs.NATS, Name: "servicetest", ConnectTimeout: 5 * time.Second, MaxReconnects: -1}
+	if r.Config.NATS.URL != "" || (r.Config.NATS.Embedded.Auth != nil && !*r.Config.NATS.Embedded.Auth) {
+		return cc
+	}
+	dir, err := service.CredentialsDir(r.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc.NKeyFile = broker.CredentialsFile(dir, role)
+	cc.InboxPrefix = role.InboxPrefix()
+	return cc
+}
+
+// DataDir is the embedded NATS data directory of the running service: the CLI's --data-dir,
+// under which it finds the generated credentials.
+func (r *Running) DataDir() string { return r.Config.NATS.Embedded.StoreDir }
+
+// running maps the NATS URL of each service started here to it, for test helpers that are
+// handed only the URL (see [ByNATSURL]).
+var running sync.Map
+
+// ByNATSURL returns the running service whose NATS client URL is url, or nil: a CLI test
+// helper given a URL finds the service's credentials (its DataDir) with it.
+func ByNATSURL(url string) *Running {
+	if r, ok := running.Load(url); ok {
+		return r.(*Running)
+	}
+	return nil
 }
 
 // StreamWake returns a channel that receives a value each time a message matching filter is
