@@ -149,19 +149,18 @@ func (c *clusterRun) streamNames() []string {
 	return names
 }
 
-// publishPaced publishes n events with ids prefix-00000… at the flow's rate, retrying each
-// (same event id, so JetStream's duplicate window stores it once) while the cluster elects.
-// It closes half when half of them are stored.
-func (c *clusterRun) publishPaced(ctx context.Context, n int, prefix string, half chan<- struct{}) error {
-	seed := readExample(c.t, "ispm-unused-admin.json")
+// publishPaced publishes docs at the flow's rate, retrying each (same event id, so
+// JetStream's duplicate window stores it once) while the cluster elects. It closes half when
+// half of them are stored. It runs on its own goroutine, so it reports errors rather than
+// failing the test.
+func (c *clusterRun) publishPaced(ctx context.Context, docs [][]byte, half chan<- struct{}) error {
 	pub := publish.New(c.s.b, nil)
 	tick := time.NewTicker(time.Duration(float64(time.Second) / c.rate))
 	defer tick.Stop()
-	for i := range n {
-		if i == n/2 {
+	for i, doc := range docs {
+		if i == len(docs)/2 {
 			close(half)
 		}
-		doc := withFields(c.t, seed, "eventId", fmt.Sprintf("%s-%05d", prefix, i))
 		err := testwait.Wait(func() error {
 			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()
@@ -169,7 +168,7 @@ func (c *clusterRun) publishPaced(ctx context.Context, n int, prefix string, hal
 			return err
 		}, testwait.Timeout(2*time.Minute))
 		if err != nil {
-			return fmt.Errorf("publish %s-%05d: %w", prefix, i, err)
+			return fmt.Errorf("publish event %s: %w", event.PeekID(doc), err)
 		}
 		select {
 		case <-tick.C:
@@ -205,9 +204,14 @@ func (c *clusterRun) runFault(f clusterFault, n int, timeout time.Duration) faul
 	before := c.s.sim.Stats(clusterFlow)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	seed := readExample(c.t, "ispm-unused-admin.json")
+	docs := make([][]byte, n)
+	for i := range docs {
+		docs[i] = withFields(c.t, seed, "eventId", fmt.Sprintf("%s-%05d", f.name, i))
+	}
 	half := make(chan struct{})
 	published := make(chan error, 1)
-	go func() { published <- c.publishPaced(ctx, n, f.name, half) }()
+	go func() { published <- c.publishPaced(ctx, docs, half) }()
 	select {
 	case <-half:
 	case err := <-published:
