@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/remediator/remediator/event"
 	"github.com/remediator/remediator/flow"
 	"github.com/remediator/remediator/flowsim"
+	"github.com/remediator/remediator/internal/testwait"
 	"github.com/remediator/remediator/publish"
 	"github.com/remediator/remediator/status"
 )
@@ -80,7 +80,7 @@ func BenchmarkRateAdherence(b *testing.B) {
 						s.startWorker()
 					}
 				}
-				waitFor(b, 10*time.Minute, "every event dispatched", func() bool {
+				s.waitSim("every event dispatched", 10*time.Minute, func() bool {
 					st := s.sim.Stats(benchFlow)
 					if tc.naive { // one call per event, whatever the answer
 						return st.Received >= n
@@ -140,7 +140,8 @@ func naiveDispatch(b *testing.B, s *stack, replicas int, perSecond float64) {
 // waitForIntake waits until the intake consumer has nothing left: every event is a stored job.
 func (s *stack) waitForIntake(b *testing.B) {
 	b.Helper()
-	waitFor(b, 5*time.Minute, "intake to drain", func() bool {
+	// Nothing announces a consumer's counts; testwait's fallback poll reads them.
+	testwait.Until(b, "intake to drain", func() bool {
 		infos, err := s.b.ConsumerInfos(context.Background(), broker.StreamEvents)
 		if err != nil {
 			return false
@@ -151,7 +152,7 @@ func (s *stack) waitForIntake(b *testing.B) {
 			}
 		}
 		return false
-	})
+	}, testwait.Timeout(5*time.Minute))
 }
 
 // latencyToInvocation publishes doc and returns how long until the simulator received it.
@@ -163,7 +164,7 @@ func (s *stack) latencyToInvocation(b *testing.B, alias string, doc []byte) time
 		b.Fatal(err)
 	}
 	var at time.Time
-	waitFor(b, 10*time.Minute, "the event's invocation", func() bool {
+	s.waitSim("the event's invocation", 10*time.Minute, func() bool {
 		for _, inv := range s.sim.Invocations(alias) {
 			if inv.Inputs["eventId"] == id {
 				at = inv.At
@@ -245,13 +246,16 @@ func BenchmarkChaos(b *testing.B) {
 		start := time.Now()
 		s.startWorker()
 		s.startWorker()
-		var last atomic.Int64
-		waitFor(b, 30*time.Minute, "every (event, flow) terminal", func() bool {
-			time.Sleep(2 * time.Second) // the scan reads the whole status stream; keep it infrequent
-			t := len(s.terminal())
-			last.Store(int64(t))
-			return t >= expected
-		})
+		// The scan reads the whole status stream; with thousands of records arriving, a scan
+		// per stored record would be most of the machine, so scans are at least 2 s apart.
+		var lastScan time.Time
+		testwait.Until(b, "every (event, flow) terminal", func() bool {
+			if time.Since(lastScan) < 2*time.Second {
+				return false
+			}
+			lastScan = time.Now()
+			return len(s.terminal()) >= expected
+		}, testwait.Timeout(30*time.Minute))
 		elapsed := time.Since(start)
 		var succeeded, failed, multiple int
 		for _, recs := range s.terminal() {

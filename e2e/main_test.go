@@ -3,11 +3,14 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,6 +22,7 @@ import (
 	"github.com/remediator/remediator/broker/brokertest"
 	"github.com/remediator/remediator/config"
 	"github.com/remediator/remediator/flowsim"
+	"github.com/remediator/remediator/internal/testwait"
 	"github.com/remediator/remediator/service/servicetest"
 	"github.com/remediator/remediator/status"
 )
@@ -46,20 +50,37 @@ func TestMain(m *testing.M) {
 
 const token = "e2e-flow-token-4b1d"
 
-// stack is an embedded JetStream, a simulator and a configuration for worker processes.
+// stack is a JetStream (one embedded server or a cluster), a simulator and a configuration
+// for worker processes.
 type stack struct {
 	t       testing.TB
 	b       *broker.Broker
 	natsURL string
+	cluster *brokertest.TestCluster // nil for a single server
 	sim     *flowsim.Simulator
+	// simWake receives a value after each call the simulator answered (or dropped), so that
+	// waits on its statistics re-check when they change.
+	simWake chan struct{}
 	cfgPath string
 	cfg     *config.Config
+
+	statusWake <-chan struct{} // see statusWakeOn
 }
 
 type stackOptions struct {
 	rate   float64 // per flow, simulator and worker; default 1000
 	faults map[string]flowsim.Faults
-	adjust func(*config.Config)
+	// retryAfter, per flow, replaces the simulator's "Retry-After: 1" on a 429 by this many
+	// seconds: a long budget wait (flowsim's injected 429s always say 1 s).
+	retryAfter map[string]int
+	// clusterSize > 0 runs a brokertest.Cluster of that many servers instead of one embedded
+	// server; the workers get every server's client URL.
+	clusterSize int
+	// replicas of every stream and KV bucket (streams.replicas); default 1.
+	replicas int
+	// unprovisioned leaves JetStream empty: the workers create the streams and buckets.
+	unprovisioned bool
+	adjust        func(*config.Config)
 }
 
 func newStack(t testing.TB, opt stackOptions) *stack {
@@ -67,19 +88,34 @@ func newStack(t testing.TB, opt stackOptions) *stack {
 	if opt.rate == 0 {
 		opt.rate = 1000
 	}
-	srv, err := broker.StartEmbedded(context.Background(), broker.EmbeddedConfig{Port: -1, StoreDir: t.TempDir()}, nil)
-	if err != nil {
-		t.Fatal(err)
+	if opt.replicas == 0 {
+		opt.replicas = 1
 	}
-	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
-	b, err := broker.Connect(context.Background(), brokertest.ConnConfig(srv.ClientURL()), nil)
+	s := &stack{t: t, simWake: make(chan struct{}, 1)}
+	if opt.clusterSize > 0 {
+		s.cluster = brokertest.Cluster(t, opt.clusterSize)
+		s.natsURL = s.cluster.ClientURL()
+	} else {
+		srv, err := broker.StartEmbedded(context.Background(), broker.EmbeddedConfig{Port: -1, StoreDir: t.TempDir()}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
+		s.natsURL = srv.ClientURL()
+	}
+	b, err := broker.Connect(context.Background(), brokertest.ConnConfig(s.natsURL), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
-	// Streams exist before any worker starts, as they do in production, so events can wait.
-	if err := b.Provision(context.Background(), brokertest.Streams()); err != nil {
-		t.Fatal(err)
+	s.b = b
+	streams := brokertest.Streams()
+	streams.Replicas = opt.replicas
+	if !opt.unprovisioned {
+		// Streams exist before any worker starts, as they do in production, so events can wait.
+		if err := b.Provision(context.Background(), streams); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	cfg, err := config.Default()
@@ -94,13 +130,15 @@ func newStack(t testing.TB, opt stackOptions) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(sim)
+	s.sim = sim
+	hs := httptest.NewServer(s.simHandler(opt.retryAfter))
 	t.Cleanup(func() { sim.Close(); hs.Close() })
 
-	cfg.NATS.URL = srv.ClientURL()
+	cfg.NATS.URL = s.natsURL
 	cfg.HTTP.Addr = "off"
 	cfg.Ingress.Addr = "off" // several replicas share this file; none needs Okta's way in
 	cfg.Simulator.Enabled = false
+	cfg.Streams.Replicas = opt.replicas
 	for i := range cfg.Flows {
 		cfg.Flows[i].URL = hs.URL + "/api/flo/" + cfg.Flows[i].Name + "/invoke"
 		cfg.Flows[i].ClientToken = config.Secret{Env: "E2E_FLOW_TOKEN"}
@@ -120,52 +158,165 @@ func newStack(t testing.TB, opt stackOptions) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "remediator.yaml")
-	if err := os.WriteFile(path, data, 0o600); err != nil {
+	s.cfgPath = filepath.Join(t.TempDir(), "remediator.yaml")
+	if err := os.WriteFile(s.cfgPath, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := config.Load(path); err != nil {
+	if _, err := config.Load(s.cfgPath); err != nil {
 		t.Fatalf("the generated configuration does not load: %v", err)
 	}
-	return &stack{t: t, b: b, natsURL: srv.ClientURL(), sim: sim, cfgPath: path, cfg: cfg}
+	s.cfg = cfg
+	return s
+}
+
+// simHandler serves the simulator, wakes simWake after each call, and stretches the
+// Retry-After of a 429 for the flows in retryAfter.
+func (s *stack) simHandler(retryAfter map[string]int) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Deferred: the simulator drops a connection by panicking with http.ErrAbortHandler.
+		defer signal(s.simWake)
+		for alias, secs := range retryAfter {
+			if strings.HasPrefix(r.URL.Path, "/api/flo/"+alias+"/") {
+				w = &retryAfterWriter{ResponseWriter: w, seconds: secs}
+			}
+		}
+		s.sim.ServeHTTP(w, r)
+	})
+}
+
+// retryAfterWriter rewrites the Retry-After header of a 429 as it is sent.
+type retryAfterWriter struct {
+	http.ResponseWriter
+	seconds int
+}
+
+func (w *retryAfterWriter) WriteHeader(code int) {
+	if code == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", strconv.Itoa(w.seconds))
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// signal wakes whoever waits on ch, without blocking: one pending wake-up is enough, since the
+// waiter re-reads everything when it wakes.
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// waitSim waits until cond holds on the simulator's state, re-checking after each call.
+func (s *stack) waitSim(what string, timeout time.Duration, cond func() bool) {
+	s.t.Helper()
+	testwait.Until(s.t, what, cond, testwait.Timeout(timeout), testwait.WakeOn(s.simWake))
+}
+
+// statusWakeOn wakes a wait when a status record is stored. The tail starts on first use,
+// since a stack left unprovisioned has no status stream until a worker creates it.
+func (s *stack) statusWakeOn() testwait.Option {
+	if s.statusWake == nil {
+		s.statusWake = servicetest.StreamWake(s.t, s.b, broker.StreamStatus, "")
+	}
+	return testwait.WakeOn(s.statusWake)
+}
+
+// waitTerminal waits until n (event, flow) pairs have a terminal status record and returns
+// the records. A scan that fails (a stream electing a leader) is retried until the timeout.
+func (s *stack) waitTerminal(n int, timeout time.Duration) map[string][]status.Record {
+	s.t.Helper()
+	var got map[string][]status.Record
+	testwait.UntilNil(s.t, fmt.Sprintf("%d (event, flow) pairs to reach a terminal state", n), func() error {
+		recs, err := s.scanTerminal()
+		if err != nil {
+			return err
+		}
+		got = recs
+		if len(recs) < n {
+			return fmt.Errorf("%d of %d terminal", len(recs), n)
+		}
+		return nil
+	}, testwait.Timeout(timeout), s.statusWakeOn())
+	return got
 }
 
 // process is a remediator worker running as its own OS process.
 type process struct {
 	cmd  *exec.Cmd
-	logs *servicetest.LogBuffer
-	done chan error
+	logs *wakingLog
+	// exited is closed when the process has exited; err is then cmd.Wait's error.
+	exited chan struct{}
+	err    error
+}
+
+// wakingLog is a process's log, announcing each write so that a wait for readiness re-checks.
+type wakingLog struct {
+	servicetest.LogBuffer
+	wake chan struct{}
+}
+
+func (l *wakingLog) Write(p []byte) (int, error) {
+	n, err := l.LogBuffer.Write(p)
+	signal(l.wake)
+	return n, err
 }
 
 // startWorker runs `remediator run` against the stack and waits until its consumers are bound.
 func (s *stack) startWorker() *process {
 	s.t.Helper()
+	p := s.spawnWorker()
+	s.waitReady(p)
+	return p
+}
+
+// spawnWorker runs `remediator run` against the stack without waiting for it.
+func (s *stack) spawnWorker() *process {
+	s.t.Helper()
 	cmd := exec.Command(binary, "run", "--config", s.cfgPath, "--log-format", "json")
 	cmd.Env = append(os.Environ(), "E2E_FLOW_TOKEN="+token)
-	logs := &servicetest.LogBuffer{}
+	logs := &wakingLog{wake: make(chan struct{}, 1)}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
-	p := &process{cmd: cmd, logs: logs, done: make(chan error, 1)}
-	go func() { p.done <- cmd.Wait() }()
+	p := &process{cmd: cmd, logs: logs, exited: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.exited)
+	}()
 	s.t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-p.done:
+		case <-p.exited:
 		case <-time.After(20 * time.Second):
 			_ = cmd.Process.Kill()
 		}
 	})
-	waitFor(s.t, 30*time.Second, "worker process ready", func() bool {
+	return p
+}
+
+// errExited ends a wait for a process that is gone.
+var errExited = errors.New("worker exited")
+
+// waitReady waits until the worker says its consumers are bound ("worker started", the one
+// line a process outside the test's reach can announce it with while its HTTP server is off),
+// and fails the test at once if it exits instead.
+func (s *stack) waitReady(p *process) {
+	s.t.Helper()
+	err := testwait.Wait(func() error {
 		select {
-		case err := <-p.done:
-			s.t.Fatalf("worker exited early: %v\n%s", err, logs.String())
+		case <-p.exited:
+			return fmt.Errorf("%w: %v", errExited, p.err)
 		default:
 		}
-		return strings.Contains(logs.String(), "worker started")
-	})
-	return p
+		if !strings.Contains(p.logs.String(), "worker started") {
+			return errors.New("not started yet")
+		}
+		return nil
+	}, testwait.Timeout(60*time.Second), testwait.WakeOn(p.logs.wake), testwait.WakeOn(p.exited))
+	if err != nil {
+		s.t.Fatalf("worker not ready: %v\n%s", err, p.logs.String())
+	}
 }
 
 // kill ends the process with SIGKILL: no shutdown, no acks, no goodbyes.
@@ -174,35 +325,31 @@ func (p *process) kill(t testing.TB) {
 	if err := p.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	<-p.done
+	<-p.exited
 }
 
 // terminal collects, per event id and flow, the terminal status records stored so far.
 func (s *stack) terminal() map[string][]status.Record {
 	s.t.Helper()
-	out := map[string][]status.Record{}
-	err := s.b.Scan(context.Background(), broker.StreamStatus, "", 0, time.Time{}, func(m *broker.StoredMessage) bool {
-		var r status.Record
-		if json.Unmarshal(m.Data, &r) == nil && r.Outcome.Terminal() {
-			out[r.EventID+"/"+r.Flow] = append(out[r.EventID+"/"+r.Flow], r)
-		}
-		return true
-	})
+	out, err := s.scanTerminal()
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	return out
 }
 
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+func (s *stack) scanTerminal() (map[string][]status.Record, error) {
+	out := map[string][]status.Record{}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := s.b.Scan(ctx, broker.StreamStatus, "", 0, time.Time{}, func(m *broker.StoredMessage) bool {
+		var r status.Record
+		if json.Unmarshal(m.Data, &r) == nil && r.Outcome.Terminal() {
+			out[r.EventID+"/"+r.Flow] = append(out[r.EventID+"/"+r.Flow], r)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return true
+	})
+	return out, err
 }
 
 func readExample(t testing.TB, name string) []byte {
