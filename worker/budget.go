@@ -16,12 +16,15 @@ import (
 //
 // It is a GCRA-style schedule: the key holds the theoretical arrival time (TAT) of the next
 // free slot. A replica books a slot with a compare-and-swap on the key's revision — the slot
-// is max(TAT, now − one interval), the new TAT the slot plus one interval at the current rate —
+// is the TAT when it lies at most one interval in the past, now when the flow was idle for
+// longer, and never before a penalty's end; the new TAT is the slot plus one interval at the
+// current rate —
 // then sleeps until the slot comes. Because every replica books from the same key, N replicas
 // together never exceed the rate, with no coordinator and nothing but NATS. The small
 // catch-up allowance (one interval) keeps a replica that was a little late from losing its
-// slot, so a busy flow runs at its full rate; it never allows more than one extra call in any
-// second. Replicas should keep their clocks in sync (NTP): a skew of s between two of them can
+// slot, so a busy flow runs at its full rate. An idle flow gets no such allowance: its first
+// slot is now and the next one interval later, so a flow limited to 1/s is never called twice
+// in the same instant after a quiet spell (which Okta's per-second bucket answers with 429). Replicas should keep their clocks in sync (NTP): a skew of s between two of them can
 // bring two calls up to s closer together.
 //
 // A 429 shrinks the shared rate (halves it, down to a tenth of the limit) and pushes the next
@@ -133,7 +136,11 @@ func (b *budget) reserveWithin(ctx context.Context, within time.Duration) (slot 
 	_, err = b.update(ctx, func(st budgetState, now time.Time) (budgetState, bool) {
 		rate := b.rate(st, now)
 		interval := int64(float64(time.Second) / rate)
-		at = max(st.TAT, now.UnixNano()-interval, st.Until)
+		at = st.TAT
+		if at < now.UnixNano()-interval { // idle for more than an interval: no catch-up burst
+			at = now.UnixNano()
+		}
+		at = max(at, st.Until)
 		booked = time.Duration(at-now.UnixNano()) <= within
 		if !booked {
 			return st, false

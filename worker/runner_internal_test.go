@@ -126,23 +126,48 @@ func TestBudgetBooksOnlySlotsWithinReach(t *testing.T) {
 	b.now = func() time.Time { return now }
 	ctx := context.Background()
 	first, booked, err := b.reserveWithin(ctx, 0)
-	if err != nil || !booked || !first.Equal(now.Add(-time.Second)) {
-		t.Fatalf("first slot %v booked %v err %v; want the catch-up slot at once", first, booked, err)
+	if err != nil || !booked || !first.Equal(now) {
+		t.Fatalf("first slot %v booked %v err %v; want now", first, booked, err)
 	}
+	// An idle flow gets no burst: the next call comes one interval later, not at once.
 	second, booked, _ := b.reserveWithin(ctx, time.Second)
-	if !booked || !second.Equal(now) {
-		t.Fatalf("second slot %v booked %v; want now", second, booked)
+	if !booked || !second.Equal(now.Add(time.Second)) {
+		t.Fatalf("second slot %v booked %v; want 1s after the first", second, booked)
 	}
 	_, rev, _ := kv.Get(ctx, "f")
 	next, booked, err := b.reserveWithin(ctx, 500*time.Millisecond)
-	if err != nil || booked || !next.Equal(now.Add(time.Second)) {
-		t.Fatalf("third slot %v booked %v err %v; want 1s away, not booked", next, booked, err)
+	if err != nil || booked || !next.Equal(now.Add(2*time.Second)) {
+		t.Fatalf("third slot %v booked %v err %v; want 2s away, not booked", next, booked, err)
 	}
 	if _, after, _ := kv.Get(ctx, "f"); after != rev {
 		t.Error("a slot that was not booked was written to the shared budget")
 	}
 	if !b.heldUntil().Equal(next) {
 		t.Errorf("heldUntil %v, want the next slot %v", b.heldUntil(), next)
+	}
+}
+
+// A replica a little late for its slot still gets it (a busy flow keeps its full rate), but a
+// flow idle for longer than an interval starts afresh at now: no two calls in one instant.
+func TestBudgetCatchUpOnlyWithinOneInterval(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1000, 0)
+	b := newBudget(newFakeKV(), "f", 2) // an interval of 500ms
+	b.now = func() time.Time { return now }
+	ctx := context.Background()
+	if _, _, err := b.reserveWithin(ctx, 0); err != nil { // TAT = now+500ms
+		t.Fatal(err)
+	}
+	now = now.Add(700 * time.Millisecond) // 200ms late for the slot at +500ms
+	late, _, _ := b.reserveWithin(ctx, 0)
+	if want := time.Unix(1000, 0).Add(500 * time.Millisecond); !late.Equal(want) {
+		t.Errorf("late replica's slot %v, want its missed slot %v", late, want)
+	}
+	now = now.Add(10 * time.Second) // idle
+	a, _, _ := b.reserveWithin(ctx, time.Second)
+	c, _, _ := b.reserveWithin(ctx, time.Second)
+	if !a.Equal(now) || c.Sub(a) != 500*time.Millisecond {
+		t.Errorf("after idling, slots at %v and %v; want now and one interval later", a, c)
 	}
 }
 
