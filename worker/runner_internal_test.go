@@ -192,13 +192,7 @@ func TestReadyFollowsFetches(t *testing.T) {
 	t.Parallel()
 	b := newFakeBroker()
 	w := fakeWorker(t, b, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	defer runWorker(w)()
 	testwait.Until(t, "ready", w.Ready)
 	src := b.source(IntakeConsumer)
 	src.setFail(errors.New("nats: connection reconnecting"))
@@ -212,13 +206,7 @@ func TestDeletedConsumerIsCreatedAgain(t *testing.T) {
 	t.Parallel()
 	b := newFakeBroker()
 	w := fakeWorker(t, b, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	defer runWorker(w)()
 	testwait.Until(t, "ready", w.Ready)
 	deleted := b.source(IntakeConsumer)
 	b.mu.Lock()
@@ -390,13 +378,7 @@ func TestMaxDeliveriesAdvisoryIsCounted(t *testing.T) {
 		c.MeterProvider = mp
 		c.Advisories = fakeAdvisories{}
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	defer runWorker(w)()
 	testwait.Until(t, "remediator.max_deliveries counted", func() bool {
 		var rm metricdata.ResourceMetrics
 		if err := reader.Collect(context.Background(), &rm); err != nil {
@@ -462,5 +444,16 @@ func TestBudgetWaitWithin(t *testing.T) {
 	cancel()
 	if _, booked, _, err := b.waitWithin(cancelled, 2*time.Hour); err == nil || booked {
 		t.Errorf("a cancelled wait returned booked %v, err %v", booked, err)
+	}
+}
+
+// runWorker runs w until the returned stop is called; stop waits for Run to return.
+func runWorker(w *Worker) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	return func() {
+		cancel()
+		<-done
 	}
 }
