@@ -41,14 +41,11 @@ func (s *Simulator) handleListUsers(w http.ResponseWriter, r *http.Request, o *o
 	if !ok {
 		return
 	}
-	ids := slices.Sorted(maps.Keys(o.users))
-	out := make([]userJSON, 0, min(limit, len(ids)))
-	for _, id := range ids[:min(limit, len(ids))] {
-		u := o.users[id]
+	out := firstByID(o.users, limit, func(u *User) userJSON {
 		var uj userJSON
 		uj.ID, uj.Status, uj.Profile.Login = u.ID, u.Status, u.Login
-		out = append(out, uj)
-	}
+		return uj
+	})
 	s.writeJSON(w, http.StatusOK, out)
 }
 
@@ -57,13 +54,21 @@ func (s *Simulator) handleListGroups(w http.ResponseWriter, r *http.Request, o *
 	if !ok {
 		return
 	}
-	ids := slices.Sorted(maps.Keys(o.groups))
-	out := make([]groupJSON, 0, min(limit, len(ids)))
-	for _, id := range ids[:min(limit, len(ids))] {
-		g := o.groups[id]
+	out := firstByID(o.groups, limit, func(g *Group) groupJSON {
 		var gj groupJSON
 		gj.ID, gj.Type, gj.Profile.Name = g.ID, g.Type, g.Name
-		out = append(out, gj)
-	}
+		return gj
+	})
 	s.writeJSON(w, http.StatusOK, out)
+}
+
+// firstByID lists at most limit entries of m in id order, as Okta's list endpoints page.
+func firstByID[V, J any](m map[string]V, limit int, render func(V) J) []J {
+	ids := slices.Sorted(maps.Keys(m))
+	ids = ids[:min(limit, len(ids))]
+	out := make([]J, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, render(m[id]))
+	}
+	return out
 }
