@@ -98,13 +98,19 @@ func records(t *testing.T, b *broker.Broker, stream, subjects string) []*broker.
 
 func statusRecords(t *testing.T, b *broker.Broker) []status.Record {
 	t.Helper()
-	var out []status.Record
-	for _, m := range records(t, b, broker.StreamStatus, broker.SubjectsStatus) {
-		var r status.Record
-		if err := json.Unmarshal(m.Data, &r); err != nil {
-			t.Fatalf("status record #%d: %v", m.Sequence, err)
+	return decoded[status.Record](t, b, broker.StreamStatus, broker.SubjectsStatus)
+}
+
+// decoded returns every record of stream matching subjects, decoded as T.
+func decoded[T any](t *testing.T, b *broker.Broker, stream, subjects string) []T {
+	t.Helper()
+	var out []T
+	for _, m := range records(t, b, stream, subjects) {
+		var v T
+		if err := json.Unmarshal(m.Data, &v); err != nil {
+			t.Fatalf("%s #%d: %v", stream, m.Sequence, err)
 		}
-		out = append(out, r)
+		out = append(out, v)
 	}
 	return out
 }

@@ -80,15 +80,7 @@ func publishTitled(t *testing.T, pub *publish.Publisher, eventID, title string) 
 
 func deadLetters(t *testing.T, b *broker.Broker) []status.DeadLetter {
 	t.Helper()
-	var out []status.DeadLetter
-	for _, m := range records(t, b, broker.StreamDLQ, broker.SubjectsDLQ) {
-		var dl status.DeadLetter
-		if err := json.Unmarshal(m.Data, &dl); err != nil {
-			t.Fatalf("dead letter #%d: %v", m.Sequence, err)
-		}
-		out = append(out, dl)
-	}
-	return out
+	return decoded[status.DeadLetter](t, b, broker.StreamDLQ, broker.SubjectsDLQ)
 }
 
 // TestOAuth2FlowThroughTheService is issue 10's acceptance for flows over OAuth, end to end:
