@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -486,6 +487,25 @@ func TestSecretsNeverLeak(t *testing.T) {
 		t.Fatalf("secrets seen on the wire to the org: %v; the scan would prove nothing without an assertion and a token", kinds)
 	}
 	maps.Copy(secrets, onWire)
+	// The NATS role seeds the embedded server was started with, and the ingress secrets.
+	credDir, err := service.CredentialsDir(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seeds, err := filepath.Glob(filepath.Join(credDir, "*.nk"))
+	if err != nil || len(seeds) != 3 {
+		t.Fatalf("NATS seeds in %s: %v (%v); want the three roles'", credDir, seeds, err)
+	}
+	for _, f := range seeds {
+		seed, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		secrets[strings.TrimSpace(string(seed))] = "NATS seed " + filepath.Base(f)
+	}
+	secrets[servicetest.OktaHookSecret] = "Okta event hook secret"
+	secrets[servicetest.ISPMWebhookKey] = "ISPM webhook key"
+	secrets[servicetest.IngressToken] = "ingress token"
 	// leak names the first secret s carries, or "".
 	leak := func(s string) string {
 		for v, what := range secrets {
