@@ -86,16 +86,26 @@ func breakerOpen(b *breaker) bool { return b.State() == gobreaker.StateOpen }
 // holdPoll is how often a runner whose flow is held (breaker open, paused, capped) looks again.
 const holdPoll = 250 * time.Millisecond
 
+// budgetRecheck is how long a replica holds a flow on its own copy of a far budget slot before
+// it looks at the shared state again.
+const budgetRecheck = 30 * time.Second
+
 // ready holds fetching while the flow must not be called: its breaker is open, an operator
 // paused it, its blast-radius cap is full, or it is penalised (a 429's Retry-After, or a slot
 // seen far away). Its jobs wait in JetStream meanwhile, not in this replica.
 func (fr *flowRunner) ready(ctx context.Context) error {
 	for {
-		wait := time.Duration(0)
+		wait, recheck := time.Duration(0), false
 		if fr.held() {
 			wait = holdPoll
 		} else if until := fr.budget.heldUntil(); time.Until(until) > 0 {
 			wait = time.Until(until)
+			if wait > budgetRecheck {
+				// A long hold is re-read from the shared budget now and then (one fetch, handed
+				// back if the slot is still far), so that an operator deleting the key, or a
+				// repaired state, frees the flow without a restart.
+				wait, recheck = budgetRecheck, true
+			}
 		}
 		if wait <= 0 {
 			return nil
@@ -103,6 +113,9 @@ func (fr *flowRunner) ready(ctx context.Context) error {
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
+			if recheck {
+				return nil
+			}
 		case <-ctx.Done():
 			t.Stop()
 			return ctx.Err()

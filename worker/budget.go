@@ -46,6 +46,9 @@ type budget struct {
 	// notBefore is the next free slot last seen when none could be booked: this replica does
 	// not fetch the flow's jobs before it.
 	notBefore time.Time
+	// repaired, when set, hears of a shared state that could not have been written by a
+	// replica and was reset rather than obeyed (see sane).
+	repaired func(flow, why string)
 }
 
 type budgetState struct {
@@ -56,6 +59,9 @@ type budgetState struct {
 }
 
 const (
+	// budgetMaxPenalty caps how long a 429 keeps a flow away (a Retry-After beyond it is
+	// clipped), and so how far ahead a sane budget state can reach.
+	budgetMaxPenalty        = time.Hour
 	budgetRecoveryPerSecond = 0.1 // of the limit
 	budgetFloor             = 0.1 // of the limit
 	budgetCASAttempts       = 50
@@ -87,6 +93,10 @@ func (b *budget) update(ctx context.Context, change func(st budgetState, now tim
 		}
 		next, write := change(b.state, b.now())
 		if !write {
+			// Nothing booked: read the shared state afresh next time rather than trust this
+			// copy, so that an operator deleting the key, or another replica's progress, is
+			// seen by a replica that only ever looks.
+			b.rev = 0
 			return b.state, nil
 		}
 		data, err := json.Marshal(next)
@@ -123,9 +133,32 @@ func (b *budget) load(ctx context.Context) error {
 	var st budgetState
 	if json.Unmarshal(data, &st) != nil {
 		st = budgetState{} // unreadable: start a fresh schedule
+	} else if why := b.sane(st, b.now()); why != "" {
+		// No replica writes this: repair it (the next booking stores the fresh schedule)
+		// instead of stalling the flow on a forged or corrupted key.
+		if b.repaired != nil {
+			b.repaired(b.key, why)
+		}
+		st = budgetState{}
 	}
 	b.state, b.rev = st, rev
 	return nil
+}
+
+// sane says why st is a state no replica could have written at now, or "" when it is one.
+func (b *budget) sane(st budgetState, now time.Time) string {
+	horizon := now.Add(budgetMaxPenalty + time.Minute).UnixNano() // a minute for clock skew
+	switch {
+	case st.TAT > horizon:
+		return fmt.Sprintf("next slot %s is further away than the longest penalty (%s)", time.Unix(0, st.TAT).UTC().Format(time.RFC3339), budgetMaxPenalty)
+	case st.Until > horizon:
+		return fmt.Sprintf("penalty until %s is longer than the longest allowed (%s)", time.Unix(0, st.Until).UTC().Format(time.RFC3339), budgetMaxPenalty)
+	case st.Rate < 0 || st.Rate > b.limit:
+		return fmt.Sprintf("rate %g/s is outside 0..%g/s", st.Rate, b.limit)
+	case st.Changed > now.Add(time.Minute).UnixNano():
+		return "the rate was lowered in the future"
+	}
+	return ""
 }
 
 // reserveWithin books the next slot if it comes within the given time, and returns it. If
@@ -209,6 +242,7 @@ func (b *budget) penalize(ctx context.Context, retryAfter time.Duration) error {
 	if retryAfter <= 0 {
 		retryAfter = time.Second
 	}
+	retryAfter = min(retryAfter, budgetMaxPenalty) // a flow cannot park itself for longer
 	_, err := b.update(ctx, func(st budgetState, now time.Time) (budgetState, bool) {
 		st.Rate = max(b.rate(st, now)/2, b.limit*budgetFloor)
 		st.Changed = now.UnixNano()

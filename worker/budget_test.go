@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"math"
 	"slices"
 	"sync"
@@ -120,5 +121,51 @@ func TestBudgetRecoversAfterPenalty(t *testing.T) {
 	}
 	if r := b.rate(st, now.Add(time.Minute)); r != 10 {
 		t.Errorf("rate a minute later = %v, want the limit", r)
+	}
+}
+
+// A budget state no replica could have written (a slot a month away, a penalty longer than the
+// longest allowed) is repaired and reported, not obeyed: the flow is not stalled by a forged or
+// corrupted key.
+func TestForgedBudgetStateIsRepairedNotObeyed(t *testing.T) {
+	t.Parallel()
+	kv := budgetKV(t)
+	ctx := context.Background()
+	month := time.Now().Add(30 * 24 * time.Hour).UnixNano()
+	forged, _ := json.Marshal(budgetState{TAT: month, Until: month})
+	if _, err := kv.Put(ctx, "suspend", forged); err != nil {
+		t.Fatal(err)
+	}
+	b := newBudget(kv, "suspend", 10)
+	var why string
+	b.repaired = func(_, w string) { why = w }
+	slot, booked, err := b.reserveWithin(ctx, time.Second)
+	if err != nil || !booked || time.Until(slot) > time.Second {
+		t.Fatalf("slot %v booked %v err %v; want a slot now, the forged state repaired", slot, booked, err)
+	}
+	if why == "" {
+		t.Error("the repair was not reported")
+	}
+}
+
+// Deleting a flow's budget key resets its schedule, even on a replica that holds a copy with a
+// long (legitimate) penalty and has booked nothing since.
+func TestDeletingTheBudgetKeyResetsIt(t *testing.T) {
+	t.Parallel()
+	kv := budgetKV(t)
+	ctx := context.Background()
+	b := newBudget(kv, "suspend", 10)
+	if err := b.penalize(ctx, 30*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, booked, _ := b.reserveWithin(ctx, time.Second); booked {
+		t.Fatal("a slot was booked inside a 30-minute penalty")
+	}
+	if err := kv.Delete(ctx, "suspend"); err != nil {
+		t.Fatal(err)
+	}
+	slot, booked, err := b.reserveWithin(ctx, time.Second)
+	if err != nil || !booked || time.Until(slot) > time.Second {
+		t.Fatalf("after deleting the key: slot %v booked %v err %v; want a slot now", slot, booked, err)
 	}
 }

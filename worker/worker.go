@@ -344,6 +344,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	for name, fr := range w.flows {
 		fr.budget = newBudget(budgets, name, fr.RateLimit)
+		fr.budget.repaired = func(flow, why string) {
+			w.log.Warn("rate budget state repaired: no replica writes it, so it was reset rather than obeyed (a hand-made or corrupted key in "+budgetsBucket+")",
+				slog.String("flow", flow), slog.String("why", why))
+		}
 		fr.blast = newBlastCap(budgets, name, fr.BlastMax, fr.BlastWindow)
 	}
 	ctlKV, err := w.cfg.Broker.KeyValue(ctx, broker.KVConfig{Bucket: ControlsBucket, History: 1, Replicas: w.cfg.Replicas})
