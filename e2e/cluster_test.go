@@ -9,10 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/remediator/remediator/broker"
+	"github.com/remediator/remediator/broker/brokertest"
 	"github.com/remediator/remediator/config"
 	"github.com/remediator/remediator/event"
 	"github.com/remediator/remediator/flowsim"
@@ -126,25 +124,13 @@ func (c *clusterRun) waitCurrent() {
 
 func (c *clusterRun) streamNames() []string {
 	c.t.Helper()
-	nc, err := nats.Connect(c.s.natsURL)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		c.t.Fatal(err)
-	}
 	var names []string
 	testwait.UntilNil(c.t, "the list of streams", func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		names = names[:0]
-		lister := js.StreamNames(ctx)
-		for name := range lister.Name() {
-			names = append(names, name)
-		}
-		return lister.Err()
+		var err error
+		names, err = brokertest.StreamNames(ctx, c.t, c.s.natsURL)
+		return err
 	})
 	return names
 }

@@ -9,10 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/remediator/remediator/broker"
+	"github.com/remediator/remediator/broker/brokertest"
 	"github.com/remediator/remediator/event"
 	"github.com/remediator/remediator/flow"
 	"github.com/remediator/remediator/internal/testwait"
@@ -154,28 +152,14 @@ func TestDeletedConsumersAreCreatedAgain(t *testing.T) {
 	h.publish(event.SubjectISPM, withID(t, seed, "evt-before-delete"))
 	h.waitStatus("evt-before-delete", status.Succeeded, "suspend-okta-account")
 
-	nc, err := nats.Connect(h.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if err := js.DeleteConsumer(ctx, broker.StreamEvents, worker.IntakeConsumer); err != nil {
-		t.Fatal(err)
-	}
+	brokertest.DeleteConsumer(t, h.url, broker.StreamEvents, worker.IntakeConsumer)
 	for _, p := range event.Priorities {
-		if err := js.DeleteConsumer(ctx, broker.StreamDispatch, worker.DispatchConsumer("suspend-okta-account", p)); err != nil {
-			t.Fatal(err)
-		}
+		brokertest.DeleteConsumer(t, h.url, broker.StreamDispatch, worker.DispatchConsumer("suspend-okta-account", p))
 	}
 	h.publish(event.SubjectISPM, withID(t, seed, "evt-after-delete"))
 	h.waitStatus("evt-after-delete", status.Succeeded, "suspend-okta-account")
-	if _, err := js.Consumer(ctx, broker.StreamEvents, worker.IntakeConsumer); err != nil {
-		t.Errorf("intake consumer not there again: %v", err)
+	if !brokertest.ConsumerExists(t, h.url, broker.StreamEvents, worker.IntakeConsumer) {
+		t.Error("intake consumer not there again")
 	}
 	testwait.Until(t, "ready again", h.workers[0].w.Ready)
 }
