@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -244,6 +246,9 @@ func (s *stack) waitTerminal(n int, timeout time.Duration) map[string][]status.R
 type process struct {
 	cmd  *exec.Cmd
 	logs *wakingLog
+	// admin is the address of its /healthz, /readyz and /metrics, on a socket the test bound
+	// and handed over (LISTEN_FDS), so that no port is guessed.
+	admin string
 	// exited is closed when the process has exited; err is then cmd.Wait's error.
 	exited chan struct{}
 	err    error
@@ -272,14 +277,26 @@ func (s *stack) startWorker() *process {
 // spawnWorker runs `remediator run` against the stack without waiting for it.
 func (s *stack) spawnWorker() *process {
 	s.t.Helper()
-	cmd := exec.Command(binary, "run", "--config", s.cfgPath, "--log-format", "json")
-	cmd.Env = append(os.Environ(), "E2E_FLOW_TOKEN="+token)
-	logs := &wakingLog{wake: make(chan struct{}, 1)}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
 		s.t.Fatal(err)
 	}
-	p := &process{cmd: cmd, logs: logs, exited: make(chan struct{})}
+	sock, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	_ = ln.Close() // the child gets its own copy of the socket; it stays bound
+	cmd := exec.Command(binary, "run", "--config", s.cfgPath, "--log-format", "json")
+	cmd.Env = append(os.Environ(), "E2E_FLOW_TOKEN="+token, "LISTEN_FDS=1")
+	cmd.ExtraFiles = []*os.File{sock} // file descriptor 3
+	logs := &wakingLog{wake: make(chan struct{}, 1)}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	err = cmd.Start()
+	_ = sock.Close()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	p := &process{cmd: cmd, logs: logs, admin: ln.Addr().String(), exited: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.exited)
@@ -298,19 +315,25 @@ func (s *stack) spawnWorker() *process {
 // errExited ends a wait for a process that is gone.
 var errExited = errors.New("worker exited")
 
-// waitReady waits until the worker says its consumers are bound ("worker started", the one
-// line a process outside the test's reach can announce it with while its HTTP server is off),
+// waitReady waits until the worker's /readyz answers 200 (its consumers bound and fetching),
 // and fails the test at once if it exits instead.
 func (s *stack) waitReady(p *process) {
 	s.t.Helper()
+	client := &http.Client{Timeout: 5 * time.Second}
 	err := testwait.Wait(func() error {
 		select {
 		case <-p.exited:
 			return fmt.Errorf("%w: %v", errExited, p.err)
 		default:
 		}
-		if !strings.Contains(p.logs.String(), "worker started") {
-			return errors.New("not started yet")
+		resp, err := client.Get("http://" + p.admin + "/readyz")
+		if err != nil {
+			return err
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("/readyz %d: %s", resp.StatusCode, body)
 		}
 		return nil
 	}, testwait.Timeout(60*time.Second), testwait.WakeOn(p.logs.wake), testwait.WakeOn(p.exited))
