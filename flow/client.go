@@ -37,7 +37,8 @@ const (
 	// BodyIdempotencyKey is the body field that carries Request.IdempotencyKey. It is
 	// reserved: Request.Inputs may not use it.
 	BodyIdempotencyKey = "idempotencyKey"
-	// MaxResultBody is how much of a response body Result.Body keeps.
+	// MaxResultBody is how much of a response body Result.Body keeps when
+	// ClientConfig.MaxResultBody is zero.
 	MaxResultBody = 4 << 10
 	// errorBodyBytes is how much of a response body an error message quotes.
 	errorBodyBytes = 200
@@ -59,11 +60,22 @@ type Endpoint struct {
 	// DefaultExecutionIDHeader. When it is absent, any header whose lower-cased name
 	// contains "execution-id" is used.
 	ExecutionIDHeader string
+	// Action names an Okta native action (clearSessions, suspend, expirePassword,
+	// removeFromGroup, setUserRisk) instead of a flow: such an endpoint has no URL and no
+	// Auth, and is called by an action invoker (package action), not by [Client], which
+	// refuses it. Empty for a Workflows flow.
+	Action string
+	// Params are the action's parameters, such as groupId for removeFromGroup or riskLevel
+	// for setUserRisk. Unused for a flow.
+	Params map[string]string
 }
 
 // Validate reports whether the endpoint can be called. Zero Timeout is valid (the default).
 // The error wraps ErrInvalidEndpoint.
 func (ep Endpoint) Validate() error {
+	if ep.Action != "" {
+		return fmt.Errorf("%w: %q is an Okta native action, not a Workflows flow: it needs an action invoker", ErrInvalidEndpoint, ep.Action)
+	}
 	if ep.Timeout < 0 || ep.Timeout >= MaxTimeout {
 		return fmt.Errorf("%w: timeout %v must be > 0 and < %v (Okta closes the connection at 60 s)",
 			ErrInvalidEndpoint, ep.Timeout, MaxTimeout)
@@ -118,17 +130,29 @@ type Request struct {
 	Header http.Header
 }
 
-// Result is a response from the flow.
+// Result is a response from the flow (or from an Okta native action).
 type Result struct {
 	StatusCode int
 	// ExecutionID is the Workflows execution id from the response headers; "" if none.
 	ExecutionID string
-	// Header is every response header.
+	// Header is every response header, redacted (see [RedactHeader]): kept so that the
+	// execution id can be found whatever its header name.
 	Header http.Header
-	// Body is the first MaxResultBody bytes of the response body (the flow's output).
+	// Body is the start of the response body (the flow's output), at most
+	// ClientConfig.MaxResultBody bytes, with any credential the request carried redacted.
 	Body []byte
+	// BodyTruncated is true when the body was longer than what Body keeps.
+	BodyTruncated bool
 	// Duration is the time from starting the call to reading the body.
 	Duration time.Duration
+	// Note says something the caller should record beside a success, such as "already in
+	// effect: the user was already SUSPENDED" from an action invoker. Empty from [Client].
+	Note string
+	// Hold, when positive, is how long the target's rate-limit window says no further call
+	// may be made (an Okta answer with X-Rate-Limit-Remaining: 0, until X-Rate-Limit-Reset).
+	// The dispatcher keeps the flow away that long, as it does for a 429's RetryAfter.
+	// [Client] leaves it zero: Workflows has no such header on a success.
+	Hold time.Duration
 }
 
 // ClientConfig configures a Client.
@@ -146,6 +170,9 @@ type ClientConfig struct {
 	TracerProvider trace.TracerProvider
 	// MeterProvider records the http.client.* metrics. Default otel.GetMeterProvider().
 	MeterProvider metric.MeterProvider
+	// MaxResultBody is how much of a response body Result.Body keeps (the flow output kept
+	// in status records). Default MaxResultBody (4 KiB).
+	MaxResultBody int
 }
 
 // Client invokes flows. It is safe for concurrent use.
@@ -153,6 +180,7 @@ type Client struct {
 	hc        *http.Client
 	userAgent string
 	now       func() time.Time
+	maxBody   int
 }
 
 // NewClient returns a Client with cfg's defaults filled in.
@@ -169,7 +197,10 @@ func NewClient(cfg ClientConfig) *Client {
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = DefaultUserAgent
 	}
-	return &Client{hc: &hc, userAgent: cfg.UserAgent, now: time.Now}
+	if cfg.MaxResultBody <= 0 {
+		cfg.MaxResultBody = MaxResultBody
+	}
+	return &Client{hc: &hc, userAgent: cfg.UserAgent, now: time.Now, maxBody: cfg.MaxResultBody}
 }
 
 func newTransport() *http.Transport {
@@ -294,15 +325,20 @@ func (c *Client) Invoke(ctx context.Context, ep Endpoint, req Request) (*Result,
 	defer resp.Body.Close()
 	// A read error after the status line arrived does not change the outcome: the flow
 	// answered. Keep what was read.
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, MaxResultBody))
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, int64(c.maxBody)+1))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
+	truncated := len(b) > c.maxBody
+	if truncated {
+		b = b[:c.maxBody]
+	}
 
 	res := &Result{
-		StatusCode:  resp.StatusCode,
-		ExecutionID: executionID(resp.Header, ep.ExecutionIDHeader),
-		Header:      resp.Header,
-		Body:        b,
-		Duration:    c.now().Sub(start),
+		StatusCode:    resp.StatusCode,
+		ExecutionID:   executionID(resp.Header, ep.ExecutionIDHeader),
+		Header:        RedactHeader(resp.Header, secrets),
+		Body:          []byte(redact(string(b), secrets)),
+		BodyTruncated: truncated,
+		Duration:      c.now().Sub(start),
 	}
 	class := Classify(resp.StatusCode)
 	if class == ClassSuccess {

@@ -117,6 +117,14 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
+// NewError builds an [*Error] for a target that is not a Workflows flow (an Okta native
+// action, see package action), so that the dispatcher handles both alike. Its message is
+// "flow <name>: HTTP <status> <text>: <detail>" (or "flow <name>: <detail>" without a
+// status); detail must already be free of secrets. err is what Unwrap returns.
+func NewError(name string, class Class, statusCode int, detail string, err error) *Error {
+	return &Error{Class: class, StatusCode: statusCode, Err: err, flow: name, detail: detail}
+}
+
 // OktaError is Okta's error object as an API or flow answers it.
 type OktaError struct {
 	Code    string   `json:"errorCode"`

@@ -61,6 +61,25 @@ type OrgConfig struct {
 	// APIRateLimit is requests per minute per endpoint, LogsRateLimit for /api/v1/logs.
 	// Defaults DefaultAPIRateLimit and DefaultLogsRateLimit.
 	APIRateLimit, LogsRateLimit int
+	// APIRateWindow is the length of each endpoint's rate-limit window. Default one minute
+	// (Okta's); tests shorten it so that a spent window resets quickly.
+	APIRateWindow time.Duration
+}
+
+// OrgCall is one management API call the org answered, as [Simulator.OrgCalls] reports it.
+type OrgCall struct {
+	Method string `json:"method"`
+	Path   string `json:"path"`
+	// Endpoint is the rate-limit bucket the call counted against, such as users.lifecycle.
+	Endpoint string `json:"endpoint"`
+	// At is when the call arrived, on the simulator's clock.
+	At time.Time `json:"at"`
+	// Status is the HTTP status answered.
+	Status int `json:"status"`
+	// Remaining and Reset are the X-Rate-Limit-Remaining and X-Rate-Limit-Reset (epoch
+	// seconds) sent with the answer.
+	Remaining int   `json:"remaining"`
+	Reset     int64 `json:"reset"`
 }
 
 // OAuthClient is an API Services app with Public key / Private key client authentication.
@@ -133,7 +152,9 @@ type orgState struct {
 	lifetime    time.Duration
 	apiLimit    int
 	logsLimit   int
+	window      time.Duration
 	mu          sync.Mutex
+	calls       []OrgCall
 	clients     map[string]*OAuthClient
 	tokens      map[string]*issuedToken // by sha256 of the token: the token itself is not kept
 	jtis        map[string]time.Time    // used jti → assertion exp
@@ -152,6 +173,7 @@ func newOrgState(cfg *OrgConfig) (*orgState, error) {
 		lifetime:  cfg.TokenLifetime,
 		apiLimit:  cfg.APIRateLimit,
 		logsLimit: cfg.LogsRateLimit,
+		window:    cfg.APIRateWindow,
 		clients:   make(map[string]*OAuthClient),
 		tokens:    make(map[string]*issuedToken),
 		jtis:      make(map[string]time.Time),
@@ -159,7 +181,10 @@ func newOrgState(cfg *OrgConfig) (*orgState, error) {
 		groups:    make(map[string]*Group),
 		windows:   make(map[string]*rateWindow),
 	}
-	if o.lifetime < 0 || o.apiLimit < 0 || o.logsLimit < 0 {
+	if o.window == 0 {
+		o.window = time.Minute
+	}
+	if o.lifetime < 0 || o.apiLimit < 0 || o.logsLimit < 0 || o.window < 0 {
 		return nil, errors.New("flowsim: org token lifetime and rate limits must not be negative")
 	}
 	if o.lifetime == 0 {
@@ -346,6 +371,17 @@ func (s *Simulator) SetFlowClients(alias string, clientIDs []string) error {
 }
 
 // User returns a copy of a directory user.
+// OrgCalls returns the management API calls answered so far, oldest first (token requests
+// are not included).
+func (s *Simulator) OrgCalls() []OrgCall {
+	if s.org == nil {
+		return nil
+	}
+	s.org.mu.Lock()
+	defer s.org.mu.Unlock()
+	return slices.Clone(s.org.calls)
+}
+
 func (s *Simulator) User(id string) (User, bool) {
 	if s.org == nil {
 		return User{}, false

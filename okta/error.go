@@ -78,6 +78,8 @@ type Error struct {
 	// RateLimit is the endpoint's X-Rate-Limit-* state, when the answer carried it; on a
 	// 429, RateLimit.Wait says how long to back off.
 	RateLimit *RateLimit
+	// Header are the response's headers, on errors from [Client.Send] (nil otherwise).
+	Header http.Header
 	// Hint says what to change.
 	Hint string
 	// Err is the underlying cause for a failure without a response (network, timeout).
