@@ -121,6 +121,10 @@ type Limits struct {
 	// the service checks that NATS can carry records built around an event this large:
 	// maxEventBytes*4/3 + 64 KiB must not exceed the server's max_payload. Default 262144 (256 KiB).
 	MaxEventBytes int64 `yaml:"maxEventBytes"`
+	// MaxOutputBytes is how much of a flow's output (its response body, or Okta's answer to a
+	// native action) a status record and a dead letter keep. Default 4096 (4 KiB); between 1
+	// and 16384, so that records stay well inside the 64 KiB allowed around an event.
+	MaxOutputBytes int `yaml:"maxOutputBytes"`
 }
 
 // HTTP configures the health and metrics server.
@@ -190,7 +194,15 @@ type Flow struct {
 	// Name identifies the flow in routes, subjects and status records: letters, digits, '-' and '_'.
 	Name string `yaml:"name"`
 	// URL is the invoke URL: https://{org}.workflows.okta.com/api/flo/{alias}/invoke (no ?clientToken=).
+	// Required unless Action is set.
 	URL string `yaml:"url"`
+	// Action names one of Okta's native actions instead of a flow URL: clearSessions,
+	// suspend, expirePassword, removeFromGroup or setUserRisk (see config/action.go). Such an
+	// entry has no url, auth or clientToken and needs the okta block. Default: none.
+	Action string `yaml:"action"`
+	// Params are the action's parameters: groupId for removeFromGroup, riskLevel (HIGH,
+	// MEDIUM or LOW) for setUserRisk. Default: none.
+	Params map[string]string `yaml:"params"`
 	// Auth is how the flow is secured in Okta: clientToken (default) or oauth2, a Bearer
 	// token of the okta block's app (see config/okta.go).
 	Auth string `yaml:"auth"`
@@ -199,7 +211,8 @@ type Flow struct {
 	ClientToken Secret `yaml:"clientToken"`
 	// Timeout per call. Default 30s; must be below Okta's 60s cut-off.
 	Timeout time.Duration `yaml:"timeout"`
-	// RateLimit in invocations per second for this flow, shared by all replicas. Default 10;
+	// RateLimit in invocations per second for this flow, shared by all replicas. Default 10
+	// (20 for a native action, whose real limit comes from Okta's X-Rate-Limit-* headers);
 	// must be positive.
 	RateLimit float64 `yaml:"rateLimit"`
 	// Concurrency bounds calls in flight to this flow per replica. Default 4.
@@ -406,13 +419,13 @@ func (c *Config) Validate() error {
 			bad(where, "flow %q is defined twice", f.Name)
 		}
 		flows[f.Name] = true
-		if !strings.HasPrefix(f.URL, "https://") && !strings.HasPrefix(f.URL, "http://") {
+		if !f.IsAction() && !strings.HasPrefix(f.URL, "https://") && !strings.HasPrefix(f.URL, "http://") {
 			bad(where, "url %q must be an http(s) invoke URL", f.URL)
 		}
 		if strings.Contains(f.URL, "clientToken=") {
 			bad(where, "url carries a clientToken query parameter; move the token to clientToken.env or clientToken.file")
 		}
-		if f.Auth == FlowAuthClientToken && (f.ClientToken.Env == "") == (f.ClientToken.File == "") {
+		if !f.IsAction() && f.Auth == FlowAuthClientToken && (f.ClientToken.Env == "") == (f.ClientToken.File == "") {
 			bad(where, "clientToken needs exactly one of env or file")
 		}
 		if f.Timeout <= 0 || f.Timeout >= OktaTimeout {
@@ -465,6 +478,7 @@ func (c *Config) Validate() error {
 	c.validateDefaultPrincipals(bad)
 	c.Ingress.validate(bad)
 	c.validateOkta(bad)
+	c.validateActions(bad)
 	seen := map[int]string{}
 	for _, r := range c.RiskRules {
 		if other, ok := seen[r.Priority]; ok && r.Priority != 0 {

@@ -54,6 +54,12 @@ const (
 	DefaultFlowRateLimit         = 10.0 // Okta Workflows' own per-flow limit
 	DefaultFlowConcurrency       = 4
 	DefaultFlowExecutionIDHeader = "X-Execution-Id"
+	// DefaultActionRateLimit is a native action's rateLimit: above Workflows' 10/s, because
+	// Okta's X-Rate-Limit-* headers on each answer are what binds (a spent window holds the
+	// action until its reset).
+	DefaultActionRateLimit = 20.0
+	// DefaultMaxOutputBytes is how much of a flow's output a status record keeps.
+	DefaultMaxOutputBytes = 4 << 10
 
 	DefaultBreakerConsecutiveFailures = 5
 	DefaultBreakerFailureRatio        = 0.5
@@ -113,6 +119,7 @@ func (c *Config) SetDefaults() {
 	if c.Limits.MaxEventBytes == 0 {
 		c.Limits.MaxEventBytes = DefaultMaxEventBytes
 	}
+	setInt(&c.Limits.MaxOutputBytes, DefaultMaxOutputBytes)
 	sim := &c.Simulator
 	setString(&sim.Addr, DefaultSimulatorAddr)
 	setString(&sim.TokenEnv, DefaultSimulatorTokenEnv)
@@ -122,6 +129,9 @@ func (c *Config) SetDefaults() {
 	for i := range c.Flows {
 		f := &c.Flows[i]
 		setDuration(&f.Timeout, DefaultFlowTimeout)
+		if f.IsAction() {
+			setFloat(&f.RateLimit, DefaultActionRateLimit)
+		}
 		setFloat(&f.RateLimit, DefaultFlowRateLimit)
 		setInt(&f.Concurrency, DefaultFlowConcurrency)
 		setString(&f.ExecutionIDHeader, DefaultFlowExecutionIDHeader)

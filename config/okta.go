@@ -74,9 +74,11 @@ func (c *Config) NeedsOkta() bool {
 }
 
 // OktaScopes are every scope the configuration needs of the org: the okta block's scopes,
-// and okta.workflows.invoke.manage when a flow uses auth: oauth2. Sorted, no duplicates.
+// okta.workflows.invoke.manage when a flow uses auth: oauth2, and the scopes of the native
+// actions configured. Sorted, no duplicates.
 func (c *Config) OktaScopes() []string {
 	s := slices.Clone(c.Okta.Scopes)
+	s = append(s, c.actionScopes()...)
 	if c.NeedsOkta() {
 		s = append(s, okta.ScopeWorkflowsInvoke)
 	}
@@ -87,7 +89,9 @@ func (c *Config) OktaScopes() []string {
 // setOktaDefaults fills the okta block's and flows[].auth's unset keys.
 func (c *Config) setOktaDefaults() {
 	for i := range c.Flows {
-		setString(&c.Flows[i].Auth, DefaultFlowAuth)
+		if !c.Flows[i].IsAction() { // a native action has no auth: it is the okta block's app
+			setString(&c.Flows[i].Auth, DefaultFlowAuth)
+		}
 	}
 	if !c.Okta.Enabled() {
 		return
@@ -102,6 +106,9 @@ func (c *Config) setOktaDefaults() {
 // validateOkta checks the okta block and each flow's auth against it.
 func (c *Config) validateOkta(bad func(where, format string, args ...any)) {
 	for i, f := range c.Flows {
+		if f.IsAction() {
+			continue // validateActions
+		}
 		where := fmt.Sprintf("flows[%d] (%s).auth", i, f.Name)
 		switch f.Auth {
 		case FlowAuthClientToken:

@@ -13,6 +13,9 @@ const (
 	// RecordOverheadBytes is what a record adds around an embedded event (headers, the
 	// dead-letter fields, the base64 of the payload is counted by the 4/3 factor).
 	RecordOverheadBytes = 64 << 10
+	// MaxOutputBytes is the largest limits.maxOutputBytes: with the response headers a record
+	// keeps (at most 16 KiB), well inside RecordOverheadBytes.
+	MaxOutputBytes = 16 << 10
 	// MinAckWait is the shortest worker.ackWait: heartbeats go every third of it.
 	MinAckWait = time.Second
 )
@@ -75,6 +78,9 @@ func (c *Config) validateRanges(bad func(where, format string, args ...any)) {
 
 	if l := c.Limits.MaxEventBytes; l < minEventBytes || l > maxEventBytes {
 		bad("limits.maxEventBytes", "%d is not between %d (1 KiB) and %d (48 MiB)", l, minEventBytes, maxEventBytes)
+	}
+	if o := c.Limits.MaxOutputBytes; o < 1 || o > MaxOutputBytes {
+		bad("limits.maxOutputBytes", "%d is not between 1 and %d (16 KiB): the output and the response headers kept in a record must stay well inside the %d bytes allowed around an event", o, MaxOutputBytes, RecordOverheadBytes)
 	}
 
 	w := c.Worker

@@ -11,14 +11,14 @@ import (
 // Bounds on the response headers a [Result] keeps, so that a record built from them stays
 // small whatever the server sends.
 const (
-	maxResultHeaders     = 64
-	maxResultHeaderValue = 1 << 10
+	maxResultHeaders     = 32
+	maxResultHeaderValue = 512
 )
 
 // RedactHeader returns a copy of h fit to be stored: the values of headers whose name looks
 // secret (Authorization, Set-Cookie, Cookie, anything naming a token, secret, password or
 // credential: [telemetry.SecretKey]) become "[REDACTED]", each of secrets (the credentials the
-// request carried) is cut out of the other values, values are cut at 1 KiB, and at most 64
+// request carried) is cut out of the other values, values are cut at 512 bytes, and at most 32
 // headers are kept (by name order). Nil for an empty header.
 func RedactHeader(h http.Header, secrets []string) http.Header {
 	if len(h) == 0 {
