@@ -46,6 +46,11 @@ func (c *Config) FlowWithAction(action string) *Flow {
 	return nil
 }
 
+// HasActions reports whether any flow entry names a native action.
+func (c *Config) HasActions() bool {
+	return slices.ContainsFunc(c.Flows, func(f Flow) bool { return f.IsAction() })
+}
+
 // actionScopes are the scopes the configured actions need (their call's and the status read
 // that tells "already in effect" from a refusal).
 func (c *Config) actionScopes() []string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"strings"
 
@@ -80,6 +81,10 @@ func Flows(cfg *config.Config, env func(string) (string, bool), oc *okta.Client)
 	}
 	var out []worker.Flow
 	for _, f := range cfg.Flows {
+		if f.IsAction() {
+			out = append(out, workerFlow(f, flow.Endpoint{Name: f.Name, Action: f.Action, Params: maps.Clone(f.Params), Timeout: f.Timeout}))
+			continue
+		}
 		var src flow.TokenSource
 		switch {
 		case f.Auth == config.FlowAuthOAuth2:
@@ -94,18 +99,23 @@ func Flows(cfg *config.Config, env func(string) (string, bool), oc *okta.Client)
 		if err != nil {
 			return nil, err
 		}
-		b := f.Breaker
-		out = append(out, worker.Flow{
-			Endpoint:  flow.Endpoint{Name: f.Name, URL: f.URL, Auth: auth, Timeout: f.Timeout, ExecutionIDHeader: f.ExecutionIDHeader},
-			RateLimit: f.RateLimit, Concurrency: f.Concurrency, DryRun: f.DryRun,
-			BlastMax: f.BlastRadius.Max, BlastWindow: f.BlastRadius.Window,
-			Breaker: worker.BreakerConfig{
-				ConsecutiveFailures: b.ConsecutiveFailures, FailureRatio: b.FailureRatio,
-				MinRequests: b.MinRequests, Window: b.Window, Cooldown: b.Cooldown,
-			},
-		})
+		out = append(out, workerFlow(f, flow.Endpoint{Name: f.Name, URL: f.URL, Auth: auth, Timeout: f.Timeout, ExecutionIDHeader: f.ExecutionIDHeader}))
 	}
 	return out, nil
+}
+
+// workerFlow is a configured flow (or native action) with its endpoint, as the worker takes it.
+func workerFlow(f config.Flow, ep flow.Endpoint) worker.Flow {
+	b := f.Breaker
+	return worker.Flow{
+		Endpoint:  ep,
+		RateLimit: f.RateLimit, Concurrency: f.Concurrency, DryRun: f.DryRun,
+		BlastMax: f.BlastRadius.Max, BlastWindow: f.BlastRadius.Window,
+		Breaker: worker.BreakerConfig{
+			ConsecutiveFailures: b.ConsecutiveFailures, FailureRatio: b.FailureRatio,
+			MinRequests: b.MinRequests, Window: b.Window, Cooldown: b.Cooldown,
+		},
+	}
 }
 
 // envToken reads a client token from an environment variable through lookup, at each call (as

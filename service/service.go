@@ -308,9 +308,14 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	if err != nil {
 		return err
 	}
+	invoker, err := newInvoker(cfg, flow.NewClient(flow.ClientConfig{HTTPClient: opts.HTTPClient, TracerProvider: tp, MeterProvider: metrics.Provider,
+		MaxResultBody: cfg.Limits.MaxOutputBytes}), oktaClient)
+	if err != nil {
+		return err
+	}
 	w, err := worker.New(workerConfig(cfg, worker.Config{
 		Broker: worker.JetStream(b), Advisories: b, Validator: validator, Router: policy.New(cfg),
-		Invoker: flow.NewClient(flow.ClientConfig{HTTPClient: opts.HTTPClient, TracerProvider: tp, MeterProvider: metrics.Provider}),
+		Invoker: invoker,
 		Logger:  log, TracerProvider: tp, MeterProvider: metrics.Provider,
 	}, flows))
 	if err != nil {

@@ -93,6 +93,11 @@ type DeadLetter struct {
 	// Okta is the error object Okta answered the last attempt with (see [OktaError]);
 	// absent when the last failure carried none.
 	Okta *OktaError `json:"okta,omitempty"`
+	// Output, OutputTruncated and ResponseHeaders are the last attempt's answer, as in the
+	// status [Record].
+	Output          string              `json:"output,omitempty"`
+	OutputTruncated bool                `json:"outputTruncated,omitempty"`
+	ResponseHeaders map[string][]string `json:"responseHeaders,omitempty"`
 }
 
 // Attempt is one invocation attempt kept in a dead letter's history.

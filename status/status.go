@@ -58,7 +58,8 @@ type Record struct {
 	// Reason is the dead-letter reason for failed and rejected records.
 	Reason Reason `json:"reason,omitempty"`
 	// Delay is how long the event waits before the next attempt (retrying records), with Why.
-	// Why also says why a skipped event runs no flow.
+	// Why also says why a skipped event runs no flow, and why a native action succeeded
+	// without changing anything ("already in effect: …").
 	Delay Duration `json:"delay,omitempty"`
 	Why   string   `json:"why,omitempty"`
 	// OutcomeUnknown marks an attempt whose request was sent but whose answer never came: the
@@ -73,6 +74,15 @@ type Record struct {
 	// Okta is the error object Okta answered with ({errorCode, errorSummary, errorId,
 	// errorCauses}) when the attempt this record reports failed with one; absent otherwise.
 	Okta *OktaError `json:"okta,omitempty"`
+	// Output is the start of the answer the attempt got: the flow's output (its response
+	// body) or, for a native action, Okta's answer; at most limits.maxOutputBytes, with the
+	// credentials the call carried removed. OutputTruncated says it was cut.
+	Output          string `json:"output,omitempty"`
+	OutputTruncated bool   `json:"outputTruncated,omitempty"`
+	// ResponseHeaders are the answer's headers, so that a Workflows execution id can be
+	// found whatever its header name; secret ones (Authorization, cookies, anything naming a
+	// token, secret, password or credential) read "[REDACTED]".
+	ResponseHeaders map[string][]string `json:"responseHeaders,omitempty"`
 	// DLQSequence is the dead-letter stream sequence of failed and rejected records.
 	DLQSequence uint64    `json:"dlqSequence,omitempty"`
 	TraceID     string    `json:"traceId,omitempty"`

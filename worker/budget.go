@@ -251,3 +251,19 @@ func (b *budget) penalize(ctx context.Context, retryAfter time.Duration) error {
 	})
 	return err
 }
+
+// hold keeps every replica away from the flow until d has passed, without lowering its rate:
+// the target answered, but said its rate-limit window is spent (Okta's
+// X-Rate-Limit-Remaining: 0) until a reset. Like a penalty it is capped at budgetMaxPenalty.
+func (b *budget) hold(ctx context.Context, d time.Duration) error {
+	d = min(d, budgetMaxPenalty)
+	_, err := b.update(ctx, func(st budgetState, now time.Time) (budgetState, bool) {
+		until := now.Add(d).UnixNano()
+		if st.Until >= until {
+			return st, false
+		}
+		st.Until = until
+		return st, true
+	})
+	return err
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -279,6 +280,15 @@ func (w *Worker) attempt(ctx context.Context, d *Delivery, fr *flowRunner, job *
 	att := status.Attempt{Attempt: n, At: now}
 	if res != nil {
 		rec.HTTPStatus, rec.ExecutionID, rec.DurationMS = res.StatusCode, res.ExecutionID, res.Duration.Milliseconds()
+		rec.Output, rec.OutputTruncated, rec.ResponseHeaders = strings.ToValidUTF8(string(res.Body), "\uFFFD"), res.BodyTruncated, res.Header
+		if err == nil {
+			rec.Why = res.Note // e.g. a native action already in effect
+		}
+		if res.Hold > 0 { // the target's rate-limit window is spent: no call before it resets
+			if herr := fr.budget.hold(ctx, res.Hold); herr != nil {
+				w.log.WarnContext(ctx, "could not hold the shared rate budget", "flow", job.Flow, "error", herr)
+			}
+		}
 		att.HTTPStatus = res.StatusCode
 		span.SetAttributes(semconv.HTTPResponseStatusCode(res.StatusCode))
 		if res.ExecutionID != "" {
@@ -442,6 +452,7 @@ func (w *Worker) recordDispatchDeadLetter(ctx context.Context, d *Delivery, ds *
 	}
 	if d.Attempt != nil {
 		rec.Okta = d.Attempt.Okta
+		rec.Output, rec.OutputTruncated, rec.ResponseHeaders = d.Attempt.Output, d.Attempt.OutputTruncated, d.Attempt.ResponseHeaders
 	}
 	if err := w.embedEvent(ctx, &rec); err != nil {
 		return err
@@ -456,6 +467,7 @@ func (w *Worker) recordDispatchDeadLetter(ctx context.Context, d *Delivery, ds *
 	if d.Attempt != nil {
 		st.HTTPStatus, st.ExecutionID, st.OutcomeUnknown = d.Attempt.HTTPStatus, d.Attempt.ExecutionID, d.Attempt.OutcomeUnknown
 		st.Okta = d.Attempt.Okta
+		st.Output, st.OutputTruncated, st.ResponseHeaders = d.Attempt.Output, d.Attempt.OutputTruncated, d.Attempt.ResponseHeaders
 	}
 	if ds != nil {
 		ds.st.Terminal = &st
