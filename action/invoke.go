@@ -7,7 +7,10 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/remediator/remediator/flow"
 	"github.com/remediator/remediator/okta"
@@ -39,7 +42,27 @@ type Invoker struct {
 	c      *okta.Client
 	maxOut int
 	now    func() time.Time
+
+	// Like a flow that de-duplicates in a Workflows table, the invoker remembers the
+	// idempotency keys whose action succeeded (for dedupeTTL, at most dedupeMax of them) and
+	// lets concurrent calls with one key share one call: the worker's job record stops a
+	// redelivery that comes after the job's terminal record is stored, this stops the
+	// deliveries of one event that a replica dispatches at the same time.
+	flight singleflight.Group
+	mu     sync.Mutex
+	done   map[string]doneCall
+	order  []string // keys of done, oldest first
 }
+
+type doneCall struct {
+	res *flow.Result
+	at  time.Time
+}
+
+const (
+	dedupeTTL = 10 * time.Minute
+	dedupeMax = 10000
+)
 
 // New returns an Invoker.
 func New(cfg Config) (*Invoker, error) {
@@ -52,7 +75,7 @@ func New(cfg Config) (*Invoker, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Invoker{c: cfg.Client, maxOut: cfg.MaxOutputBytes, now: cfg.Now}, nil
+	return &Invoker{c: cfg.Client, maxOut: cfg.MaxOutputBytes, now: cfg.Now, done: map[string]doneCall{}}, nil
 }
 
 // UserID finds the acted-on user in a job's inputs, or says which inputs it looked at.
@@ -97,9 +120,62 @@ func Validate(ep flow.Endpoint) (okta.Action, error) {
 
 // Invoke runs the endpoint's action on the user named by req.Inputs. It returns Okta's answer
 // as a Result and, when the action did not take effect, a *flow.Error classified as for a
-// flow. The idempotency key is not sent: each action is idempotent in effect, and an action
-// already in effect succeeds.
+// flow. The idempotency key is not sent to Okta (each action is idempotent in effect, and an
+// action already in effect succeeds); the invoker itself does not call twice for one key
+// (see Invoker), answering a repeated key from the first call's result with a note.
 func (inv *Invoker) Invoke(ctx context.Context, ep flow.Endpoint, req flow.Request) (*flow.Result, error) {
+	if req.IdempotencyKey == "" {
+		return inv.invoke(ctx, ep, req)
+	}
+	key := ep.Name + "\x00" + ep.Action + "\x00" + req.IdempotencyKey
+	if res := inv.succeeded(key); res != nil {
+		return res, nil
+	}
+	v, err, shared := inv.flight.Do(key, func() (any, error) {
+		res, err := inv.invoke(ctx, ep, req)
+		if err == nil && res != nil {
+			inv.remember(key, res)
+		}
+		return res, err
+	})
+	res, _ := v.(*flow.Result)
+	if shared && res != nil {
+		c := *res // each caller gets its own copy
+		res = &c
+	}
+	return res, err
+}
+
+// succeeded returns a copy of the result of the key's successful call, noted as a duplicate,
+// or nil.
+func (inv *Invoker) succeeded(key string) *flow.Result {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	d, ok := inv.done[key]
+	if !ok || inv.now().Sub(d.at) > dedupeTTL {
+		return nil
+	}
+	c := *d.res
+	c.Note = strings.TrimSpace("duplicate: the action already succeeded for this idempotency key at " +
+		d.at.UTC().Format(time.RFC3339) + " and was not sent again. " + d.res.Note)
+	c.Hold = 0
+	return &c
+}
+
+func (inv *Invoker) remember(key string, res *flow.Result) {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	if _, ok := inv.done[key]; !ok {
+		inv.order = append(inv.order, key)
+	}
+	inv.done[key] = doneCall{res: res, at: inv.now()}
+	for len(inv.order) > dedupeMax || (len(inv.order) > 0 && inv.now().Sub(inv.done[inv.order[0]].at) > dedupeTTL) {
+		delete(inv.done, inv.order[0])
+		inv.order = inv.order[1:]
+	}
+}
+
+func (inv *Invoker) invoke(ctx context.Context, ep flow.Endpoint, req flow.Request) (*flow.Result, error) {
 	name := ep.Name
 	act, err := Validate(ep)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -104,10 +105,18 @@ func startOrg(t *testing.T, apiLimit int, users ...flowsim.User) *org {
 	return o
 }
 
+// run invokes the action on user, as a new job (an idempotency key of its own).
 func (o *org) run(t *testing.T, act, user string, params map[string]string) (*flow.Result, error) {
 	t.Helper()
+	return o.runKey(t, act, user, params, fmt.Sprintf("job-%d", jobs.Add(1)))
+}
+
+var jobs atomic.Int64
+
+func (o *org) runKey(t *testing.T, act, user string, params map[string]string, key string) (*flow.Result, error) {
+	t.Helper()
 	return o.inv.Invoke(context.Background(), flow.Endpoint{Name: "okta-" + act, Action: act, Params: params},
-		flow.Request{Inputs: map[string]any{"userId": user}, IdempotencyKey: "k"})
+		flow.Request{Inputs: map[string]any{"userId": user}, IdempotencyKey: key})
 }
 
 // TestActionsTakeEffect: each action changes the simulated user as Okta would, and answers
@@ -232,5 +241,41 @@ func TestRevokedTokenOneRefreshThenPermanent(t *testing.T) {
 	}
 	if st := o.sim.OrgStats(); st.TokensIssued != 3 || st.TokensRefused != 3 {
 		t.Errorf("tokens issued %d, refused %d; want 3 and 3 (exactly one refresh)", st.TokensIssued, st.TokensRefused)
+	}
+}
+
+// TestOneCallPerIdempotencyKey: the deliveries of one job (one idempotency key) make one call
+// to Okta, whether they come at the same time or one after the other; the repeats succeed
+// with the first call's answer and a note.
+func TestOneCallPerIdempotencyKey(t *testing.T) {
+	t.Parallel()
+	o := startOrg(t, 0, flowsim.User{ID: "00u1", Status: "ACTIVE", Sessions: 1})
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	for range 3 {
+		wg.Go(func() {
+			_, err := o.runKey(t, okta.ActionSuspend, "00u1", nil, "event-1:okta-suspend")
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("concurrent delivery: %v", err)
+		}
+	}
+	res, err := o.runKey(t, okta.ActionSuspend, "00u1", nil, "event-1:okta-suspend")
+	if err != nil || !strings.HasPrefix(res.Note, "duplicate: the action already succeeded for this idempotency key") || res.StatusCode != 200 {
+		t.Errorf("later delivery: %v, %+v; want the first call's 200 with a duplicate note", err, res)
+	}
+	n := 0
+	for _, c := range o.sim.OrgCalls() {
+		if strings.HasSuffix(c.Path, "/lifecycle/suspend") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d suspend calls for four deliveries of one job, want 1", n)
 	}
 }
