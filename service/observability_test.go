@@ -311,7 +311,10 @@ func TestTraceOfOneEvent(t *testing.T) {
 // Authorization header (one valid, one invalid). Two flows over OAuth 2.0 on a simulated org
 // (issue 10), one that succeeds and one that refuses even a fresh token, add the app's private
 // key, every client assertion and every access token that crossed the wire to the secrets
-// that must appear nowhere, metrics included.
+// that must appear nowhere, metrics included. The flows also echo the token in their response
+// headers (under an innocent name, as a cookie, as an Authorization-like header), which records
+// keep with the output; a native action (clearSessions) on the same org adds its own token
+// and Okta's answers.
 func TestSecretsNeverLeak(t *testing.T) {
 	const secret = "tok-SECRET-8c1f"
 	recv := otlptest.Start(t)
@@ -324,17 +327,22 @@ func TestSecretsNeverLeak(t *testing.T) {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			tok := r.Header.Get("X-Api-Client-Token")
 			echoed.Store(status, tok)
+			// Echoed in response headers too, which records keep: under an innocent name,
+			// as a cookie, and as an Authorization-like header.
+			w.Header().Set("X-Echo", "got "+tok)
+			w.Header().Set("Set-Cookie", "sid="+tok+"; Path=/")
+			w.Header().Set("X-Upstream-Authorization", r.Header.Get("Authorization"))
 			w.WriteHeader(status)
 			fmt.Fprintf(w, `{"error":"token %s refused","query":%q,"auth":%q}`, tok, r.URL.RawQuery, r.Header.Get("Authorization"))
 		}))
 		t.Cleanup(srv.Close)
 		return srv
 	}
-	echo400, echo503 := echo(400), echo(503)
+	echo200, echo400, echo503 := echo(200), echo(400), echo(503)
 
 	cfg := servicetest.Config(t, t.TempDir())
 	cfg.Worker.MaxAttempts = 3
-	for name, url := range map[string]string{"echo-400": echo400.URL, "echo-503": echo503.URL} {
+	for name, url := range map[string]string{"echo-200": echo200.URL, "echo-400": echo400.URL, "echo-503": echo503.URL} {
 		cfg.Flows = append(cfg.Flows, config.Flow{Name: name, URL: url + "/api/flo/" + name + "/invoke", ClientToken: config.Secret{Env: "REMEDIATOR_FLOWSIM_TOKEN"},
 			Timeout: 5 * time.Second, RateLimit: 100, Concurrency: 2})
 		cfg.Routes = append(cfg.Routes, config.Route{Name: name, Match: config.IssueMatch{Titles: []string{"Echo " + name}}, Flows: []string{name}})
@@ -347,6 +355,10 @@ func TestSecretsNeverLeak(t *testing.T) {
 		cfg.Flows = append(cfg.Flows, config.Flow{Name: name, Auth: config.FlowAuthOAuth2, Timeout: 5 * time.Second, RateLimit: 100, Concurrency: 2})
 		cfg.Routes = append(cfg.Routes, config.Route{Name: name, Match: config.IssueMatch{Titles: []string{"Echo " + name}}, Flows: []string{name}})
 	}
+	// A native action on the same org: its access token (another scope set) and Okta's
+	// answers, headers included, go through the records too.
+	cfg.Flows = append(cfg.Flows, config.Flow{Name: "okta-clear", Action: config.ActionClearSessions, Timeout: 5 * time.Second, Concurrency: 2})
+	cfg.Routes = append(cfg.Routes, config.Route{Name: "okta-clear", Match: config.IssueMatch{Titles: []string{"Echo okta-clear"}}, Flows: []string{"okta-clear"}})
 	oktaKey, err := cfg.OktaKey(os.LookupEnv)
 	if err != nil {
 		t.Fatal(err)
@@ -355,6 +367,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	org.Users = []flowsim.User{{ID: "00ktw0utvzPBXxny16x7", Status: "ACTIVE", Sessions: 1}} // the seed issue's entity
 	orgSim, err := flowsim.New(flowsim.Config{Flows: []flowsim.Flow{{Alias: "oauth-ok", OAuth: true}, {Alias: "oauth-refused", OAuth: true}}, Org: org})
 	if err != nil {
 		t.Fatal(err)
@@ -370,7 +383,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	}
 	for i := range cfg.ResourceSets {
 		if strings.Contains(strings.Join(cfg.ResourceSets[i].Flows, ","), "suspend-okta-account") {
-			cfg.ResourceSets[i].Flows = append(cfg.ResourceSets[i].Flows, "echo-400", "echo-503", "oauth-ok", "oauth-refused")
+			cfg.ResourceSets[i].Flows = append(cfg.ResourceSets[i].Flows, "echo-200", "echo-400", "echo-503", "oauth-ok", "oauth-refused", "okta-clear")
 		}
 	}
 	cfg.SetDefaults() // the flows added above take the documented defaults
@@ -417,6 +430,8 @@ func TestSecretsNeverLeak(t *testing.T) {
 		{id: "secret-echo-400", title: "Echo echo-400", want: status.Failed, reason: status.ReasonPermanentFailure},
 		{id: "secret-echo-503", title: "Echo echo-503", want: status.Failed, reason: status.ReasonRetriesExhausted},
 		{id: "secret-oauth-ok", title: "Echo oauth-ok", want: status.Succeeded},
+		{id: "secret-echo-200", title: "Echo echo-200", want: status.Succeeded},
+		{id: "secret-okta-clear", title: "Echo okta-clear", want: status.Succeeded},
 		{id: "secret-oauth-refused", title: "Echo oauth-refused", want: status.Failed, reason: status.ReasonPermanentFailure},
 		{id: "secret-invalid", data: []byte(`{"eventId":"secret-invalid","issueTitle":"Unused Admin Account"}`), want: status.Rejected, reason: status.ReasonSchemaViolation},
 	}
@@ -591,6 +606,22 @@ func TestSecretsNeverLeak(t *testing.T) {
 	// The echoed bodies made it into the records, redacted.
 	if r, _ := terminal(recs, "secret-echo-400"); !strings.Contains(r.Error, "token [REDACTED] refused") {
 		t.Errorf("echo-400 error %q, want the body with the token redacted", r.Error)
+	}
+	// So did the output and the response headers, redacted: the scan above would have
+	// proved nothing had they been left out.
+	r, _ := terminal(recs, "secret-echo-200")
+	h := r.ResponseHeaders
+	if !strings.Contains(r.Output, "token [REDACTED] refused") || len(h["X-Echo"]) != 1 || h["X-Echo"][0] != "got [REDACTED]" ||
+		len(h["Set-Cookie"]) != 1 || h["Set-Cookie"][0] != "[REDACTED]" || len(h["X-Upstream-Authorization"]) != 1 || h["X-Upstream-Authorization"][0] != "[REDACTED]" {
+		t.Errorf("echo-200 output %q, headers %v; want both kept with the token redacted", r.Output, h)
+	}
+	if r, _ := terminal(recs, "secret-okta-clear"); r.HTTPStatus != 204 || len(r.ResponseHeaders["X-Okta-Request-Id"]) != 1 {
+		t.Errorf("okta-clear: HTTP %d, headers %v; want Okta's 204 with its headers", r.HTTPStatus, r.ResponseHeaders)
+	}
+	for _, dl := range deadLetters(t, b) {
+		if dl.EventID == "secret-echo-400" && (len(dl.ResponseHeaders["X-Echo"]) != 1 || dl.ResponseHeaders["X-Echo"][0] != "got [REDACTED]" || !strings.Contains(dl.Output, "[REDACTED]")) {
+			t.Errorf("echo-400 dead letter: output %q, headers %v; want both kept, redacted", dl.Output, dl.ResponseHeaders)
+		}
 	}
 }
 
