@@ -67,9 +67,11 @@
 // With [Config].Org the simulator is also an Okta org:
 //
 //	POST   /oauth2/v1/token                            client credentials + private_key_jwt
+//	GET    /api/v1/users/{id}                          okta.users.read (or .manage): id, status, login
 //	GET    /api/v1/users/{id}/groups                   okta.users.read (or .manage, okta.groups.read)
 //	DELETE /api/v1/users/{id}/sessions                 okta.users.manage, 204
-//	POST   /api/v1/users/{id}/lifecycle/suspend        okta.users.manage, ACTIVE → SUSPENDED
+//	POST   /api/v1/users/{id}/lifecycle/suspend        okta.users.manage, ACTIVE → SUSPENDED; else 400
+//	                                                   E0000001 "Cannot suspend a user that is not active"
 //	GET|PUT /api/v1/users/{id}/risk                    okta.userRisk.read / .manage
 //	POST   /api/v1/users/{id}/lifecycle/expire_password okta.users.manage
 //	DELETE /api/v1/groups/{gid}/users/{id}             okta.groups.manage, 204 (OKTA_GROUP only)
@@ -83,7 +85,10 @@
 // requested scope is granted and issues an opaque Bearer token living
 // [OrgConfig].TokenLifetime. An app with RequireDPoP gets Okta's invalid_dpop_proof.
 // Management API answers carry X-Rate-Limit-Limit/Remaining/Reset (a 60 s window per
-// endpoint), and 429 E0000047 past the limit. A polling /api/v1/logs request (no until)
+// endpoint, [OrgConfig].APIRateWindow) and a Date on the simulator's clock, and 429 E0000047
+// past the limit. [Simulator.OrgCalls] lists every management call answered, with its time,
+// status and rate-limit headers, so tests can check when calls were made against what the
+// headers announced. A polling /api/v1/logs request (no until)
 // always gets a next link. Exact error texts Okta does not document are guessed and marked
 // so in the code. Tests revoke tokens ([Simulator.RevokeToken], [Simulator.RevokeTokens]),
 // rotate keys ([Simulator.SetClientKeys]), add System Log events

@@ -38,6 +38,12 @@
 // a caller can budget per endpoint; [RateLimit.Wait] measures the reset from the response's
 // Date, as Okta's SDK does.
 //
+// [Actions] is the table of native remediation actions (name, call, scope, params) that
+// configuration and package action share. [Client.Send] makes a call and returns Okta's
+// answer as it came (status, headers, a capped body) for callers that keep it;
+// [Client.UserStatus] reads a user's status, which tells an action already in effect from a
+// refusal.
+//
 // # Errors
 //
 // Failures are [*Error], matched with errors.Is against a kind (ErrInvalidClient,
