@@ -23,7 +23,13 @@
 // may answer 200 or 400–599. The execution id comes back in a response header whose name
 // Okta does not document: [Endpoint.ExecutionIDHeader] (default "X-Execution-Id") is read
 // first, then any header whose name contains "execution-id". [Result.Header] carries every
-// response header so callers can record them.
+// response header so callers can record them, redacted ([RedactHeader]: secret-looking
+// names, and the request's credentials wherever they are echoed); [Result.Body] keeps the
+// start of the output (ClientConfig.MaxResultBody), credentials cut out too.
+//
+// An [Endpoint] may name an Okta native action (Endpoint.Action) instead of a URL: such an
+// endpoint is for package action's invoker, and [Client] refuses it. [NewError] lets such a
+// target report its failures with this package's outcome classes.
 //
 // # Authentication
 //

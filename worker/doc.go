@@ -13,7 +13,8 @@
 // Dispatch consumes REMEDIATION_DISPATCH with one durable consumer per flow and priority, so
 // that a saturated or failing flow never delays another and urgent work goes first. A flow's
 // jobs are fetched only while it is not held (circuit breaker open, paused by an operator,
-// blast-radius cap full, penalised by a 429's Retry-After) and called only once a slot of its
+// blast-radius cap full, penalised by a 429's Retry-After, or held by an answer saying the
+// target's rate-limit window is spent: flow.Result.Hold) and called only once a slot of its
 // rate budget — shared by all replicas through a JetStream KV key — has come. A fetched job is
 // kept alive by heartbeats from the moment of fetch; one whose slot is further away than half
 // the ack wait is handed back with a delay instead of being held (and no slot is booked for
