@@ -112,6 +112,7 @@ var documentedDefaults = []defaultCase{
 	{"streams.maxBytes", "-1", func(c *config.Config) any { return c.Streams.MaxBytes }, int64(-1)},
 	{"unrouted", "skip", func(c *config.Config) any { return c.Unrouted }, "skip"},
 	{"limits.maxEventBytes", "262144", func(c *config.Config) any { return c.Limits.MaxEventBytes }, int64(262144)},
+	{"limits.maxOutputBytes", "4096", func(c *config.Config) any { return c.Limits.MaxOutputBytes }, 4096},
 	{"flows[].breaker.consecutiveFailures", "5", func(c *config.Config) any { return c.Flows[0].Breaker.ConsecutiveFailures }, 5},
 	{"flows[].breaker.consecutiveFailures", "30s", func(c *config.Config) any { return c.Flows[0].Breaker.Cooldown }, 30 * time.Second},
 	{"flows[].breaker.failureRatio", "0.5", func(c *config.Config) any { return c.Flows[0].Breaker.FailureRatio }, 0.5},
