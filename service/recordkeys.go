@@ -9,16 +9,17 @@ import (
 	"github.com/remediator/remediator/seal"
 )
 
-// RecordKeysFileName is the file, in the credentials directory of the embedded server, that
+// RecordKeysFileName is the file, in the data directory of the embedded server, that
 // holds the record keys `run` generates when security.recordKeys names none.
 const RecordKeysFileName = "record-keys"
 
 // RecordKeysFile is where the embedded server of cfg keeps its generated record keys:
-// <nats.embedded.storeDir>/credentials/record-keys, made absolute.
+// <nats.embedded.storeDir>/record-keys, made absolute (mode 0600). It is next to the
+// credentials directory, not in it: the keys are needed with nats.embedded.auth off too.
 func RecordKeysFile(cfg *config.Config) (string, error) {
-	dir, err := CredentialsDir(cfg)
+	dir, err := filepath.Abs(cfg.NATS.Embedded.StoreDir)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("nats.embedded.storeDir: %w", err)
 	}
 	return filepath.Join(dir, RecordKeysFileName), nil
 }
