@@ -2,12 +2,16 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/remediator/remediator/broker"
+	"github.com/remediator/remediator/seal"
 )
 
 // ControlAuditSubject is where the worker records every change it sees to [ControlsBucket].
@@ -96,4 +100,52 @@ func clip(b []byte, n int) string {
 // changedControl is the controls watch's audit hook.
 func (w *Worker) changedControl(ctx context.Context) func(controlChange, broker.KVEntry, bool) {
 	return func(ch controlChange, e broker.KVEntry, atStart bool) { w.auditControl(ctx, ch, e, atStart) }
+}
+
+// Switch is one switch set in [ControlsBucket], as an operator sees it.
+type Switch struct {
+	Key string `json:"key"`
+	// Kind is "pause" or "dryrun"; Flow the flow it holds ([AllFlows] for every flow).
+	Kind string `json:"kind"`
+	Flow string `json:"flow"`
+	// Control says who set it, when and why (zero when Unverified).
+	Control Control `json:"control"`
+	// Unverified says why the value does not verify: remediator did not write it, and the
+	// workers ignore it. "" for a switch in force.
+	Unverified string `json:"unverified,omitempty"`
+}
+
+// ControlReader is what [ReadSwitches] needs of the controls bucket; *broker.KV implements it.
+type ControlReader interface {
+	Keys(ctx context.Context) ([]string, error)
+	Get(ctx context.Context, key string) ([]byte, uint64, error)
+}
+
+var _ ControlReader = (*broker.KV)(nil)
+
+// ReadSwitches lists the switches set in the controls bucket, sorted by key, each verified
+// with keys as the workers verify it: those with Unverified set are not in force.
+func ReadSwitches(ctx context.Context, kv ControlReader, keys *seal.Keyring) ([]Switch, error) {
+	names, err := kv.Keys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := []Switch{}
+	for _, key := range names {
+		value, _, err := kv.Get(ctx, key)
+		if errors.Is(err, broker.ErrKeyNotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		kind, flow, _ := strings.Cut(key, ".")
+		sw := Switch{Key: key, Kind: kind, Flow: flow}
+		if sw.Control, err = DecodeControl(keys, key, value); err != nil {
+			sw.Unverified = err.Error()
+		}
+		out = append(out, sw)
+	}
+	slices.SortFunc(out, func(a, b Switch) int { return strings.Compare(a.Key, b.Key) })
+	return out, nil
 }

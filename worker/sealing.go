@@ -138,6 +138,9 @@ func EncodeControl(keys *seal.Keyring, key string, c Control) ([]byte, error) {
 // matching [seal.ErrUnverified] means remediator did not write it.
 func DecodeControl(keys *seal.Keyring, key string, value []byte) (Control, error) {
 	var c Control
+	if keys == nil {
+		return c, errors.New("no record keys to verify it with")
+	}
 	b, _, err := keys.OpenValue(ControlsBucket, key, value)
 	if err != nil {
 		return c, err
