@@ -211,6 +211,10 @@ func TestForgeriesAreRefused(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "REFUSED: 1 dead letter do") || !strings.Contains(out, "UNVERIFIED") {
 			t.Errorf("dlq replay --dry-run: exit %d %s\n%s", code, errOut, out)
 		}
+		code, out, errOut = runCLI(t, svc, "dlq", "show", strconv.FormatUint(ack.Sequence, 10))
+		if code != 0 || !strings.Contains(out, "UNVERIFIED") {
+			t.Errorf("dlq show of a forged letter: exit %d %s\n%s", code, errOut, out)
+		}
 		code, out, errOut = runCLI(t, svc, "dlq", "replay", strconv.FormatUint(ack.Sequence, 10), "--yes")
 		if code != 0 || !strings.Contains(out, "nothing replayed") {
 			t.Errorf("dlq replay: exit %d %s\n%s", code, errOut, out)
