@@ -64,7 +64,7 @@ in the Remediator-Principal-Groups header).`,
 				return err
 			}
 			rows := flowRows(cfg, policy.New(cfg), as, policy.ParseGroups(groups))
-			switches, swErr := g.readSwitches(cmd.Context())
+			switches, verified, swErr := g.readSwitches(cmd.Context())
 			for i := range rows {
 				for _, sw := range switches {
 					if sw.Flow == rows[i].Flow || sw.Flow == worker.AllFlows {
@@ -78,7 +78,7 @@ in the Remediator-Principal-Groups header).`,
 				return enc.Encode(rows)
 			}
 			printFlowRows(g, rows, as != "")
-			printSwitches(g, switches, swErr)
+			printSwitches(g, switches, verified, swErr)
 			return nil
 		},
 	}
@@ -169,22 +169,25 @@ func flowsYesNo(b bool) string {
 	return "no"
 }
 
-// readSwitches reads the switches set in remediation_controls, verified with the record keys.
-func (g *globals) readSwitches(ctx context.Context) ([]worker.Switch, error) {
+// readSwitches reads the switches set in remediation_controls, verified with the record keys
+// when they are at hand (verified says so).
+func (g *globals) readSwitches(ctx context.Context) (switches []worker.Switch, verified bool, err error) {
 	b, err := g.connect(ctx)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer b.Close()
 	kv, err := b.OpenKeyValue(ctx, worker.ControlsBucket)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return worker.ReadSwitches(ctx, kv, g.verifyKeys())
+	keys := g.verifyKeys()
+	switches, err = worker.ReadSwitches(ctx, kv, keys)
+	return switches, keys != nil, err
 }
 
 // printSwitches lists the switches under the flows, those in force first.
-func printSwitches(g *globals, switches []worker.Switch, err error) {
+func printSwitches(g *globals, switches []worker.Switch, verified bool, err error) {
 	w := g.stdout
 	if err != nil {
 		fmt.Fprintf(w, "\nSwitches: unknown (%s)\n", safe(oneLine(err.Error())))
@@ -203,6 +206,10 @@ func printSwitches(g *globals, switches []worker.Switch, err error) {
 		target := "flow " + sw.Flow
 		if sw.Flow == worker.AllFlows {
 			target = "every flow"
+		}
+		if !verified {
+			fmt.Fprintf(w, "  %s %s: set, not verified (no record keys here: see the warning above)\n", what, safe(target))
+			continue
 		}
 		if sw.Unverified != "" {
 			fmt.Fprintf(w, "  IGNORED %s %s: not written by remediator (%s); the workers do not obey it\n", what, safe(target), safe(sw.Unverified))
