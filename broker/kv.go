@@ -148,6 +148,24 @@ func (kv *KV) Keys(ctx context.Context) ([]string, error) {
 // empty bucket). Watch returns an error if the watch cannot start or the
 // connection is closed under it.
 func (kv *KV) Watch(ctx context.Context, key string, fn func(key string, value []byte, deleted bool), ready func()) error {
+	return kv.WatchEntries(ctx, key, func(e KVEntry) { fn(e.Key, e.Value, e.Deleted) }, ready)
+}
+
+// KVEntry is one value (or deletion) of a key, as a watch sees it.
+type KVEntry struct {
+	Key   string
+	Value []byte
+	// Revision is the entry's sequence in the bucket: the same for every watcher, so it
+	// names one change (e.g. for de-duplicating what several replicas record of it).
+	Revision uint64
+	// Created is when the server stored the entry.
+	Created time.Time
+	// Deleted reports a delete or purge (Value is then empty).
+	Deleted bool
+}
+
+// WatchEntries is [KV.Watch] with each entry's revision and time.
+func (kv *KV) WatchEntries(ctx context.Context, key string, fn func(KVEntry), ready func()) error {
 	var (
 		w   jetstream.KeyWatcher
 		err error
@@ -180,7 +198,8 @@ func (kv *KV) Watch(ctx context.Context, key string, fn func(key string, value [
 				continue
 			}
 			op := e.Operation()
-			fn(e.Key(), e.Value(), op == jetstream.KeyValueDelete || op == jetstream.KeyValuePurge)
+			fn(KVEntry{Key: e.Key(), Value: e.Value(), Revision: e.Revision(), Created: e.Created(),
+				Deleted: op == jetstream.KeyValueDelete || op == jetstream.KeyValuePurge})
 		}
 	}
 }

@@ -176,8 +176,9 @@ no longer keeps it (streams.maxAge).`,
 				}
 				evErr = err
 			}
+			why := unverified(g.verifyKeys(), l.Subject, l.Data, l.Header)
 			if g.jsonOut {
-				out := dlqShowJSON{Sequence: l.Sequence, Time: l.Time, Subject: l.Subject, Header: l.Header, Record: l.Record}
+				out := dlqShowJSON{Sequence: l.Sequence, Time: l.Time, Subject: l.Subject, Header: l.Header, Record: l.Record, Unverified: why}
 				if ev != nil {
 					out.Event = &eventJSON{Stream: broker.StreamEvents, Sequence: ev.Sequence, Subject: ev.Subject, Header: ev.Header, Payload: ev.Payload}
 				}
@@ -185,6 +186,9 @@ no longer keeps it (streams.maxAge).`,
 					out.EventError = evErr.Error()
 				}
 				return writeJSON(g.stdout, out)
+			}
+			if why != "" {
+				fmt.Fprintln(g.stdout, safe(markUnverified("this dead letter will not be replayed", why)))
 			}
 			printDeadLetter(g.stdout, l, ev, evErr)
 			return nil
@@ -203,6 +207,8 @@ type dlqShowJSON struct {
 	Record     status.DeadLetter   `json:"record"`
 	Event      *eventJSON          `json:"event,omitempty"`
 	EventError string              `json:"eventError,omitempty"`
+	// Unverified says why the letter's MAC does not verify (remediator did not write it).
+	Unverified string `json:"unverified,omitempty"`
 }
 
 type eventJSON struct {

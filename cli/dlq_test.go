@@ -36,6 +36,8 @@ func natsFlags(url string) []string {
 	flags := []string{"--nats-url", url}
 	if svc := servicetest.ByNATSURL(url); svc != nil {
 		flags = append(flags, "--data-dir", svc.DataDir())
+	} else if dir, ok := provisionedDirs.Load(url); ok {
+		flags = append(flags, "--data-dir", dir.(string))
 	}
 	return flags
 }

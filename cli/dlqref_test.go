@@ -9,17 +9,21 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/remediator/remediator/broker"
 	"github.com/remediator/remediator/broker/brokertest"
 	"github.com/remediator/remediator/cli"
+	"github.com/remediator/remediator/seal"
+	"github.com/remediator/remediator/service"
 	"github.com/remediator/remediator/status"
 )
 
 // provisioned starts a JetStream with remediator's streams and no service: dead letters are
-// written by the test itself.
+// written by the test itself, signed with the record key of a data directory of the test's,
+// which the commands are pointed at (as after a local `run`).
 func provisioned(t *testing.T) (string, *broker.Broker) {
 	t.Helper()
 	srv := brokertest.Server(t)
@@ -28,8 +32,19 @@ func provisioned(t *testing.T) (string, *broker.Broker) {
 	if err := b.Provision(context.Background(), streams); err != nil {
 		t.Fatal(err)
 	}
+	dir := t.TempDir()
+	keys, err := seal.EnsureFile(filepath.Join(dir, service.RecordKeysFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	provisionedDirs.Store(srv.ClientURL(), dir)
+	provisionedKeys.Store(b, keys)
+	t.Cleanup(func() { provisionedDirs.Delete(srv.ClientURL()); provisionedKeys.Delete(b) })
 	return srv.ClientURL(), b
 }
+
+// The data directories and record keys of the servers provisioned started.
+var provisionedDirs, provisionedKeys sync.Map
 
 func putLetter(t *testing.T, b *broker.Broker, rec status.DeadLetter) uint64 {
 	t.Helper()
@@ -37,7 +52,11 @@ func putLetter(t *testing.T, b *broker.Broker, rec status.DeadLetter) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ack, err := b.Publish(context.Background(), rec.Reason.Subject(), data, broker.PublishOptions{})
+	h := map[string][]string{}
+	if k, ok := provisionedKeys.Load(b); ok { // as the worker signs it
+		h[seal.Header] = []string{k.(*seal.Keyring).SignRecord(rec.Reason.Subject(), data)}
+	}
+	ack, err := b.Publish(context.Background(), rec.Reason.Subject(), data, broker.PublishOptions{Header: h})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -110,8 +110,12 @@ Only events can be replayed: a dead letter whose original subject is not remedia
 				return err
 			}
 			defer flush()
-			s := dlq.New(b, dlq.Options{Server: redactURL(g.url()), Publisher: publish.New(b, tr.Provider)})
+			keys, keysErr := g.recordKeys() // needed from the first letter on
+			s := dlq.New(b, dlq.Options{Server: redactURL(g.url()), Publisher: publish.New(b, tr.Provider), Keys: keys})
 			plan, err := s.PlanReplay(ctx, sel, operator(as))
+			if errors.Is(err, dlq.ErrNoRecordKeys) && keysErr != nil {
+				return fmt.Errorf("cannot replay: a dead letter is replayed only once verified with the record keys: %w", keysErr)
+			}
 			if err != nil {
 				return hint(err)
 			}
@@ -207,6 +211,9 @@ func (g *globals) printReplayPlan(p *dlq.Plan, perSecond float64) error {
 			fmt.Fprintf(w, "%6d  %-25s  %-17s  %-37s  %-22s  %s\n", l.Sequence, l.Time.Local().Format(time.RFC3339),
 				l.Reason, orDash(clip(safe(l.EventID), 37)), orDash(clip(safe(l.Flow), 22)), safe(to))
 		}
+	}
+	if n := p.Unverified(); n > 0 {
+		fmt.Fprintf(w, "REFUSED: %s do not verify (UNVERIFIED below): remediator did not write them; they are never replayed\n", dlq.CountLetters(n))
 	}
 	for _, s := range p.Skipped {
 		fmt.Fprintf(w, "skipped %d: %s\n", s.Sequence, safe(s.Why))

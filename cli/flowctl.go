@@ -51,7 +51,11 @@ func newFlowControlCmds(g *globals) []*cobra.Command {
 		if on {
 			ctl = &worker.Control{By: user, At: time.Now().UTC(), Reason: reason}
 		}
-		if err := worker.SetControl(ctx, kv, key, ctl); err != nil {
+		keys, err := g.recordKeys() // a switch value is obeyed only if sealed with a record key
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", action, flow, err)
+		}
+		if err := worker.SetSignedControl(ctx, kv, keys, key, ctl); err != nil {
 			return fmt.Errorf("%s %s: %w", action, flow, err)
 		}
 		host, _ := os.Hostname()

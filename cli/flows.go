@@ -1,16 +1,19 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/remediator/remediator/config"
 	"github.com/remediator/remediator/policy"
+	"github.com/remediator/remediator/worker"
 )
 
 func newFlowsCmd(g *globals) *cobra.Command {
@@ -31,6 +34,9 @@ type flowRow struct {
 	View      *bool    `json:"view,omitempty"`
 	Run       *bool    `json:"run,omitempty"`
 	GrantedBy []string `json:"grantedBy,omitempty"`
+	// Switches set on the flow (its own and those for every flow), when NATS is reachable;
+	// those with unverified set are ignored by the workers.
+	Switches []worker.Switch `json:"switches,omitempty"`
 }
 
 func newFlowsListCmd(g *globals) *cobra.Command {
@@ -40,6 +46,8 @@ func newFlowsListCmd(g *globals) *cobra.Command {
 		Short: "List the flows: invoke host, routes and rules, resource sets, and what --as USER may do",
 		Long: `List prints each configured flow with the host of its invoke URL (never the token), the
 routes and entity-risk rules that send events to it, and the resource sets that hold it.
+Below, when NATS is reachable, the switches set in remediation_controls (pause, dry-run),
+who set them, when and why; a value remediator did not write is shown as IGNORED.
 
 With --as, it also says whether that principal may view and run each flow, as the worker
 decides: an Okta user id or login, a default principal's name, or rule:<name> for an
@@ -56,12 +64,21 @@ in the Remediator-Principal-Groups header).`,
 				return err
 			}
 			rows := flowRows(cfg, policy.New(cfg), as, policy.ParseGroups(groups))
+			switches, verified, swErr := g.readSwitches(cmd.Context())
+			for i := range rows {
+				for _, sw := range switches {
+					if sw.Flow == rows[i].Flow || sw.Flow == worker.AllFlows {
+						rows[i].Switches = append(rows[i].Switches, sw)
+					}
+				}
+			}
 			if g.jsonOut {
 				enc := json.NewEncoder(g.stdout)
 				enc.SetIndent("", "  ")
 				return enc.Encode(rows)
 			}
 			printFlowRows(g, rows, as != "")
+			printSwitches(g, switches, verified, swErr)
 			return nil
 		},
 	}
@@ -150,4 +167,58 @@ func flowsYesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// readSwitches reads the switches set in remediation_controls, verified with the record keys
+// when they are at hand (verified says so).
+func (g *globals) readSwitches(ctx context.Context) (switches []worker.Switch, verified bool, err error) {
+	b, err := g.connect(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	defer b.Close()
+	kv, err := b.OpenKeyValue(ctx, worker.ControlsBucket)
+	if err != nil {
+		return nil, false, err
+	}
+	keys := g.verifyKeys()
+	switches, err = worker.ReadSwitches(ctx, kv, keys)
+	return switches, keys != nil, err
+}
+
+// printSwitches lists the switches under the flows, those in force first.
+func printSwitches(g *globals, switches []worker.Switch, verified bool, err error) {
+	w := g.stdout
+	if err != nil {
+		fmt.Fprintf(w, "\nSwitches: unknown (%s)\n", safe(oneLine(err.Error())))
+		return
+	}
+	if len(switches) == 0 {
+		fmt.Fprintln(w, "\nSwitches: none set (every flow dispatches as configured)")
+		return
+	}
+	fmt.Fprintln(w, "\nSwitches set (remediation_controls):")
+	for _, sw := range switches {
+		what := "pause"
+		if sw.Kind == "dryrun" {
+			what = "dry-run"
+		}
+		target := "flow " + sw.Flow
+		if sw.Flow == worker.AllFlows {
+			target = "every flow"
+		}
+		if !verified {
+			fmt.Fprintf(w, "  %s %s: set, not verified (no record keys here: see the warning above)\n", what, safe(target))
+			continue
+		}
+		if sw.Unverified != "" {
+			fmt.Fprintf(w, "  IGNORED %s %s: not written by remediator (%s); the workers do not obey it\n", what, safe(target), safe(sw.Unverified))
+			continue
+		}
+		line := fmt.Sprintf("  %s %s: set by %s at %s", what, target, orDash(sw.Control.By), sw.Control.At.Local().Format(time.RFC3339))
+		if sw.Control.Reason != "" {
+			line += " — " + oneLine(sw.Control.Reason)
+		}
+		fmt.Fprintln(w, safe(line))
+	}
 }

@@ -84,12 +84,14 @@ type eventHistoryJSON struct {
 func (g *globals) eventHistory(ctx context.Context, b *broker.Broker, eventID string, from time.Time) (eventHistoryJSON, error) {
 	h := eventHistoryJSON{EventID: eventID, Statuses: []status.Record{}, DeadLetters: []dlq.Entry{}}
 	needle, _ := json.Marshal(eventID) // as the worker encodes it, quotes included
+	keys := g.verifyKeys()
 	err := b.Scan(ctx, broker.StreamStatus, status.SubjectPrefix+">", 0, from, func(m *broker.StoredMessage) bool {
 		if !bytes.Contains(m.Data, needle) && !bytes.Contains(m.Data, []byte(eventID)) {
 			return true // cheap pre-check before decoding
 		}
 		var r status.Record
 		if json.Unmarshal(m.Data, &r) == nil && r.EventID == eventID {
+			r.Unverified = unverified(keys, m.Subject, m.Data, m.Header)
 			h.Statuses = append(h.Statuses, r)
 		}
 		return true
@@ -148,6 +150,7 @@ func printHistory(w io.Writer, h eventHistoryJSON) {
 		if r.ExecutionID != "" && r.Outcome != status.Succeeded {
 			detail += " (execution " + r.ExecutionID + ")"
 		}
+		detail = markUnverified(detail, r.Unverified)
 		fmt.Fprintf(w, "%-29s  %-9s  %-21s  %3d  %-4s  %-32s  %s\n",
 			r.Timestamp.Local().Format("2006-01-02T15:04:05.000Z07:00"), r.Outcome, orDash(clip(safe(r.Flow), 21)), r.Attempt, http,
 			orDash(safe(r.TraceID)), safe(detail))
@@ -184,8 +187,9 @@ func newStatusTailCmd(g *globals) *cobra.Command {
 			if !g.jsonOut {
 				fmt.Fprintln(g.stdout, statusHeader)
 			}
+			keys := g.verifyKeys()
 			err = b.Tail(ctx, broker.StreamStatus, filter, last, func(m *broker.StoredMessage) {
-				printStatus(g.stdout, m.Data, g.jsonOut)
+				printStatus(g.stdout, m.Data, g.jsonOut, unverified(keys, m.Subject, m.Data, m.Header))
 			})
 			if ctx.Err() != nil {
 				return nil // Ctrl-C
@@ -201,12 +205,16 @@ func newStatusTailCmd(g *globals) *cobra.Command {
 
 const statusHeader = "TIME                      OUTCOME    EVENT ID                               FLOW                   TRY  HTTP  DETAIL"
 
-func printStatus(w io.Writer, data []byte, asJSON bool) {
+func printStatus(w io.Writer, data []byte, asJSON bool, unverifiedWhy string) {
+	var r status.Record
 	if asJSON {
+		if unverifiedWhy != "" && json.Unmarshal(data, &r) == nil {
+			r.Unverified = unverifiedWhy
+			data, _ = json.Marshal(r)
+		}
 		fmt.Fprintln(w, safe(strings.TrimSpace(string(data))))
 		return
 	}
-	var r status.Record
 	if err := json.Unmarshal(data, &r); err != nil {
 		fmt.Fprintf(w, "(unreadable status record: %v)\n", err)
 		return
@@ -223,6 +231,7 @@ func printStatus(w io.Writer, data []byte, asJSON bool) {
 	case status.Skipped:
 		detail = skippedDetail(r)
 	}
+	detail = markUnverified(detail, unverifiedWhy)
 	http := "-"
 	if r.HTTPStatus != 0 {
 		http = fmt.Sprint(r.HTTPStatus)

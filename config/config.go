@@ -41,6 +41,8 @@ type Config struct {
 	Unrouted string `yaml:"unrouted"`
 	// Okta is the org remediator works against as an API Services app (see config/okta.go).
 	Okta OktaConfig `yaml:"okta"`
+	// Security holds the record keys (see config/security.go).
+	Security Security `yaml:"security"`
 
 	// source is the file the configuration came from ("built-in default" otherwise).
 	source string
@@ -479,6 +481,7 @@ func (c *Config) Validate() error {
 	c.Ingress.validate(bad)
 	c.validateOkta(bad)
 	c.validateActions(bad)
+	c.validateSecurity(bad)
 	seen := map[int]string{}
 	for _, r := range c.RiskRules {
 		if other, ok := seen[r.Priority]; ok && r.Priority != 0 {

@@ -56,6 +56,7 @@ func (c *Config) CheckSecrets(lookupEnv func(string) (string, bool)) error {
 			bad(f.key, "%s", problem)
 		}
 	}
+	c.checkRecordKeys(lookupEnv, bad)
 	return errors.Join(errs...)
 }
 

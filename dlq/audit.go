@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/remediator/remediator/broker"
+	"github.com/remediator/remediator/seal"
 )
 
 // auditAction is the last part of an audit subject: remediation.audit.<action>.
@@ -68,7 +69,11 @@ func (s *Store) recordAudit(ctx context.Context, a *AuditRecord, part int, seqs,
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	subject := auditAction(a.Action).subject()
-	if _, err := s.b.Publish(ctx, subject, data, broker.PublishOptions{MsgID: fmt.Sprintf("audit:%s:%d", a.ID, part)}); err != nil {
+	var h map[string][]string
+	if s.keys != nil { // signed, as the worker's records are
+		h = map[string][]string{seal.Header: {s.keys.SignRecord(subject, data)}}
+	}
+	if _, err := s.b.Publish(ctx, subject, data, broker.PublishOptions{MsgID: fmt.Sprintf("audit:%s:%d", a.ID, part), Header: h}); err != nil {
 		return fmt.Errorf("record the audit on %s: %w", subject, s.explain(err, broker.StreamAudit))
 	}
 	return nil

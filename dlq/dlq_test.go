@@ -14,6 +14,7 @@ import (
 	"github.com/remediator/remediator/broker"
 	"github.com/remediator/remediator/broker/brokertest"
 	"github.com/remediator/remediator/dlq"
+	"github.com/remediator/remediator/seal"
 	"github.com/remediator/remediator/status"
 )
 
@@ -30,8 +31,17 @@ func testCtx(t *testing.T) context.Context {
 func newStore(t *testing.T) (*broker.Broker, *dlq.Store) {
 	t.Helper()
 	b := brokertest.Connect(t)
-	return b, dlq.New(b, dlq.Options{Host: "test-host"})
+	return b, dlq.New(b, dlq.Options{Host: "test-host", Keys: testKeys})
 }
+
+// testKeys are the record keys the worker of these tests would hold.
+var testKeys = func() *seal.Keyring {
+	k, err := seal.NewKeyring(seal.Key{ID: "test1", Secret: []byte("dlq-test-record-key-0123456789abcdef")})
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
 
 // publishEvent stores an event in REMEDIATION_EVENTS, as an ingress would.
 func publishEvent(t *testing.T, b *broker.Broker, payload string, header map[string][]string) uint64 {
@@ -53,7 +63,26 @@ func putLetter(t *testing.T, b *broker.Broker, rec status.DeadLetter) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ack, err := b.Publish(testCtx(t), rec.Reason.Subject(), data, broker.PublishOptions{})
+	subject := rec.Reason.Subject()
+	ack, err := b.Publish(testCtx(t), subject, data, broker.PublishOptions{Header: map[string][]string{seal.Header: {testKeys.SignRecord(subject, data)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ack.Sequence
+}
+
+// forgeLetter stores a dead letter no record key signed, with a MAC header of mac ("": none).
+func forgeLetter(t *testing.T, b *broker.Broker, rec status.DeadLetter, mac string) uint64 {
+	t.Helper()
+	data, err := json.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h map[string][]string
+	if mac != "" {
+		h = map[string][]string{seal.Header: {mac}}
+	}
+	ack, err := b.Publish(testCtx(t), rec.Reason.Subject(), data, broker.PublishOptions{Header: h})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/remediator/remediator/broker"
 	"github.com/remediator/remediator/publish"
+	"github.com/remediator/remediator/seal"
 	"github.com/remediator/remediator/status"
 )
 
@@ -33,10 +34,15 @@ type Options struct {
 	Publisher *publish.Publisher
 	// Host is recorded in audit records. Default: os.Hostname.
 	Host string
+	// Keys are the record keys: a dead letter is replayed only if its MAC (header
+	// Remediator-Mac) verifies with them, and audit records are signed with the primary.
+	// Required to replay ([ErrNoRecordKeys] otherwise); listing and purging work without.
+	Keys *seal.Keyring
 }
 
 // Store reads and operates REMEDIATION_DLQ. It is safe for concurrent use.
 type Store struct {
+	keys   *seal.Keyring
 	b      Streams
 	pub    *publish.Publisher
 	server string
@@ -45,7 +51,7 @@ type Store struct {
 
 // New returns a Store over b.
 func New(b Streams, opts Options) *Store {
-	s := &Store{b: b, pub: opts.Publisher, server: opts.Server, host: opts.Host}
+	s := &Store{b: b, pub: opts.Publisher, server: opts.Server, host: opts.Host, keys: opts.Keys}
 	if s.pub == nil {
 		s.pub = publish.New(b, nil)
 	}
@@ -62,6 +68,20 @@ var ErrLetterNotFound = errors.New("dead letter not found")
 // ErrEventGone means a dead letter holds only a reference to its event and the event is no
 // longer in REMEDIATION_EVENTS (removed by the stream's retention, streams.maxAge, or deleted).
 var ErrEventGone = errors.New("event gone from " + broker.StreamEvents)
+
+// ErrNoRecordKeys means a replay was asked of a Store without record keys: it cannot tell a
+// dead letter remediator wrote from a forged one.
+var ErrNoRecordKeys = errors.New("no record keys to verify dead letters with (security.recordKeys)")
+
+// Verify checks the letter's MAC with keys: nil when remediator wrote it, an error matching
+// seal.ErrUnverified (saying why) when not.
+func (l Letter) Verify(keys *seal.Keyring) error {
+	if keys == nil {
+		return ErrNoRecordKeys
+	}
+	_, err := keys.VerifyHeader(l.Subject, l.Data, l.Header)
+	return err
+}
 
 // MissingStreamError reports that one of remediator's streams does not exist on the server:
 // the server is not the one remediator runs against, or remediator never started there.
@@ -99,6 +119,7 @@ type Letter struct {
 	Time     time.Time           // when REMEDIATION_DLQ stored it
 	Subject  string              // remediation.dlq.<reason>
 	Header   map[string][]string // headers of the dead-letter message itself
+	Data     []byte              // the message as stored, for its MAC
 	Record   status.DeadLetter
 	// DecodeErr is set when the message is not a readable dead-letter record; Record.Reason
 	// is then taken from the subject and Record.Error says what is wrong.
@@ -108,7 +129,7 @@ type Letter struct {
 // Decode reads a stored REMEDIATION_DLQ message. It never fails: an unreadable record is a
 // Letter with DecodeErr set, so that it can still be listed and purged.
 func Decode(m *broker.StoredMessage) Letter {
-	l := Letter{Sequence: m.Sequence, Time: m.Time, Subject: m.Subject, Header: m.Header}
+	l := Letter{Sequence: m.Sequence, Time: m.Time, Subject: m.Subject, Header: m.Header, Data: m.Data}
 	if err := json.Unmarshal(m.Data, &l.Record); err != nil {
 		l.DecodeErr = err
 		l.Record = status.DeadLetter{Error: fmt.Sprintf("unreadable dead-letter record: %v", err)}

@@ -35,6 +35,19 @@ const AuditBatch = 1000
 type Skipped struct {
 	Sequence uint64 `json:"sequence"`
 	Why      string `json:"why"`
+	// Unverified: the letter's MAC does not verify; remediator did not write it.
+	Unverified bool `json:"unverified,omitempty"`
+}
+
+// Unverified counts the letters the plan refuses because they do not verify.
+func (p *Plan) Unverified() int {
+	n := 0
+	for _, s := range p.Skipped {
+		if s.Unverified {
+			n++
+		}
+	}
+	return n
 }
 
 // PlannedEvent is one event a replay would publish, for one or more dead letters (one per
@@ -77,13 +90,20 @@ func (s *Store) PlanReplay(ctx context.Context, sel Selection, operator string) 
 	p := &Plan{Selector: sel.Describe, Operator: operator}
 	index := map[[sha256.Size]byte]int{}
 	err := s.each(ctx, sel, func(l Letter) error {
+		if s.keys == nil { // checked at the first letter: a missing stream or letter is said first
+			return ErrNoRecordKeys
+		}
+		if err := l.Verify(s.keys); err != nil { // first: a forged letter is named as such
+			p.Skipped = append(p.Skipped, Skipped{Sequence: l.Sequence, Why: unverifiedWhy(err), Unverified: true})
+			return nil
+		}
 		if why := notReplayable(l); why != "" {
-			p.Skipped = append(p.Skipped, Skipped{l.Sequence, why})
+			p.Skipped = append(p.Skipped, Skipped{Sequence: l.Sequence, Why: why})
 			return nil
 		}
 		ev, err := s.OriginalEvent(ctx, l)
 		if errors.Is(err, ErrEventGone) {
-			p.Skipped = append(p.Skipped, Skipped{l.Sequence, fmt.Sprintf("it holds only a reference to event %d in %s, and that event is gone (past the stream's retention, streams.maxAge, or deleted)",
+			p.Skipped = append(p.Skipped, Skipped{Sequence: l.Sequence, Why: fmt.Sprintf("it holds only a reference to event %d in %s, and that event is gone (past the stream's retention, streams.maxAge, or deleted)",
 				l.Record.EventSequence, broker.StreamEvents)})
 			return nil
 		}
@@ -210,7 +230,7 @@ func (s *Store) Replay(ctx context.Context, p *Plan, opts ReplayOptions) (Replay
 			}
 			if errors.As(err, &skip) {
 				for _, q := range seqs {
-					res.Skipped = append(res.Skipped, Skipped{q, skip.why})
+					res.Skipped = append(res.Skipped, Skipped{Sequence: q, Why: skip.why, Unverified: skip.unverified})
 				}
 				progress(len(seqs))
 				continue
@@ -249,7 +269,10 @@ var errGone = errors.New("dead letter gone")
 
 // skipError: the event of a planned group cannot be published after all (its event went
 // from REMEDIATION_EVENTS between plan and replay); its letters stay in place.
-type skipError struct{ why string }
+type skipError struct {
+	why        string
+	unverified bool
+}
 
 func (e *skipError) Error() string { return e.why }
 
@@ -266,6 +289,9 @@ func (s *Store) publish(ctx context.Context, e PlannedEvent, operator string) (u
 		if err != nil {
 			return 0, err
 		}
+		if err := got.Verify(s.keys); err != nil { // checked again: this is what is published
+			return 0, &skipError{why: unverifiedWhy(err), unverified: true}
+		}
 		l = &got
 		break
 	}
@@ -274,7 +300,7 @@ func (s *Store) publish(ctx context.Context, e PlannedEvent, operator string) (u
 	}
 	ev, err := s.OriginalEvent(ctx, *l)
 	if errors.Is(err, ErrEventGone) {
-		return 0, &skipError{err.Error()}
+		return 0, &skipError{why: err.Error()}
 	}
 	if err != nil {
 		return 0, err
@@ -289,6 +315,11 @@ func (s *Store) publish(ctx context.Context, e PlannedEvent, operator string) (u
 		return 0, fmt.Errorf("replay dead letter %d to %s: %w", seqs[0], ev.Subject, s.explain(err, broker.StreamEvents))
 	}
 	return res.Sequence, nil
+}
+
+// unverifiedWhy is the skip reason of a dead letter whose MAC does not verify.
+func unverifiedWhy(err error) string {
+	return fmt.Sprintf("UNVERIFIED: its MAC does not verify (%v), so remediator did not write it (forged on NATS, altered, or signed with a retired record key); it is not replayed — inspect it with `remediator dlq show` and purge it", err)
 }
 
 // ReplayHeaders returns the headers a replay of an event with headers orig publishes: the

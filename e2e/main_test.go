@@ -137,6 +137,8 @@ func newStack(t testing.TB, opt stackOptions) *stack {
 	t.Cleanup(func() { sim.Close(); hs.Close() })
 
 	cfg.NATS.URL = s.natsURL
+	// An external NATS needs record keys, the same for every replica and the CLI.
+	cfg.Security.RecordKeys = []config.RecordKey{{ID: "e2e", Secret: config.Secret{Env: "E2E_RECORD_KEY"}}}
 	cfg.HTTP.Addr = "off"
 	cfg.Ingress.Addr = "off" // several replicas share this file; none needs Okta's way in
 	cfg.Simulator.Enabled = false
@@ -170,6 +172,9 @@ func newStack(t testing.TB, opt stackOptions) *stack {
 	s.cfg = cfg
 	return s
 }
+
+// e2eRecordKey is the record key every replica of a stack holds.
+const e2eRecordKey = "e2e-record-key-0123456789abcdef0123456789"
 
 // simHandler serves the simulator, wakes simWake after each call, and stretches the
 // Retry-After of a 429 for the flows in retryAfter.
@@ -287,7 +292,7 @@ func (s *stack) spawnWorker() *process {
 	}
 	_ = ln.Close() // the child gets its own copy of the socket; it stays bound
 	cmd := exec.Command(binary, "run", "--config", s.cfgPath, "--log-format", "json")
-	cmd.Env = append(os.Environ(), "E2E_FLOW_TOKEN="+token, "LISTEN_FDS=1")
+	cmd.Env = append(os.Environ(), "E2E_FLOW_TOKEN="+token, "E2E_RECORD_KEY="+e2eRecordKey, "LISTEN_FDS=1")
 	cmd.ExtraFiles = []*os.File{sock} // file descriptor 3
 	logs := &wakingLog{wake: make(chan struct{}, 1)}
 	cmd.Stdout, cmd.Stderr = logs, logs

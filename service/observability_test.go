@@ -23,6 +23,7 @@ import (
 	"github.com/remediator/remediator/flowsim"
 	"github.com/remediator/remediator/internal/testwait"
 	"github.com/remediator/remediator/publish"
+	"github.com/remediator/remediator/seal"
 	"github.com/remediator/remediator/service"
 	"github.com/remediator/remediator/service/servicetest"
 	"github.com/remediator/remediator/status"
@@ -517,6 +518,23 @@ func TestSecretsNeverLeak(t *testing.T) {
 			t.Fatal(err)
 		}
 		secrets[strings.TrimSpace(string(seed))] = "NATS seed " + filepath.Base(f)
+	}
+	// The record keys (issue 13): generated next to the credentials; every record is signed
+	// with them, so a leak would be in every record's header if anywhere.
+	keysFile, err := service.RecordKeysFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyText, err := os.ReadFile(keysFile)
+	if err != nil {
+		t.Fatalf("record keys: %v", err)
+	}
+	keys, err := seal.ParseFile(keyText)
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("record keys in %s: %v", keysFile, err)
+	}
+	for _, k := range keys {
+		secrets[string(k.Secret)] = "record key " + k.ID
 	}
 	secrets[servicetest.OktaHookSecret] = "Okta event hook secret"
 	secrets[servicetest.ISPMWebhookKey] = "ISPM webhook key"

@@ -255,6 +255,12 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		addrs.Simulator = simURL
 	}
 
+	recordKeys, err := RecordKeys(cfg, env, true)
+	if err != nil {
+		return fmt.Errorf("record keys: %w", err)
+	}
+	log.Info("record keys loaded: remediator signs its records and refuses those it cannot verify", slog.Any("key_ids", recordKeys))
+
 	natsURL := cfg.NATS.URL
 	cc := connConfig(cfg, natsURL, env)
 	if natsURL == "" {
@@ -314,7 +320,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		return err
 	}
 	w, err := worker.New(workerConfig(cfg, worker.Config{
-		Broker: worker.JetStream(b), Advisories: b, Validator: validator, Router: policy.New(cfg),
+		Broker: worker.JetStream(b), Advisories: b, Validator: validator, Router: policy.New(cfg), Keys: recordKeys,
 		Invoker: invoker,
 		Logger:  log, TracerProvider: tp, MeterProvider: metrics.Provider,
 	}, flows))

@@ -128,6 +128,7 @@ func TestRunWaitsForNATS(t *testing.T) {
 
 	cfg := servicetest.Config(t, t.TempDir())
 	cfg.NATS.URL = natsURL
+	servicetest.WithRecordKey(t, cfg)
 	simLn := bind(t)
 	servicetest.PointFlowsAt(cfg, simLn.Addr().String())
 	httpLn := bind(t)

@@ -28,12 +28,16 @@ const (
 	// headers: only Stream and EventSequence, a reference to the event, and an error naming
 	// the size and the limit.
 	ReasonTooLarge Reason = "too_large"
+	// ReasonUnverified: a dispatch job whose MAC (header Remediator-Mac) is missing or does not
+	// verify with the record keys: not written by remediator (forged on NATS), altered, or
+	// signed with a key since retired. It is never run; its bytes are kept for inspection.
+	ReasonUnverified Reason = "unverified"
 )
 
 // Reasons lists every dead-letter reason.
 var Reasons = []Reason{
 	ReasonInvalidJSON, ReasonSchemaViolation, ReasonNoRoute, ReasonUnauthorized,
-	ReasonPermanentFailure, ReasonRetriesExhausted, ReasonTooLarge,
+	ReasonPermanentFailure, ReasonRetriesExhausted, ReasonTooLarge, ReasonUnverified,
 }
 
 // ParseReason checks s against [Reasons].

@@ -87,6 +87,9 @@ type Record struct {
 	DLQSequence uint64    `json:"dlqSequence,omitempty"`
 	TraceID     string    `json:"traceId,omitempty"`
 	Timestamp   time.Time `json:"timestamp"`
+	// Unverified is set by readers, never stored by the worker: why the record's MAC (header
+	// Remediator-Mac) does not verify with the record keys — remediator did not write it.
+	Unverified string `json:"unverified,omitempty"`
 }
 
 // Duration is a time.Duration that encodes as a Go duration string ("1.5s").

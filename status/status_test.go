@@ -55,6 +55,7 @@ func TestReason(t *testing.T) {
 		{status.ReasonPermanentFailure, "permanent_failure", "remediation.dlq.permanent_failure"},
 		{status.ReasonRetriesExhausted, "retries_exhausted", "remediation.dlq.retries_exhausted"},
 		{status.ReasonTooLarge, "too_large", "remediation.dlq.too_large"},
+		{status.ReasonUnverified, "unverified", "remediation.dlq.unverified"},
 	}
 	var listed []status.Reason
 	for _, tt := range tests {

@@ -42,7 +42,7 @@ func TestKillSwitchHoldsDispatchWithoutLosingEvents(t *testing.T) {
 			h := start(t, options{})
 			kv := h.controls()
 			pause := &worker.Control{By: "oncall@example.com", At: time.Now(), Reason: "investigating a detector bug"}
-			if err := worker.SetControl(context.Background(), kv, worker.PauseKey(target), pause); err != nil {
+			if err := worker.SetSignedControl(context.Background(), kv, worker.KeysForTests(), worker.PauseKey(target), pause); err != nil {
 				t.Fatal(err)
 			}
 			seed := readFixture(t, "ispm-unused-admin.json")
@@ -96,7 +96,7 @@ func TestDryRunSwitchIsSeenBeforeTheFirstEvent(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := worker.SetControl(context.Background(), kv, worker.DryRunKey("clear-sessions"), &worker.Control{By: "t", At: time.Now()}); err != nil {
+		if err := worker.SetSignedControl(context.Background(), kv, worker.KeysForTests(), worker.DryRunKey("clear-sessions"), &worker.Control{By: "t", At: time.Now()}); err != nil {
 			t.Fatal(err)
 		}
 	}})

@@ -3,6 +3,8 @@ package worker
 import (
 	"log/slog"
 	"time"
+
+	"github.com/remediator/remediator/seal"
 )
 
 // configForTests is a complete worker configuration for tests, with small delays so that
@@ -24,7 +26,18 @@ func configForTests() Config {
 		JobRetention:       time.Hour,
 		Replicas:           1,
 		Unrouted:           UnroutedSkip,
+		Keys:               keysForTests(),
 	}
+}
+
+// keysForTests is a keyring with one key, "test1", the same in every test: records a test
+// writes by hand verify only when signed with it (see SignForTests).
+func keysForTests() *seal.Keyring {
+	k, err := seal.NewKeyring(seal.Key{ID: "test1", Secret: []byte("worker-test-record-key-0123456789abcdef")})
+	if err != nil {
+		panic(err)
+	}
+	return k
 }
 
 // breakerForTests opens after 5 consecutive failures and cools down for 30s.

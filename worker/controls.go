@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/remediator/remediator/broker"
+	"github.com/remediator/remediator/seal"
 )
 
 // ControlsBucket is the JetStream KV bucket holding operator switches. Every replica watches it,
@@ -32,24 +33,48 @@ type Control struct {
 	Reason string    `json:"reason,omitempty"`
 }
 
-// controls is this replica's view of the controls bucket, kept current by a watch.
+// controls is this replica's view of the controls bucket, kept current by a watch. Only
+// values sealed with a record key (see [EncodeControl]) count; a delete turns a switch off.
 type controls struct {
-	mu  sync.RWMutex
-	set map[string]Control
+	keys *seal.Keyring
+	mu   sync.RWMutex
+	set  map[string]Control
 }
 
-func newControls() *controls { return &controls{set: map[string]Control{}} }
+func newControls(keys *seal.Keyring) *controls {
+	return &controls{keys: keys, set: map[string]Control{}}
+}
 
-func (c *controls) apply(key string, value []byte, deleted bool) {
+// controlChange is what one entry of the controls bucket changed, for the audit.
+type controlChange struct {
+	Key      string
+	Old, New *Control // nil: off
+	Deleted  bool
+	// Err is set when the value does not verify: it was ignored (New == Old).
+	Err error
+	// Raw is the ignored value, for the audit.
+	Raw []byte
+}
+
+func (c *controls) apply(key string, value []byte, deleted bool) controlChange {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	ch := controlChange{Key: key, Deleted: deleted}
+	if old, ok := c.set[key]; ok {
+		ch.Old = &old
+	}
 	if deleted {
 		delete(c.set, key)
-		return
+		return ch
 	}
-	var ctl Control
-	_ = json.Unmarshal(value, &ctl) // a hand-written value still counts: the key's presence is the switch
+	ctl, err := DecodeControl(c.keys, key, value)
+	if err != nil { // not written by remediator: ignored, the switch stays as it was
+		ch.Err, ch.Raw, ch.New = err, value, ch.Old
+		return ch
+	}
 	c.set[key] = ctl
+	ch.New = &ctl
+	return ch
 }
 
 func (c *controls) get(key string) (Control, bool) {
@@ -73,22 +98,41 @@ func (c *controls) dryRun(flow string) bool {
 	return all || one
 }
 
+// entryWatcher is a bucket whose watch gives each entry's revision (*broker.KV).
+type entryWatcher interface {
+	WatchEntries(ctx context.Context, key string, fn func(broker.KVEntry), ready func()) error
+}
+
 // watch keeps c current until ctx ends; ready is closed once the current values are in.
-func (c *controls) watch(ctx context.Context, kv Bucket, log *slog.Logger, ready chan<- struct{}) {
+// Every change after that, and every value found at start that does not verify, goes to
+// changed (the audit).
+func (c *controls) watch(ctx context.Context, kv Bucket, log *slog.Logger, ready chan<- struct{}, changed func(controlChange, broker.KVEntry, bool)) {
 	var once sync.Once
-	markReady := func() { once.Do(func() { close(ready) }) }
+	isReady := false
+	markReady := func() { once.Do(func() { isReady = true; close(ready) }) }
 	defer markReady()
-	for ctx.Err() == nil {
-		err := kv.Watch(ctx, "", func(key string, value []byte, deleted bool) {
-			c.apply(key, value, deleted)
-			if strings.HasPrefix(key, "pause.") {
-				if deleted {
-					log.Info("dispatching resumed by operator", slog.String("control", key))
-				} else {
-					log.Warn("dispatching paused by operator; events wait in JetStream", slog.String("control", key))
-				}
+	fn := func(e broker.KVEntry) {
+		ch := c.apply(e.Key, e.Value, e.Deleted)
+		if strings.HasPrefix(e.Key, "pause.") && ch.Err == nil {
+			if e.Deleted {
+				log.Info("dispatching resumed by operator", slog.String("control", e.Key))
+			} else {
+				log.Warn("dispatching paused by operator; events wait in JetStream", slog.String("control", e.Key))
 			}
-		}, markReady)
+		}
+		if isReady || ch.Err != nil {
+			changed(ch, e, !isReady)
+		}
+	}
+	for ctx.Err() == nil {
+		var err error
+		if ew, ok := kv.(entryWatcher); ok {
+			err = ew.WatchEntries(ctx, "", fn, markReady)
+		} else {
+			err = kv.Watch(ctx, "", func(key string, value []byte, deleted bool) {
+				fn(broker.KVEntry{Key: key, Value: value, Deleted: deleted})
+			}, markReady)
+		}
 		if err != nil && ctx.Err() == nil {
 			log.Warn("controls watch failed; retrying", slog.Any("error", err))
 			select {
@@ -99,7 +143,24 @@ func (c *controls) watch(ctx context.Context, kv Bucket, log *slog.Logger, ready
 	}
 }
 
+// SetSignedControl turns a switch on (value, sealed with the primary record key: see
+// [EncodeControl]) or off (value nil: the key is deleted) in the controls bucket.
+func SetSignedControl(ctx context.Context, kv *broker.KV, keys *seal.Keyring, key string, value *Control) error {
+	if value == nil {
+		return SetControl(ctx, kv, key, nil)
+	}
+	b, err := EncodeControl(keys, key, *value)
+	if err != nil {
+		return err
+	}
+	_, err = kv.Put(ctx, key, b)
+	return err
+}
+
 // SetControl turns a switch on (value) or off (value nil) in the controls bucket.
+//
+// Deprecated: the value it stores is not sealed, so workers ignore it (and audit it as from
+// an unknown writer); turning a switch off still works. Use [SetSignedControl].
 func SetControl(ctx context.Context, kv *broker.KV, key string, value *Control) error {
 	if value == nil {
 		if err := kv.Delete(ctx, key); err != nil && !errors.Is(err, broker.ErrKeyNotFound) {

@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -77,14 +76,20 @@ func (w *Worker) slotWithin(d *Delivery) time.Duration {
 }
 
 func (w *Worker) dispatch(ctx context.Context, d *Delivery) (*dispatchState, error) {
+	if err := w.verifyJob(ctx, d); err != nil {
+		return nil, err // d.Job stays nil: nothing of the job is trusted, its bytes are kept
+	}
 	job, err := decodeJob(d.Data)
 	if err != nil {
 		return nil, DeadLetter(status.ReasonPermanentFailure, err)
 	}
-	d.Job = job
+	d.Job = job // verified: remediator wrote it
 	fr, ok := w.flows[job.Flow]
 	if !ok {
 		return nil, DeadLetterf(status.ReasonPermanentFailure, "flow %q is not configured on this worker", job.Flow)
+	}
+	if err := w.checkJob(job, d.Subject); err != nil {
+		return nil, err
 	}
 	st, rev, err := w.loadJob(ctx, job.Key)
 	if err != nil {
@@ -499,23 +504,20 @@ func (w *Worker) embedEvent(ctx context.Context, rec *status.DeadLetter) error {
 
 func (w *Worker) loadJob(ctx context.Context, key string) (jobState, uint64, error) {
 	var st jobState
-	b, rev, err := w.jobs.Get(ctx, key)
+	b, rev, err := w.jobs.Get(ctx, key) // sealed: see openJobState
 	if errors.Is(err, broker.ErrKeyNotFound) {
 		return st, 0, nil
 	}
 	if err != nil {
 		return st, 0, err
 	}
-	if err := json.Unmarshal(b, &st); err != nil {
-		return jobState{}, rev, nil // unreadable state: start afresh rather than block the job
-	}
-	return st, rev, nil
+	return w.openJobState(ctx, key, b), rev, nil
 }
 
 // saveJob writes the state with optimistic concurrency: a replica that raced us wins and we
 // back off.
 func (w *Worker) saveJob(ctx context.Context, key string, ds *dispatchState) error {
-	b, err := json.Marshal(ds.st)
+	b, err := w.sealJobState(key, ds.st)
 	if err != nil {
 		return err
 	}

@@ -47,6 +47,16 @@
 // written on a context detached from shutdown's cancellation, so a result obtained is never
 // lost to it.
 //
+// # Records that cannot be forged
+//
+// Everything the worker writes for itself is signed with the primary record key
+// ([Config.Keys]): stream records in the Remediator-Mac header, job records and switch values
+// in a sealed envelope. A dispatch job that does not verify is dead-lettered as unverified,
+// never run; one that verifies is re-checked against the configuration (route or rule, grant)
+// before the call. A job record or a switch value that does not verify is ignored with an
+// alert. Every change to the controls bucket is audited on remediation.audit.controls. Job
+// keys are a keyed hash. See sealing.go and controlaudit.go.
+//
 // # Dependencies
 //
 // The worker reaches JetStream through small interfaces ([Broker], [Source], [Message], [KV],

@@ -4,4 +4,5 @@ package worker
 var (
 	ConfigForTests  = configForTests
 	BreakerForTests = breakerForTests
+	KeysForTests    = keysForTests
 )

@@ -20,6 +20,7 @@ type fakeMsg struct {
 	data      []byte
 	delivered int
 	seq       uint64
+	header    map[string][]string // nil: none
 
 	mu        sync.Mutex
 	acks      int
@@ -36,12 +37,17 @@ func newFakeMsg(subject string, data []byte, delivered int, seq uint64) *fakeMsg
 		settled: make(chan struct{}), beat: make(chan struct{}, 1)}
 }
 
-func (m *fakeMsg) Subject() string              { return m.subject }
-func (m *fakeMsg) Data() []byte                 { return m.data }
-func (m *fakeMsg) Headers() map[string][]string { return map[string][]string{} }
-func (m *fakeMsg) Delivered() int               { return m.delivered }
-func (m *fakeMsg) StreamSequence() uint64       { return m.seq }
-func (m *fakeMsg) Published() time.Time         { return time.Unix(1700000000, 0) }
+func (m *fakeMsg) Subject() string { return m.subject }
+func (m *fakeMsg) Data() []byte    { return m.data }
+func (m *fakeMsg) Headers() map[string][]string {
+	if m.header != nil {
+		return m.header
+	}
+	return map[string][]string{}
+}
+func (m *fakeMsg) Delivered() int         { return m.delivered }
+func (m *fakeMsg) StreamSequence() uint64 { return m.seq }
+func (m *fakeMsg) Published() time.Time   { return time.Unix(1700000000, 0) }
 
 func (m *fakeMsg) settle(f func()) error {
 	m.mu.Lock()
@@ -320,8 +326,9 @@ func (nopRouter) Route(*event.Event) ([]policy.Decision, error) { return nil, ni
 func (nopRouter) Principal(*event.Event, map[string][]string, string) (policy.Principal, error) {
 	return policy.Principal{}, nil
 }
-func (nopRouter) Authorize(*event.Event, policy.Principal, string) error { return nil }
-func (nopRouter) Inputs(*event.Event, string) (map[string]any, error)    { return nil, nil }
+func (nopRouter) Authorize(*event.Event, policy.Principal, string) error      { return nil }
+func (nopRouter) Inputs(*event.Event, string) (map[string]any, error)         { return nil, nil }
+func (nopRouter) CheckJob(event.Kind, string, string, string, []string) error { return nil }
 
 // invokerFunc adapts a function to Invoker.
 type invokerFunc func(ctx context.Context, ep flow.Endpoint, req flow.Request) (*flow.Result, error)

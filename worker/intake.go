@@ -71,11 +71,11 @@ func (w *Worker) intake(ctx context.Context, d *Delivery) error {
 		firstSeen = time.Now().UTC()
 	}
 	for i, dec := range decisions {
-		key := JobKey(ev.Kind, ev.ID, dec.Flow)
+		key := jobKey(w.cfg.Keys, ev.Kind, ev.ID, dec.Flow)
 		job := &Job{
 			Version: jobVersion, Key: key, IdempotencyKey: idempotencyKeyPrefix + key,
 			EventID: ev.ID, EventKind: ev.Kind, EventTime: ev.Time, Flow: dec.Flow, Rule: dec.Rule, Priority: ev.Priority(),
-			Inputs: inputs[i], Subject: d.Subject, Principal: principal,
+			Inputs: inputs[i], Subject: d.Subject, Principal: principal.ID, PrincipalGroups: principal.Groups,
 			EventSequence: d.Sequence, FirstSeen: firstSeen,
 		}
 		if err := w.storeJob(ctx, job); err != nil {
@@ -124,13 +124,13 @@ func (e *skipError) Error() string { return "skipped: " + e.why }
 // if the principal may not run one of the flows, the whole event is dead-lettered as
 // unauthorized, naming every denied flow, and no flow runs; an event that does not fit a
 // flow's input mapping is dead-lettered as schema_violation, and no flow runs either.
-func (w *Worker) authorize(ctx context.Context, d *Delivery, ev *event.Event, decisions []policy.Decision) (string, []map[string]any, error) {
+func (w *Worker) authorize(ctx context.Context, d *Delivery, ev *event.Event, decisions []policy.Decision) (policy.Principal, []map[string]any, error) {
 	_, span := w.tracer.Start(ctx, "authorize", traceAttrs(attrEventID.String(ev.ID)))
 	defer span.End()
 	p, err := w.cfg.Router.Principal(ev, d.Header, d.Subject)
 	if err != nil {
 		span.SetStatus(codes.Error, err.Error())
-		return "", nil, DeadLetter(status.ReasonUnauthorized, err)
+		return policy.Principal{}, nil, DeadLetter(status.ReasonUnauthorized, err)
 	}
 	span.SetAttributes(attribute.String("principal", p.ID), attribute.String("principal.from", p.From))
 	denied := &deniedError{flows: len(decisions)}
@@ -141,18 +141,18 @@ func (w *Worker) authorize(ctx context.Context, d *Delivery, ev *event.Event, de
 	}
 	if len(denied.errs) > 0 {
 		span.SetStatus(codes.Error, denied.Error())
-		return "", nil, DeadLetter(status.ReasonUnauthorized, denied)
+		return policy.Principal{}, nil, DeadLetter(status.ReasonUnauthorized, denied)
 	}
 	inputs := make([]map[string]any, len(decisions))
 	for i, dec := range decisions {
 		in, err := w.cfg.Router.Inputs(ev, dec.Flow)
 		if err != nil {
 			span.SetStatus(codes.Error, err.Error())
-			return "", nil, DeadLetter(status.ReasonSchemaViolation, err)
+			return policy.Principal{}, nil, DeadLetter(status.ReasonSchemaViolation, err)
 		}
 		inputs[i] = in
 	}
-	return p.ID, inputs, nil
+	return p, inputs, nil
 }
 
 // deniedError is every authorization refusal of one event, on one line.
@@ -206,7 +206,9 @@ func (w *Worker) storeJob(ctx context.Context, job *Job) error {
 	}
 	h := map[string][]string{}
 	telemetry.Inject(ctx, h)
-	_, err = w.cfg.Broker.Publish(ctx, DispatchSubject(job.Flow, job.Priority), data, broker.PublishOptions{
+	subject := DispatchSubject(job.Flow, job.Priority)
+	w.sign(subject, data, h)
+	_, err = w.cfg.Broker.Publish(ctx, subject, data, broker.PublishOptions{
 		MsgID:  fmt.Sprintf("job:%s:%d", job.Key, job.EventSequence),
 		Header: h,
 	})

@@ -1,13 +1,12 @@
 package worker
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/remediator/remediator/event"
+	"github.com/remediator/remediator/seal"
 )
 
 // DispatchSubjectPrefix is the prefix of dispatch job subjects:
@@ -41,6 +40,9 @@ type Job struct {
 	Subject string `json:"subject"`
 	// Principal is the id of the principal the event was authorized for.
 	Principal string `json:"principal,omitempty"`
+	// PrincipalGroups are the principal's groups as intake saw them (header
+	// Remediator-Principal-Groups), for dispatch's re-check of the grant.
+	PrincipalGroups []string `json:"principalGroups,omitempty"`
 	// EventSequence is the event's sequence in REMEDIATION_EVENTS: where the event itself is.
 	// A new sequence for the same Key (a re-publish or a replay) is a new generation of the
 	// job.
@@ -52,17 +54,16 @@ type Job struct {
 // the payload and headers, now ignored) left in the stream by an older worker.
 const jobVersion = 2
 
-// JobKey derives the key of the (event, flow) pair. It is a hash so that any event id is safe
-// as a KV key and a header value.
-func JobKey(kind event.Kind, eventID, flow string) string {
-	h := sha256.Sum256([]byte(string(kind) + "\x00" + eventID + "\x00" + flow))
-	return hex.EncodeToString(h[:16])
+// JobKey derives the key of the (event, flow) pair: a keyed hash with the primary record key
+// (see sealing.go), safe as a KV key and a header value, and unpredictable without a key.
+func JobKey(keys *seal.Keyring, kind event.Kind, eventID, flow string) string {
+	return jobKey(keys, kind, eventID, flow)
 }
 
 // IdempotencyKey is what the flow receives (header Idempotency-Key and body idempotencyKey): the
 // same on every retry and replay of the event for that flow.
-func IdempotencyKey(kind event.Kind, eventID, flow string) string {
-	return idempotencyKeyPrefix + JobKey(kind, eventID, flow)
+func IdempotencyKey(keys *seal.Keyring, kind event.Kind, eventID, flow string) string {
+	return idempotencyKeyPrefix + JobKey(keys, kind, eventID, flow)
 }
 
 const idempotencyKeyPrefix = "rmd-"

@@ -16,6 +16,7 @@ import (
 
 	"github.com/remediator/remediator/broker"
 	"github.com/remediator/remediator/event"
+	"github.com/remediator/remediator/seal"
 	"github.com/remediator/remediator/status"
 )
 
@@ -203,17 +204,23 @@ func TestJobTooLargeToStoreIsPermanent(t *testing.T) {
 	}
 }
 
+// testJobKey is the key of the job of dispatchDelivery: event e1, flow f.
+var testJobKey = jobKey(keysForTests(), event.KindISPMIssue, "e1", "f")
+
 // dispatchDelivery is a delivery of a job of flow f for event sequence seq.
 func dispatchDelivery(t *testing.T, seq uint64, delivered int) (*Delivery, *fakeMsg) {
 	t.Helper()
-	job := Job{Version: jobVersion, Key: "k1", IdempotencyKey: "rmd-k1", EventID: "e1", EventKind: event.KindISPMIssue,
+	key := testJobKey
+	job := Job{Version: jobVersion, Key: key, IdempotencyKey: idempotencyKeyPrefix + key, EventID: "e1", EventKind: event.KindISPMIssue,
 		Flow: "f", Rule: "r", Priority: event.Priorities[0], Subject: event.SubjectISPM, EventSequence: seq}
 	data, err := json.Marshal(job)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := newFakeMsg(DispatchSubject("f", job.Priority), data, delivered, 7)
-	return &Delivery{Msg: m, Subject: m.subject, Data: data, Delivered: delivered, Sequence: 7, Stage: "dispatch/f"}, m
+	// signed as intake signs it, with the tests' record key
+	m.header = map[string][]string{seal.Header: {keysForTests().SignRecord(m.subject, data)}}
+	return &Delivery{Msg: m, Subject: m.subject, Data: data, Header: m.header, Delivered: delivered, Sequence: 7, Stage: "dispatch/f"}, m
 }
 
 func TestDispatchDeadLetterEmbedsTheEventLoadedBySequence(t *testing.T) {

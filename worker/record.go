@@ -34,6 +34,7 @@ func (w *Worker) publishRecord(ctx context.Context, subject, msgID string, v any
 	defer span.End()
 	h := map[string][]string{}
 	telemetry.Inject(ctx, h)
+	w.sign(subject, data, h)
 	ack, err := w.cfg.Broker.Publish(ctx, subject, data, broker.PublishOptions{MsgID: msgID, Header: h})
 	if err != nil {
 		span.RecordError(err)

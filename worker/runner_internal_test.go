@@ -350,7 +350,7 @@ func TestSuccessJustBeforeCancellationIsRecorded(t *testing.T) {
 	if n := len(b.publishedTo("remediation.status.succeeded")); n != 1 {
 		t.Errorf("%d succeeded statuses, want 1", n)
 	}
-	st, _, err := w.loadJob(context.Background(), "k1")
+	st, _, err := w.loadJob(context.Background(), testJobKey)
 	if err != nil || st.Terminal == nil || st.Terminal.ExecutionID != "x1" {
 		t.Errorf("job state %+v, %v; want the terminal success", st, err)
 	}

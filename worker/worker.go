@@ -18,6 +18,7 @@ import (
 	"github.com/remediator/remediator/flow"
 	"github.com/remediator/remediator/policy"
 	"github.com/remediator/remediator/schema"
+	"github.com/remediator/remediator/seal"
 )
 
 // Validator checks an event document. *schema.Validator implements it.
@@ -32,6 +33,9 @@ type Router interface {
 	Principal(ev *event.Event, header map[string][]string, subject string) (policy.Principal, error)
 	Authorize(ev *event.Event, p policy.Principal, flow string) error
 	Inputs(ev *event.Event, flow string) (map[string]any, error)
+	// CheckJob is dispatch's re-check of a job against the configuration (see
+	// [policy.Router.CheckJob]).
+	CheckJob(kind event.Kind, rule, flow, principal string, groups []string) error
 }
 
 // Invoker calls a flow. *flow.Client implements it.
@@ -90,6 +94,9 @@ type Config struct {
 	Router Router
 	// Invoker calls flows. Required.
 	Invoker Invoker
+	// Keys are the record keys (security.recordKeys): the primary signs every record the
+	// worker writes, every key verifies what it reads (see sealing.go). Required.
+	Keys *seal.Keyring
 	// Flows the worker dispatches to; each name once.
 	Flows []Flow
 	// Advisories, when set, is watched for JetStream's MAX_DELIVERIES advisories: each is an
@@ -179,6 +186,9 @@ func (c *Config) validate() error {
 	if c.Invoker == nil {
 		bad("Invoker", "is required")
 	}
+	if c.Keys == nil {
+		bad("Keys", "is required (the record keys that sign and verify remediator's records)")
+	}
 	if c.IntakeConcurrency < 1 {
 		bad("IntakeConcurrency", "is %d; must be at least 1", c.IntakeConcurrency)
 	}
@@ -267,6 +277,8 @@ type Worker struct {
 	started atomic.Bool
 
 	metrics *metrics
+	// unverifiedCount is remediator_records_unverified_total (see sealing.go).
+	unverifiedCount metric.Int64Counter
 }
 
 type flowRunner struct {
@@ -293,7 +305,7 @@ func New(cfg Config) (*Worker, error) {
 		return nil, err
 	}
 	w := &Worker{
-		controls: newControls(),
+		controls: newControls(cfg.Keys),
 		cfg:      cfg,
 		log:      cfg.Logger,
 		tracer:   cfg.TracerProvider.Tracer("github.com/remediator/remediator/worker"),
@@ -304,6 +316,9 @@ func New(cfg Config) (*Worker, error) {
 		return nil, err
 	}
 	w.metrics = m
+	if w.unverifiedCount, err = newUnverifiedCounter(cfg.MeterProvider); err != nil {
+		return nil, err
+	}
 	for _, f := range cfg.Flows {
 		name := f.Endpoint.Name
 		w.flows[name] = &flowRunner{Flow: f, metrics: w.metrics, controls: w.controls,
@@ -360,7 +375,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer background.Wait()
 	defer stopWatch()
 	controlsReady := make(chan struct{})
-	background.Go(func() { w.controls.watch(watchCtx, ctlKV, w.log, controlsReady) })
+	background.Go(func() { w.controls.watch(watchCtx, ctlKV, w.log, controlsReady, w.changedControl(watchCtx)) })
 	<-controlsReady // a paused flow must not get one call in before the switch is seen
 	if w.cfg.Advisories != nil {
 		background.Go(func() { w.watchAdvisories(watchCtx) })

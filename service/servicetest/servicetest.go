@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -43,6 +44,20 @@ func Config(t testing.TB, dir string) *config.Config {
 	cfg.Worker.RetryMaxDelay = 200 * time.Millisecond
 	cfg.Worker.ShutdownTimeout = 5 * time.Second
 	return cfg
+}
+
+// RecordKey is the secret of the record key [WithRecordKey] configures.
+const RecordKey = "servicetest-record-key-0123456789abcdef0123"
+
+// WithRecordKey sets security.recordKeys to one key, "test1", whose secret (RecordKey) is in
+// a file of the test's: what a configuration with an external NATS needs.
+func WithRecordKey(t testing.TB, cfg *config.Config) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "record-key")
+	if err := os.WriteFile(path, []byte(RecordKey), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Security.RecordKeys = []config.RecordKey{{ID: "test1", Secret: config.Secret{File: path}}}
 }
 
 // Start runs the service with cfg until the test ends or Stop is called.
