@@ -217,6 +217,14 @@ type Flow struct {
 	BlastRadius BlastRadius `yaml:"blastRadius"`
 	// Breaker tunes the circuit breaker.
 	Breaker Breaker `yaml:"breaker"`
+	// Action names an Okta native action instead of a URL (clearSessions, suspend, …; PLAN
+	// decision 3, owned by the native-actions work). An entity-risk rule with action
+	// TERMINATE_ALL_SESSIONS and no flow runs the flow whose action is clearSessions.
+	Action string `yaml:"action"`
+	// WorkflowID is the integer id Okta's entity-risk policy uses for the delegated flow this
+	// flow stands for (a RUN_WORKFLOW action's workflow.id): `remediator policy import` and
+	// `policy diff` map Okta's rules to this flow by it. Default: none (0).
+	WorkflowID int64 `yaml:"workflowId"`
 }
 
 // BlastRadius is a cap on a flow's invocations: at most Max per Window. Both or neither.
@@ -279,6 +287,10 @@ type RiskRule struct {
 	// Flow is the flow the rule runs. Default: none, a log-only rule (Okta's "no further
 	// action"): an event it matches stops there and is recorded as skipped.
 	Flow string `yaml:"flow"`
+	// Action is Okta's rule action: RUN_WORKFLOW (runs Flow), TERMINATE_ALL_SESSIONS (runs
+	// Flow if given, else the flow with action: clearSessions) or NONE (log only). Default:
+	// RUN_WORKFLOW with a flow, NONE without (see config/riskaction.go).
+	Action string `yaml:"action"`
 }
 
 // RiskConditions are the conditions of a [RiskRule].
@@ -465,6 +477,8 @@ func (c *Config) Validate() error {
 	c.validateDefaultPrincipals(bad)
 	c.Ingress.validate(bad)
 	c.validateOkta(bad)
+	c.validateRiskActions(bad) // riskaction.go
+	c.validateOktaPolicy(bad)  // oktapolicy.go
 	seen := map[int]string{}
 	for _, r := range c.RiskRules {
 		if other, ok := seen[r.Priority]; ok && r.Priority != 0 {

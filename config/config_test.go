@@ -253,7 +253,7 @@ func TestParseUnknownKey(t *testing.T) {
 		{"nested", "streams:\n  maxAge: 1h\n  maxAgee: 2h\n", "streams.maxAgee (line 3): unknown key; did you mean maxAge?"},
 		{"worker typo", "worker:\n  maxAttempt: 3\n", "worker.maxAttempt (line 2): unknown key; did you mean maxAttempts?"},
 		{"wrong case", "worker:\n  ackwait: 30s\n", "worker.ackwait (line 2): unknown key; did you mean ackWait?"},
-		{"in a list entry", "flows:\n  - name: f\n    url: https://x/invoke\n    clientToken: {env: T}\n    token: s3cr3t-value\n", "flows[0].token (line 5): unknown key (known keys here: auth, blastRadius, breaker, clientToken"},
+		{"in a list entry", "flows:\n  - name: f\n    url: https://x/invoke\n    clientToken: {env: T}\n    token: s3cr3t-value\n", "flows[0].token (line 5): unknown key (known keys here: action, auth, blastRadius, breaker, clientToken"},
 		{"in a flow mapping", "flows:\n  - {name: f, clientToken: {env: T, fille: /x}}\n", "flows[0].clientToken.fille (line 2): unknown key; did you mean file?"},
 		{"deep in a list", "simulator:\n  flows:\n    - alias: a\n    - alias: b\n      ratelimit: 3\n", "simulator.flows[1].ratelimit (line 5): unknown key; did you mean rateLimit?"},
 		{"nothing close", "worker:\n  colour: blue\n", "worker.colour (line 2): unknown key (known keys here: ackWait, dispatchMaxDeliver, intakeConcurrency"},

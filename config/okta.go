@@ -40,6 +40,11 @@ type OktaConfig struct {
 	RefreshBefore time.Duration `yaml:"refreshBefore"`
 	// TokenTimeout bounds one token request. Default 30s.
 	TokenTimeout time.Duration `yaml:"tokenTimeout"`
+	// GroupCache caches the user's groups looked up for people.groups conditions (see
+	// config/oktapolicy.go).
+	GroupCache GroupCacheConfig `yaml:"groupCache"`
+	// SystemLog polls the org's System Log (see config/oktapolicy.go).
+	SystemLog SystemLogConfig `yaml:"systemLog"`
 }
 
 // The flow auth modes (flows[].auth).
@@ -76,7 +81,7 @@ func (c *Config) NeedsOkta() bool {
 // OktaScopes are every scope the configuration needs of the org: the okta block's scopes,
 // and okta.workflows.invoke.manage when a flow uses auth: oauth2. Sorted, no duplicates.
 func (c *Config) OktaScopes() []string {
-	s := slices.Clone(c.Okta.Scopes)
+	s := append(slices.Clone(c.Okta.Scopes), c.impliedOktaScopes()...)
 	if c.NeedsOkta() {
 		s = append(s, okta.ScopeWorkflowsInvoke)
 	}

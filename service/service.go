@@ -308,8 +308,12 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	if err != nil {
 		return err
 	}
+	routerOpts, err := RouterOptions(cfg, oktaClient)
+	if err != nil {
+		return err
+	}
 	w, err := worker.New(workerConfig(cfg, worker.Config{
-		Broker: worker.JetStream(b), Advisories: b, Validator: validator, Router: policy.New(cfg),
+		Broker: worker.JetStream(b), Advisories: b, Validator: validator, Router: policy.New(cfg, routerOpts...),
 		Invoker: flow.NewClient(flow.ClientConfig{HTTPClient: opts.HTTPClient, TracerProvider: tp, MeterProvider: metrics.Provider}),
 		Logger:  log, TracerProvider: tp, MeterProvider: metrics.Provider,
 	}, flows))
