@@ -81,9 +81,9 @@ func simOrg(t *testing.T, rules []string, scopes ...string) (*flowsim.Simulator,
 		raw[i] = json.RawMessage(r)
 	}
 	sim, err := flowsim.New(flowsim.Config{Org: &flowsim.OrgConfig{
-		Clients: []flowsim.OAuthClient{{ID: simClientID, Keys: keys, Scopes: scopes}},
-		Users:   simUsers,
-		Groups: []flowsim.Group{{ID: "00gEveryone"}, {ID: "00gVIP"}, {ID: "00gBreakGlass"}, {ID: "00gContractors"}},
+		Clients:         []flowsim.OAuthClient{{ID: simClientID, Keys: keys, Scopes: scopes}},
+		Users:           simUsers,
+		Groups:          []flowsim.Group{{ID: "00gEveryone"}, {ID: "00gVIP"}, {ID: "00gBreakGlass"}, {ID: "00gContractors"}},
 		EntityRiskRules: raw,
 	}})
 	if err != nil {
