@@ -1,7 +1,16 @@
 package service
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/remediator/remediator/backfill"
+	"github.com/remediator/remediator/broker"
+	"github.com/remediator/remediator/publish"
 
 	"github.com/remediator/remediator/config"
 	"github.com/remediator/remediator/okta"
@@ -25,4 +34,45 @@ func RouterOptions(cfg *config.Config, oc *okta.Client) ([]policy.Option, error)
 		return nil, fmt.Errorf("okta.groupCache: %w", err)
 	}
 	return []policy.Option{policy.WithGroupLookup(gc)}, nil
+}
+
+// backfillPublishTimeout bounds the publish of one System Log page (at most 1000 events).
+const backfillPublishTimeout = 30 * time.Second
+
+// startBackfill starts the System Log poller when okta.systemLog.backfill is enabled and
+// returns its stop, which waits for the poller to hand its lease back. It needs the org
+// client and JetStream; the worker need not be running (the events wait in JetStream).
+func startBackfill(ctx context.Context, cfg *config.Config, oc *okta.Client, b *broker.Broker, log *slog.Logger, tp trace.TracerProvider) (func(context.Context) error, error) {
+	bf := cfg.Okta.SystemLog.Backfill
+	if !bf.Enabled || oc == nil {
+		return nil, nil
+	}
+	kv, err := b.KeyValue(ctx, broker.KVConfig{Bucket: broker.KVBackfill, History: 1, Replicas: cfg.Streams.Replicas, Storage: cfg.Streams.Storage})
+	if err != nil {
+		return nil, fmt.Errorf("okta.systemLog.backfill: %w", err)
+	}
+	p, err := backfill.New(backfill.Config{
+		Source: oc, Publisher: publish.New(b, tp), Store: kv,
+		Filter: bf.Filter, Interval: bf.Interval, Lookback: bf.Lookback, PageSize: bf.PageSize,
+		MaxEventBytes: cfg.Limits.MaxEventBytes, PublishTimeout: backfillPublishTimeout, Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("okta.systemLog.backfill: %w", err)
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = p.Run(runCtx)
+	}()
+	return func(stopCtx context.Context) error {
+		log.Info("stopping the System Log backfill")
+		cancel()
+		select {
+		case <-done:
+			return nil
+		case <-stopCtx.Done():
+			return fmt.Errorf("System Log backfill did not stop: %w", stopCtx.Err())
+		}
+	}, nil
 }

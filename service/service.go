@@ -331,6 +331,15 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		addrs.Ingress = ingressLn.Addr().String()
 	}
 
+	// The System Log poller, when configured, stops with the ingress: both only store events.
+	stopBackfill, err := startBackfill(ctx, cfg, oktaClient, b, log, tp)
+	if err != nil {
+		return err
+	}
+	if stopBackfill != nil {
+		front = append([]func(context.Context) error{stopBackfill}, front...)
+	}
+
 	workerCtx, stopWorker := context.WithCancel(ctx)
 	defer stopWorker()
 	errc := make(chan error, 1)
