@@ -5,7 +5,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/hashicorp/golang-lru/v2/expirable"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -20,8 +20,17 @@ const DefaultGroupLookupTimeout = 10 * time.Second
 // share one request. It is safe for concurrent use.
 type GroupCache struct {
 	client *Client
-	lru    *expirable.LRU[string, []string]
+	ttl    time.Duration
+	now    func() time.Time
+	// lru is the size-bounded cache (golang-lru's expirable variant starts a goroutine that
+	// never ends, so the TTL is checked here on each read instead).
+	lru    *lru.Cache[string, cachedGroups]
 	flight singleflight.Group
+}
+
+type cachedGroups struct {
+	ids     []string
+	expires time.Time
 }
 
 // NewGroupCache returns a cache of size users, each kept for ttl.
@@ -29,14 +38,21 @@ func NewGroupCache(c *Client, size int, ttl time.Duration) (*GroupCache, error) 
 	if c == nil || size < 1 || ttl <= 0 {
 		return nil, errors.New("okta: a group cache needs a client, a size of at least 1 and a positive TTL")
 	}
-	return &GroupCache{client: c, lru: expirable.NewLRU[string, []string](size, nil, ttl)}, nil
+	cache, err := lru.New[string, cachedGroups](size)
+	if err != nil {
+		return nil, err
+	}
+	return &GroupCache{client: c, ttl: ttl, now: time.Now, lru: cache}, nil
 }
 
 // UserGroupIDs returns the ids of the user's groups (an empty list for none). An error is a
 // failed look-up, an [*Error]: never read it as "in no group".
 func (g *GroupCache) UserGroupIDs(ctx context.Context, userID string) ([]string, error) {
-	if ids, ok := g.lru.Get(userID); ok {
-		return ids, nil
+	if e, ok := g.lru.Get(userID); ok {
+		if g.now().Before(e.expires) {
+			return e.ids, nil
+		}
+		g.lru.Remove(userID)
 	}
 	v, err, _ := g.flight.Do(userID, func() (any, error) {
 		if _, ok := ctx.Deadline(); !ok {
@@ -52,7 +68,7 @@ func (g *GroupCache) UserGroupIDs(ctx context.Context, userID string) ([]string,
 		for _, gr := range groups {
 			ids = append(ids, gr.ID)
 		}
-		g.lru.Add(userID, ids)
+		g.lru.Add(userID, cachedGroups{ids: ids, expires: g.now().Add(g.ttl)})
 		return ids, nil
 	})
 	if err != nil {
