@@ -278,6 +278,9 @@ func (x *explanation) print(w io.Writer) {
 			if s.Match && len(s.Flows) > 0 {
 				reason += " → " + strings.Join(s.Flows, ", ")
 			}
+			if s.Action != "" {
+				reason += " [action " + s.Action + "]"
+			}
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", n, s.Name, verdict, reason)
 		}
 		_ = tw.Flush()
@@ -401,7 +404,11 @@ func explainOkta(g *globals, data []byte, v *schema.Validator, r *policy.Router)
 		}
 		for _, s := range x.Steps {
 			verdict := stepVerdict(s)
-			fmt.Fprintf(w, "  %-3d %-28s %-8s %s\n", s.Priority, safe(s.Name), verdict, safeText(s.Reason))
+			reason := s.Reason
+			if s.Action != "" {
+				reason += " [action " + s.Action + "]"
+			}
+			fmt.Fprintf(w, "  %-3d %-28s %-8s %s\n", s.Priority, safe(s.Name), verdict, safeText(reason))
 		}
 		for _, f := range x.Flows {
 			if why, denied := x.Denied[f]; denied {
