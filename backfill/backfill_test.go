@@ -304,3 +304,29 @@ func TestBackfillWaitsForTheRateLimitReset(t *testing.T) {
 		}
 	}
 }
+
+// throttledSource answers 429 (Okta's E0000047) with the window resetting a second later.
+type throttledSource struct {
+	rateLimitedSource
+}
+
+func (s *throttledSource) LogPage(_ context.Context, _ string) ([]json.RawMessage, string, okta.RateLimit, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	s.calls = append(s.calls, now)
+	rl := okta.RateLimit{Limit: 120, Remaining: 0, Reset: now.Add(time.Second), Date: now}
+	return nil, "", rl, &okta.Error{Op: "GET /api/v1/logs", StatusCode: 429, Kind: okta.ErrRateLimited, Code: "E0000047", RateLimit: &rl}
+}
+
+func TestBackfillBacksOffOnTooManyRequests(t *testing.T) {
+	t.Parallel()
+	b := brokertest.Connect(t)
+	src := &throttledSource{}
+	startPoller(t, src, b, bucket(t, b), "replica-a")
+	testwait.Until(t, "two requests", func() bool { return len(src.times()) >= 2 }, testwait.Timeout(30*time.Second))
+	calls := src.times()
+	if gap := calls[1].Sub(calls[0]); gap < time.Second {
+		t.Errorf("asked again %s after a 429; want the reset waited for", gap)
+	}
+}

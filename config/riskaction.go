@@ -50,6 +50,18 @@ func (c *Config) clearSessionsFlows() []string {
 // validateRiskActions checks each rule's action against its flow and the configured flows,
 // naming the fix.
 func (c *Config) validateRiskActions(bad func(where, format string, args ...any)) {
+	byWorkflow := map[int64]string{}
+	for i, f := range c.Flows {
+		where := fmt.Sprintf("flows[%d] (%s).workflowId", i, f.Name)
+		switch other, dup := byWorkflow[f.WorkflowID]; {
+		case f.WorkflowID < 0:
+			bad(where, "%d must be Okta's (positive) workflow id", f.WorkflowID)
+		case f.WorkflowID > 0 && dup:
+			bad(where, "%d is also flow %q's: policy import could not tell which flow an Okta rule running workflow %d means", f.WorkflowID, other, f.WorkflowID)
+		case f.WorkflowID > 0:
+			byWorkflow[f.WorkflowID] = f.Name
+		}
+	}
 	for i, r := range c.RiskRules {
 		where := fmt.Sprintf("entityRiskPolicy[%d] (%s).action", i, r.Name)
 		switch r.Action {

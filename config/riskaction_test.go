@@ -92,3 +92,11 @@ func TestBackfillConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestFlowWorkflowIDsAreUnique(t *testing.T) {
+	t.Parallel()
+	_, err := config.Parse([]byte("flows:\n  - {name: a, url: https://x/a/invoke, clientToken: {env: T}, workflowId: 7}\n  - {name: b, url: https://x/b/invoke, clientToken: {env: T}, workflowId: 7}\n"), "remediator.yaml")
+	if err == nil || !strings.Contains(err.Error(), `flows[1] (b).workflowId: 7 is also flow "a"'s`) {
+		t.Errorf("error %v, want the duplicate workflow id named", err)
+	}
+}
