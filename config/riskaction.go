@@ -17,11 +17,22 @@ const (
 // and tokens: what an entity-risk rule's TERMINATE_ALL_SESSIONS runs when it names no flow.
 const FlowActionClearSessions = "clearSessions"
 
+// EffectiveAction is the rule's action, or when unset (a rule assembled in code, defaults not
+// applied) the default: RUN_WORKFLOW with a flow, NONE without.
+func (r RiskRule) EffectiveAction() string {
+	switch {
+	case r.Action != "":
+		return r.Action
+	case r.Flow != "":
+		return RiskActionRunWorkflow
+	}
+	return RiskActionNone
+}
+
 // RuleFlow is the flow an entity-risk rule runs: its flow for RUN_WORKFLOW, its flow or else
 // the flow with action: clearSessions for TERMINATE_ALL_SESSIONS, "" for NONE (log only).
-// It expects a configuration with defaults set.
 func (c *Config) RuleFlow(r RiskRule) string {
-	switch r.Action {
+	switch r.EffectiveAction() {
 	case RiskActionNone:
 		return ""
 	case RiskActionTerminateAllSessions:
@@ -64,7 +75,7 @@ func (c *Config) validateRiskActions(bad func(where, format string, args ...any)
 	}
 	for i, r := range c.RiskRules {
 		where := fmt.Sprintf("entityRiskPolicy[%d] (%s).action", i, r.Name)
-		switch r.Action {
+		switch r.EffectiveAction() {
 		case RiskActionRunWorkflow:
 			if r.Flow == "" {
 				bad(where, "RUN_WORKFLOW needs flow: naming the flow to run; for a rule that only logs, set action: NONE")

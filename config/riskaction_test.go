@@ -100,3 +100,23 @@ func TestFlowWorkflowIDsAreUnique(t *testing.T) {
 		t.Errorf("error %v, want the duplicate workflow id named", err)
 	}
 }
+
+// A rule assembled in code after the defaults were applied has no action: it takes the
+// default its flow implies, as a parsed one does.
+func TestRuleWithoutActionInCode(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RiskRules = append(cfg.RiskRules,
+		config.RiskRule{Name: "log", Priority: 10, Status: "ACTIVE", Conditions: config.RiskConditions{Level: "LOW"}},
+		config.RiskRule{Name: "run", Priority: 11, Status: "ACTIVE", Conditions: config.RiskConditions{Level: "LOW"}, Flow: "notify-slack"})
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	n := len(cfg.RiskRules)
+	if a, b := cfg.RiskRules[n-2].EffectiveAction(), cfg.RiskRules[n-1].EffectiveAction(); a != "NONE" || b != "RUN_WORKFLOW" {
+		t.Errorf("effective actions %s, %s; want NONE, RUN_WORKFLOW", a, b)
+	}
+}

@@ -253,7 +253,7 @@ func DiffRiskRules(cfg *config.Config, org *Import) []RuleDiff {
 		add("conditions.detectionTypes", ieString(c.Conditions.DetectionTypes), ieString(or.Conditions.DetectionTypes))
 		add("conditions.users", ieString(c.Conditions.Users), ieString(or.Conditions.Users))
 		add("conditions.groups", ieString(c.Conditions.Groups), ieString(or.Conditions.Groups))
-		add("action", c.Action, or.Action)
+		add("action", c.EffectiveAction(), or.EffectiveAction())
 		orgFlow := cfg.RuleFlow(or)
 		if or.Action == config.RiskActionRunWorkflow && or.Flow == "" {
 			orgFlow = fmt.Sprintf("Okta workflow %d (no configured flow has this workflowId)", o.WorkflowID)

@@ -83,7 +83,7 @@ func WithGroupLookup(g GroupLookup) Option { return func(r *Router) { r.groups =
 func New(cfg *config.Config, opts ...Option) *Router {
 	r := &Router{routes: slices.Clone(cfg.Routes)}
 	for _, rule := range cfg.RiskRules {
-		rule.Flow = cfg.RuleFlow(rule)
+		rule.Flow, rule.Action = cfg.RuleFlow(rule), rule.EffectiveAction()
 		r.allRules = append(r.allRules, rule)
 		if rule.Status == "ACTIVE" {
 			r.rules = append(r.rules, rule)
