@@ -167,6 +167,10 @@ func (p *Poller) Run(ctx context.Context) error {
 		case err != nil:
 			p.log.ErrorContext(ctx, "System Log backfill poll failed; retrying at the next interval", slog.Any("error", err), slog.Duration("wait", wait))
 		}
+		if published > 0 {
+			p.log.InfoContext(ctx, "System Log backfill published risk events the stream did not have (missed by the event hook, or read before it delivered them)",
+				slog.Int("events", published), slog.Time("cursor", p.cursor.Published))
+		}
 		if p.cfg.Polled != nil {
 			p.cfg.Polled(published, leader)
 		}
