@@ -190,7 +190,15 @@ type Flow struct {
 	// Name identifies the flow in routes, subjects and status records: letters, digits, '-' and '_'.
 	Name string `yaml:"name"`
 	// URL is the invoke URL: https://{org}.workflows.okta.com/api/flo/{alias}/invoke (no ?clientToken=).
+	// Required unless Action is set.
 	URL string `yaml:"url"`
+	// Action names one of Okta's native actions instead of a flow URL: clearSessions,
+	// suspend, expirePassword, removeFromGroup or setUserRisk (see config/action.go). Such an
+	// entry has no url, auth or clientToken and needs the okta block. Default: none.
+	Action string `yaml:"action"`
+	// Params are the action's parameters: groupId for removeFromGroup, riskLevel (HIGH,
+	// MEDIUM or LOW) for setUserRisk. Default: none.
+	Params map[string]string `yaml:"params"`
 	// Auth is how the flow is secured in Okta: clientToken (default) or oauth2, a Bearer
 	// token of the okta block's app (see config/okta.go).
 	Auth string `yaml:"auth"`
@@ -217,10 +225,6 @@ type Flow struct {
 	BlastRadius BlastRadius `yaml:"blastRadius"`
 	// Breaker tunes the circuit breaker.
 	Breaker Breaker `yaml:"breaker"`
-	// Action names an Okta native action instead of a URL (clearSessions, suspend, …; PLAN
-	// decision 3, owned by the native-actions work). An entity-risk rule with action
-	// TERMINATE_ALL_SESSIONS and no flow runs the flow whose action is clearSessions.
-	Action string `yaml:"action"`
 	// WorkflowID is the integer id Okta's entity-risk policy uses for the delegated flow this
 	// flow stands for (a RUN_WORKFLOW action's workflow.id): `remediator policy import` and
 	// `policy diff` map Okta's rules to this flow by it. Default: none (0).

@@ -81,10 +81,11 @@ func (c *Config) NeedsOkta() bool {
 // OktaScopes are every scope the configuration needs of the org: the okta block's scopes,
 // and okta.workflows.invoke.manage when a flow uses auth: oauth2. Sorted, no duplicates.
 func (c *Config) OktaScopes() []string {
-	s := append(slices.Clone(c.Okta.Scopes), c.impliedOktaScopes()...)
+	s := slices.Clone(c.Okta.Scopes)
 	if c.NeedsOkta() {
 		s = append(s, okta.ScopeWorkflowsInvoke)
 	}
+	s = append(s, c.impliedOktaScopes()...) // group look-ups, System Log (oktapolicy.go)
 	slices.Sort(s)
 	return slices.Compact(s)
 }

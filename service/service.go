@@ -300,15 +300,16 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		return err
 	}
 
+	// people.groups look-ups through the org client, when the okta block is configured.
+	routerOpts, err := RouterOptions(cfg, oktaClient)
+	if err != nil {
+		return err
+	}
 	validator, err := schema.New()
 	if err != nil {
 		return err
 	}
 	flows, err := Flows(cfg, env, oktaClient)
-	if err != nil {
-		return err
-	}
-	routerOpts, err := RouterOptions(cfg, oktaClient)
 	if err != nil {
 		return err
 	}
