@@ -481,8 +481,6 @@ func (c *Config) Validate() error {
 	c.validateDefaultPrincipals(bad)
 	c.Ingress.validate(bad)
 	c.validateOkta(bad)
-	c.validateRiskActions(bad) // riskaction.go
-	c.validateOktaPolicy(bad)  // oktapolicy.go
 	seen := map[int]string{}
 	for _, r := range c.RiskRules {
 		if other, ok := seen[r.Priority]; ok && r.Priority != 0 {
@@ -490,6 +488,8 @@ func (c *Config) Validate() error {
 		}
 		seen[r.Priority] = r.Name
 	}
+	c.validateRiskActions(bad) // riskaction.go
+	c.validateOktaPolicy(bad)  // oktapolicy.go
 	if c.Simulator.Enabled {
 		for i, f := range c.Simulator.Flows {
 			if !nameRE.MatchString(f.Alias) {
