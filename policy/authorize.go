@@ -75,8 +75,7 @@ func (r *Router) compileAuthz(cfg *config.Config) {
 // Remediator-Principal-Groups gives the principal's groups.
 func (r *Router) Principal(ev *event.Event, header map[string][]string, subject string) (Principal, error) {
 	if ev.Risk != nil {
-		// The same evaluation as RouteContext; a group look-up it needs again is answered by
-		// the look-up's cache.
+		// The same evaluation as RouteContext, on the groups it recorded in the event.
 		rule, err := r.firstRiskRule(context.Background(), ev.Risk)
 		if err != nil {
 			return Principal{}, err // wraps ErrUnauthorized, or is a *GroupLookupError

@@ -100,6 +100,19 @@ func TestRouteLooksGroupsUp(t *testing.T) {
 	if n := g.calls["00uMediumVIP"]; n != 0 {
 		t.Errorf("a MEDIUM event fails both group rules on its level; looked up %d times, want 0", n)
 	}
+	// Principal decides on the membership Route looked up (kept on the event): no second
+	// look-up, the same rule.
+	ev := riskEvent(event.RiskTrigger{UserID: "00uVIPBreak", RiskLevel: "HIGH", DetectionType: "BRUTE_FORCE_ATTACK"})
+	if _, err := r.RouteContext(t.Context(), ev); err != nil {
+		t.Fatal(err)
+	}
+	before := g.calls["00uVIPBreak"]
+	if p, err := r.Principal(ev, nil, event.SubjectITP); err != nil || p.ID != "rule:vip" || g.calls["00uVIPBreak"] != before {
+		t.Errorf("Principal = %v, %v after %d → %d look-ups; want rule:vip and no new look-up", p, err, before, g.calls["00uVIPBreak"])
+	}
+	if len(ev.Risk.Groups) != 2 {
+		t.Errorf("event groups %v, want the looked-up membership recorded", ev.Risk.Groups)
+	}
 	// Groups the event carries are used as they are.
 	if _, err := r.RouteContext(t.Context(), riskEvent(event.RiskTrigger{UserID: "00uUnknown", RiskLevel: "HIGH", DetectionType: "BRUTE_FORCE_ATTACK", Groups: []string{"00gVIP"}})); err != nil {
 		t.Errorf("event carrying groups: %v", err)

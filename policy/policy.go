@@ -109,7 +109,8 @@ func (r *Router) Route(ev *event.Event) ([]Decision, error) {
 
 // RouteContext returns the flows ev triggers, or an error wrapping [ErrNoRoute] that says
 // why not. An entity-risk event that reaches a rule with people.groups conditions has its
-// user's groups looked up (with [WithGroupLookup]); a failed look-up is a
+// user's groups looked up (with [WithGroupLookup]) and recorded in ev.Risk.Groups, so that
+// [Router.Principal] decides on the same membership; a failed look-up is a
 // [*GroupLookupError] (retry the event later), never a guess.
 func (r *Router) RouteContext(ctx context.Context, ev *event.Event) ([]Decision, error) {
 	switch {
@@ -248,6 +249,10 @@ func (m *memberships) get() ([]string, bool, error) {
 			if m.groups == nil {
 				m.groups = []string{}
 			}
+			// Kept on the event, so that Principal and Authorize decide on the membership
+			// Route decided on, without a second look-up (the cache may have expired, or the
+			// membership changed, in between).
+			m.rt.Groups = m.groups
 		}
 	}
 	return m.groups, m.known, m.err

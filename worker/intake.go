@@ -135,9 +135,6 @@ func (w *Worker) authorize(ctx context.Context, d *Delivery, ev *event.Event, de
 	p, err := w.cfg.Router.Principal(ev, d.Header, d.Subject)
 	if err != nil {
 		span.SetStatus(codes.Error, err.Error())
-		if errors.Is(err, policy.ErrGroupLookup) { // the rule's evaluation again, undecided
-			return "", nil, Retry(0, "group look-up failed", err)
-		}
 		return "", nil, DeadLetter(status.ReasonUnauthorized, err)
 	}
 	span.SetAttributes(attribute.String("principal", p.ID), attribute.String("principal.from", p.From))
