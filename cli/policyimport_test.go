@@ -28,8 +28,10 @@ func TestPolicyImportAndDiff(t *testing.T) {
 		  "actions":{"entityRisk":{"actions":[]}}}`),
 	}
 	sim, err := flowsim.New(flowsim.Config{Org: &flowsim.OrgConfig{
-		Clients:         []flowsim.OAuthClient{{ID: cliClientID, Keys: keys, Scopes: []string{"okta.policies.read"}}},
+		Clients:         []flowsim.OAuthClient{{ID: cliClientID, Keys: keys, Scopes: []string{"okta.policies.read", "okta.users.read"}}},
 		EntityRiskRules: rules,
+		Groups:          []flowsim.Group{{ID: "00gVIP"}, {ID: "00gBreakGlass"}},
+		Users:           []flowsim.User{{ID: "00uVIP", Groups: []string{"00gVIP"}}},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +44,7 @@ func TestPolicyImportAndDiff(t *testing.T) {
   clientId: %s
   keyId: %s
   privateKey: {file: %s}
-  scopes: [okta.policies.read]
+  scopes: [okta.policies.read, okta.users.read]
 flows:
   - {name: vip-flow, url: https://acme.workflows.okta.com/api/flo/vip/invoke, clientToken: {env: T}, workflowId: %%d}
 `, srv.URL, cliClientID, cliKeyID, keyFile)
@@ -78,5 +80,19 @@ flows:
 	code, out, errOut = remediator(t, "policy", "diff", "--config", drifted)
 	if code != 1 || !strings.Contains(out, "Medium logged") || !strings.Contains(out, "conditions.level") || !strings.Contains(errOut, "disagree on 1 rules") {
 		t.Errorf("policy diff after a change: exit %d, stdout %q, stderr %q; want 1 naming the rule and field", code, out, errOut)
+	}
+
+	// explain --lookup-groups decides the VIP rule on the org's groups; without it, the
+	// LogEvent carries none.
+	logEvent := write("vip.json", `{"uuid":"3c1e0f5a-0000-4000-8000-000000000001","published":"2026-03-02T09:15:27.412Z","eventType":"user.risk.detect","version":"0",
+	  "target":[{"id":"00uVIP","type":"User","alternateId":"vip@example.com"}],
+	  "debugContext":{"debugData":{"risk":"{level=HIGH, detectionName=User reported suspicious activity, issuer=OKTA}"}}}`)
+	code, out, errOut = remediator(t, "policy", "explain", "--config", agreeing, "--lookup-groups", logEvent)
+	if line := lineOf(out, "  1 "); code != 0 || !strings.Contains(line, "VIP high risk") || !strings.Contains(line, "MATCH") || !strings.Contains(line, "[action RUN_WORKFLOW]") {
+		t.Errorf("explain --lookup-groups: exit %d\n%s%s\nwant the VIP rule matched on the org's groups", code, out, errOut)
+	}
+	code, out, _ = remediator(t, "policy", "explain", "--config", agreeing, logEvent)
+	if code != 0 || !strings.Contains(out, "no group membership") {
+		t.Errorf("explain without look-ups: exit %d\n%s\nwant the missing membership said", code, out)
 	}
 }
