@@ -12,6 +12,8 @@ import (
 	"os"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/remediator/remediator/broker"
 	"github.com/remediator/remediator/event"
 	"github.com/remediator/remediator/okta"
@@ -76,6 +78,8 @@ type Config struct {
 	// suffix.
 	Holder string
 	Logger *slog.Logger
+	// MeterProvider gets the poller's metrics (metrics.go). Default: none.
+	MeterProvider metric.MeterProvider
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Polled, when set, is called after each poll with the events it published and whether
@@ -85,9 +89,10 @@ type Config struct {
 
 // Poller is the System Log poller.
 type Poller struct {
-	cfg   Config
-	log   *slog.Logger
-	lease time.Duration
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics
+	lease   time.Duration
 
 	leaseRev  uint64 // revision of our lease value; 0 when not held
 	cursorRev uint64 // revision of the cursor as last read or written; 0 when none
@@ -145,7 +150,11 @@ func New(cfg Config) (*Poller, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Poller{cfg: cfg, log: log.With("component", "backfill"), lease: max(3*cfg.Interval, minLease)}, nil
+	m, err := newMetrics(cfg.MeterProvider)
+	if err != nil {
+		return nil, fmt.Errorf("backfill: metrics: %w", err)
+	}
+	return &Poller{cfg: cfg, log: log.With("component", "backfill"), metrics: m, lease: max(3*cfg.Interval, minLease)}, nil
 }
 
 // Run polls until ctx ends, then gives the lease up and returns nil. Failures (Okta, JetStream)
@@ -158,15 +167,21 @@ func (p *Poller) Run(ctx context.Context) error {
 		wait := p.cfg.Interval
 		published, leader, err := p.pollOnce(ctx)
 		var oe *okta.Error
+		result := pollOK
 		switch {
 		case ctx.Err() != nil:
 			return nil
 		case errors.As(err, &oe) && oe.RateLimit != nil && errors.Is(err, okta.ErrRateLimited):
 			wait = max(wait, oe.RateLimit.Wait(p.cfg.Now()))
+			result = pollRateLimited
 			p.log.WarnContext(ctx, "System Log rate limit reached; waiting for its reset", slog.Duration("wait", wait))
 		case err != nil:
+			result = pollFailed
 			p.log.ErrorContext(ctx, "System Log backfill poll failed; retrying at the next interval", slog.Any("error", err), slog.Duration("wait", wait))
+		case !leader:
+			result = pollStandby
 		}
+		p.metrics.poll(ctx, result, leader)
 		if published > 0 {
 			p.log.InfoContext(ctx, "System Log backfill published risk events the stream did not have (missed by the event hook, or read before it delivered them)",
 				slog.Int("events", published), slog.Time("cursor", p.cursor.Published))
@@ -271,6 +286,7 @@ func (p *Poller) publishPage(ctx context.Context, events []json.RawMessage) (int
 			continue // a broader filter: only user.risk.detect and user.risk.change are remediated
 		}
 		if int64(len(raw)) > p.cfg.MaxEventBytes {
+			p.metrics.event(ctx, outcomeTooLarge)
 			p.log.ErrorContext(ctx, "Okta LogEvent larger than limits.maxEventBytes not stored",
 				slog.String("uuid", head.UUID), slog.Int("bytes", len(raw)), slog.Int64("limit", p.cfg.MaxEventBytes))
 			continue
@@ -279,7 +295,10 @@ func (p *Poller) publishPage(ctx context.Context, events []json.RawMessage) (int
 		if err != nil {
 			return n, last, fmt.Errorf("publish LogEvent %s: %w", head.UUID, err)
 		}
-		if !res.Duplicate {
+		if res.Duplicate {
+			p.metrics.event(ctx, outcomeDuplicate)
+		} else {
+			p.metrics.event(ctx, outcomePublished)
 			n++
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -178,6 +179,13 @@ func TestBackfillRecoversWhatTheHookLost(t *testing.T) {
 	for k, n := range perKey {
 		if n != 1 {
 			t.Errorf("idempotency key %s invoked %d times, want once", k, n)
+		}
+	}
+	// The metrics say what the backfill recovered, and that this replica polls.
+	_, metrics := get(t, "http://"+r2.Addrs.HTTP+"/metrics")
+	for _, want := range []string{`remediator_backfill_events_total{outcome="published"} 52`, `remediator_backfill_leader 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, grep(metrics, "remediator_backfill"))
 		}
 	}
 	if users["clear-sessions 00uJane"] != 55 || users["notify-slack 00uVIP"] != 1 || users["clear-sessions 00uBreak"]+users["notify-slack 00uBreak"]+users["clear-sessions 00uVIP"] != 0 {

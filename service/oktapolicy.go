@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/remediator/remediator/backfill"
@@ -42,7 +43,7 @@ const backfillPublishTimeout = 30 * time.Second
 // startBackfill starts the System Log poller when okta.systemLog.backfill is enabled and
 // returns its stop, which waits for the poller to hand its lease back. It needs the org
 // client and JetStream; the worker need not be running (the events wait in JetStream).
-func startBackfill(ctx context.Context, cfg *config.Config, oc *okta.Client, b *broker.Broker, log *slog.Logger, tp trace.TracerProvider) (func(context.Context) error, error) {
+func startBackfill(ctx context.Context, cfg *config.Config, oc *okta.Client, b *broker.Broker, log *slog.Logger, mp metric.MeterProvider, tp trace.TracerProvider) (func(context.Context) error, error) {
 	bf := cfg.Okta.SystemLog.Backfill
 	if !bf.Enabled || oc == nil {
 		return nil, nil
@@ -54,7 +55,7 @@ func startBackfill(ctx context.Context, cfg *config.Config, oc *okta.Client, b *
 	p, err := backfill.New(backfill.Config{
 		Source: oc, Publisher: publish.New(b, tp), Store: kv,
 		Filter: bf.Filter, Interval: bf.Interval, Lookback: bf.Lookback, PageSize: bf.PageSize,
-		MaxEventBytes: cfg.Limits.MaxEventBytes, PublishTimeout: backfillPublishTimeout, Logger: log,
+		MaxEventBytes: cfg.Limits.MaxEventBytes, PublishTimeout: backfillPublishTimeout, Logger: log, MeterProvider: mp,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("okta.systemLog.backfill: %w", err)

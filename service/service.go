@@ -333,7 +333,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	}
 
 	// The System Log poller, when configured, stops with the ingress: both only store events.
-	stopBackfill, err := startBackfill(ctx, cfg, oktaClient, b, log, tp)
+	stopBackfill, err := startBackfill(ctx, cfg, oktaClient, b, log, metrics.Provider, tp)
 	if err != nil {
 		return err
 	}
