@@ -42,9 +42,9 @@ var Roles = []Role{RoleWorker, RoleOperator, RolePublisher}
 // shared _INBOX.> anyone allowed to subscribe there reads every reply.
 func (r Role) InboxPrefix() string { return "_INBOX_" + string(r) }
 
-// KVBuckets are the key-value buckets remediator keeps (package worker names
+// KVBuckets are the key-value buckets remediator keeps (packages worker and backfill name
 // them; a test checks the two lists agree).
-var KVBuckets = []string{"remediation_jobs", "remediation_budgets", "remediation_controls"}
+var KVBuckets = []string{"remediation_jobs", "remediation_budgets", "remediation_controls", KVBackfill}
 
 // controlsBucket is the switches' bucket, the only one an operator writes.
 const controlsBucket = "remediation_controls"

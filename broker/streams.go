@@ -33,6 +33,11 @@ const (
 	SubjectsAudit = "remediation.audit.>"
 )
 
+// KVBackfill is the key-value bucket of the System Log poller (package backfill): its cursor
+// (where the next poll starts) and its lease (which replica polls), shared by every replica
+// and kept across restarts.
+const KVBackfill = "remediation_backfill"
+
 // HeaderMsgID is the JetStream de-duplication header; set it with
 // [PublishOptions.MsgID].
 const HeaderMsgID = "Nats-Msg-Id"

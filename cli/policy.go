@@ -23,7 +23,7 @@ import (
 
 func newPolicyCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "policy", Short: "Understand routing and authorization decisions"}
-	cmd.AddCommand(newPolicyExplainCmd(g))
+	cmd.AddCommand(newPolicyExplainCmd(g), newPolicyImportCmd(g), newPolicyDiffCmd(g)) // import, diff: policyimport.go
 	return cmd
 }
 
@@ -65,6 +65,7 @@ type flowVerdict struct {
 
 func newPolicyExplainCmd(g *globals) *cobra.Command {
 	var subject, as, groups string
+	var lookupGroups bool
 	cmd := &cobra.Command{
 		Use:   "explain EVENT.json",
 		Short: "Explain what the worker would do with an event: routes and rules, principal, authorization",
@@ -112,10 +113,16 @@ or user.risk.change event gets its own verdict; other event types are reported a
 			if groups != "" {
 				header[policy.HeaderPrincipalGroups] = []string{groups}
 			}
-			if subject == "" && isOktaDocument(data) {
-				return explainOkta(g, data, v, policy.New(cfg))
+			router := policy.New(cfg)
+			if lookupGroups {
+				if router, err = lookingUpRouter(g, cfg); err != nil {
+					return err
+				}
 			}
-			x := explain(args[0], data, subject, header, v, policy.New(cfg), cfg.Unrouted)
+			if subject == "" && isOktaDocument(data) {
+				return explainOkta(g, data, v, router)
+			}
+			x := explain(args[0], data, subject, header, v, router, cfg.Unrouted)
 			if g.jsonOut {
 				enc := json.NewEncoder(g.stdout)
 				enc.SetIndent("", "  ")
@@ -129,6 +136,7 @@ or user.risk.change event gets its own verdict; other event types are reported a
 	cmd.Flags().StringVar(&subject, "subject", "", "explain as if published to this `SUBJECT` (default: detected from the document)")
 	cmd.Flags().StringVar(&as, "as", "", "as if a trusted ingress set the Remediator-Principal header to this `PRINCIPAL`")
 	cmd.Flags().StringVar(&groups, "groups", "", "as if the Remediator-Principal-Groups header held these Okta group ids (`GROUPS`, comma-separated)")
+	cmd.Flags().BoolVar(&lookupGroups, "lookup-groups", false, "look the user's groups up in the okta block's org, as the worker does, for rules with people.groups conditions (default: only the groups the event carries)")
 	cmd.Flags().BoolVar(&g.jsonOut, "json", false, "print the explanation as JSON")
 	return cmd
 }
@@ -270,6 +278,9 @@ func (x *explanation) print(w io.Writer) {
 			if s.Match && len(s.Flows) > 0 {
 				reason += " → " + strings.Join(s.Flows, ", ")
 			}
+			if s.Action != "" {
+				reason += " [action " + s.Action + "]"
+			}
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", n, s.Name, verdict, reason)
 		}
 		_ = tw.Flush()
@@ -393,7 +404,11 @@ func explainOkta(g *globals, data []byte, v *schema.Validator, r *policy.Router)
 		}
 		for _, s := range x.Steps {
 			verdict := stepVerdict(s)
-			fmt.Fprintf(w, "  %-3d %-28s %-8s %s\n", s.Priority, safe(s.Name), verdict, safeText(s.Reason))
+			reason := s.Reason
+			if s.Action != "" {
+				reason += " [action " + s.Action + "]"
+			}
+			fmt.Fprintf(w, "  %-3d %-28s %-8s %s\n", s.Priority, safe(s.Name), verdict, safeText(reason))
 		}
 		for _, f := range x.Flows {
 			if why, denied := x.Denied[f]; denied {

@@ -232,6 +232,10 @@ type Flow struct {
 	BlastRadius BlastRadius `yaml:"blastRadius"`
 	// Breaker tunes the circuit breaker.
 	Breaker Breaker `yaml:"breaker"`
+	// WorkflowID is the integer id Okta's entity-risk policy uses for the delegated flow this
+	// flow stands for (a RUN_WORKFLOW action's workflow.id): `remediator policy import` and
+	// `policy diff` map Okta's rules to this flow by it. Default: none (0).
+	WorkflowID int64 `yaml:"workflowId"`
 }
 
 // BlastRadius is a cap on a flow's invocations: at most Max per Window. Both or neither.
@@ -294,6 +298,10 @@ type RiskRule struct {
 	// Flow is the flow the rule runs. Default: none, a log-only rule (Okta's "no further
 	// action"): an event it matches stops there and is recorded as skipped.
 	Flow string `yaml:"flow"`
+	// Action is Okta's rule action: RUN_WORKFLOW (runs Flow), TERMINATE_ALL_SESSIONS (runs
+	// Flow if given, else the flow with action: clearSessions) or NONE (log only). Default:
+	// RUN_WORKFLOW with a flow, NONE without (see config/riskaction.go).
+	Action string `yaml:"action"`
 }
 
 // RiskConditions are the conditions of a [RiskRule].
@@ -489,6 +497,8 @@ func (c *Config) Validate() error {
 		}
 		seen[r.Priority] = r.Name
 	}
+	c.validateRiskActions(bad) // riskaction.go
+	c.validateOktaPolicy(bad)  // oktapolicy.go
 	if c.Simulator.Enabled {
 		for i, f := range c.Simulator.Flows {
 			if !nameRE.MatchString(f.Alias) {

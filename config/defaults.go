@@ -72,6 +72,18 @@ const (
 
 	DefaultRiskRuleStatus = "ACTIVE"
 	DefaultRiskLevel      = "ANY"
+
+	// people.groups look-ups (okta.groupCache): a membership change in Okta is seen within
+	// a minute; 10,000 users is a few MB at most.
+	DefaultGroupCacheTTL  = time.Minute
+	DefaultGroupCacheSize = 10000
+
+	// okta.systemLog.backfill: the risk event types remediator takes, polled every 30s, a
+	// first start looking an hour back, 100 events a page (Okta's default page size).
+	DefaultBackfillFilter   = `eventType eq "user.risk.detect" or eventType eq "user.risk.change"`
+	DefaultBackfillInterval = 30 * time.Second
+	DefaultBackfillLookback = time.Hour
+	DefaultBackfillPageSize = 100
 )
 
 // Explicit values for "forever" and "no cap" (0 means none/never where a count allows it).
@@ -156,13 +168,35 @@ func (c *Config) SetDefaults() {
 	setString(&c.Unrouted, DefaultUnrouted)
 	c.Ingress.SetDefaults() // its defaults are listed in ingress.go, next to its keys
 	c.setOktaDefaults()     // likewise in okta.go
+	c.setOktaPolicyDefaults()
 	for i := range c.RiskRules {
 		r := &c.RiskRules[i]
+		r.Action = strings.ToUpper(strings.TrimSpace(r.Action))
+		if r.Flow != "" {
+			setString(&r.Action, RiskActionRunWorkflow)
+		}
+		setString(&r.Action, RiskActionNone)
 		setString(&r.Status, DefaultRiskRuleStatus)
 		setString(&r.Conditions.Level, DefaultRiskLevel)
 		r.Status = strings.ToUpper(r.Status)
 		r.Conditions.Level = strings.ToUpper(r.Conditions.Level)
 	}
+}
+
+// setOktaPolicyDefaults fills okta.groupCache and okta.systemLog.backfill when the okta
+// block is configured.
+func (c *Config) setOktaPolicyDefaults() {
+	if !c.Okta.Enabled() {
+		return
+	}
+	g := &c.Okta.GroupCache
+	setDuration(&g.TTL, DefaultGroupCacheTTL)
+	setInt(&g.Size, DefaultGroupCacheSize)
+	b := &c.Okta.SystemLog.Backfill
+	setString(&b.Filter, DefaultBackfillFilter)
+	setDuration(&b.Interval, DefaultBackfillInterval)
+	setDuration(&b.Lookback, DefaultBackfillLookback)
+	setInt(&b.PageSize, DefaultBackfillPageSize)
 }
 
 func setString(p *string, v string) {

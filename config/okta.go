@@ -40,6 +40,11 @@ type OktaConfig struct {
 	RefreshBefore time.Duration `yaml:"refreshBefore"`
 	// TokenTimeout bounds one token request. Default 30s.
 	TokenTimeout time.Duration `yaml:"tokenTimeout"`
+	// GroupCache caches the user's groups looked up for people.groups conditions (see
+	// config/oktapolicy.go).
+	GroupCache GroupCacheConfig `yaml:"groupCache"`
+	// SystemLog polls the org's System Log (see config/oktapolicy.go).
+	SystemLog SystemLogConfig `yaml:"systemLog"`
 }
 
 // The flow auth modes (flows[].auth).
@@ -82,6 +87,7 @@ func (c *Config) OktaScopes() []string {
 	if c.NeedsOkta() {
 		s = append(s, okta.ScopeWorkflowsInvoke)
 	}
+	s = append(s, c.impliedOktaScopes()...) // group look-ups, System Log (oktapolicy.go)
 	slices.Sort(s)
 	return slices.Compact(s)
 }

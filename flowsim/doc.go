@@ -95,6 +95,14 @@
 // ([Simulator.AddLogEvents]) and read users back ([Simulator.User], [Simulator.OrgStats]);
 // /_sim/org/ has HTTP twins (stats, users/{id}, clients/{id}/jwks, revoke, logs).
 //
+// The org evaluates its own ENTITY_RISK policy ([Simulator.EvaluateEntityRisk]: the first
+// ACTIVE rule by priority whose level, detection types and people conditions match, the user's
+// groups taken from the directory), so tests can compare an imported policy with the org's
+// verdicts; where Okta documents no semantics the code says it guessed. With an event hook
+// ([Simulator.SetEventHook]) the org POSTs the risk events [Simulator.AddLogEvents] logs as a
+// com.okta.event_hook delivery, with Okta's 3 s timeout and one retry on a 5xx, and counts
+// deliveries lost ([OrgStats]); the events stay in the System Log.
+//
 // Fault draws come from a per-flow generator seeded from [Config].Seed, so a sequential run
 // with a fixed seed is reproducible. The simulator is safe for concurrent use.
 package flowsim

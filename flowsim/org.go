@@ -132,6 +132,11 @@ type OrgStats struct {
 	TokensRefused int `json:"tokensRefused"`
 	// ReplayedAssertions counts assertions refused because their jti was used before.
 	ReplayedAssertions int `json:"replayedAssertions"`
+	// HookDeliveries counts event-hook deliveries the receiver took (2xx), HookFailures
+	// those lost (after Okta's one retry), HookEventsLost the events in them (orghook.go).
+	HookDeliveries int `json:"hookDeliveries"`
+	HookFailures   int `json:"hookFailures"`
+	HookEventsLost int `json:"hookEventsLost"`
 }
 
 type issuedToken struct {
@@ -165,6 +170,7 @@ type orgState struct {
 	stats       OrgStats
 	flowClients map[string][]string // flow alias → assigned client ids (nil: any)
 	riskRules   []json.RawMessage
+	hook        *EventHook // nil: no event hook (orghook.go)
 }
 
 func newOrgState(cfg *OrgConfig) (*orgState, error) {

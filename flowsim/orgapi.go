@@ -1,6 +1,7 @@
 package flowsim
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,7 +28,8 @@ type logEntry struct {
 
 // AddLogEvents appends System Log events (LogEvent JSON objects, each with "uuid",
 // "published" in RFC 3339 and "eventType"). They are served by GET /api/v1/logs in
-// published order.
+// published order, and, with an event hook set ([Simulator.SetEventHook]), delivered to it
+// before AddLogEvents returns.
 func (s *Simulator) AddLogEvents(events ...json.RawMessage) error {
 	if s.org == nil {
 		return errNoOrg
@@ -48,9 +50,10 @@ func (s *Simulator) AddLogEvents(events ...json.RawMessage) error {
 		entries = append(entries, logEntry{head.UUID, head.Published, head.EventType, slices.Clone(raw)})
 	}
 	s.org.mu.Lock()
-	defer s.org.mu.Unlock()
 	s.org.logs = append(s.org.logs, entries...)
 	sort.SliceStable(s.org.logs, func(a, b int) bool { return s.org.logs[a].published.Before(s.org.logs[b].published) })
+	s.org.mu.Unlock()
+	s.deliverHook(context.Background(), entries) // orghook.go: only with an event hook set
 	return nil
 }
 

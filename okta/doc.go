@@ -34,7 +34,8 @@
 // [Client.ClearSessions] (TERMINATE_ALL_SESSIONS), [Client.Suspend], [Client.ExpirePassword],
 // [Client.RemoveFromGroup], [Client.SetUserRisk], [Client.EntityRiskRules] (policy import), and
 // [Client.LogPage] with [LogsPath] (System Log polling, following Okta's next link, which a
-// polling query always gets). [ParseRateLimit] reads X-Rate-Limit-Limit/Remaining/Reset so
+// polling query always gets). [GroupCache] keeps [Client.UserGroups] answers for a short TTL
+// and a bounded number of users, for the people.groups conditions. [ParseRateLimit] reads X-Rate-Limit-Limit/Remaining/Reset so
 // a caller can budget per endpoint; [RateLimit.Wait] measures the reset from the response's
 // Date, as Okta's SDK does.
 //

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -74,9 +75,10 @@ func (r *Router) compileAuthz(cfg *config.Config) {
 // Remediator-Principal-Groups gives the principal's groups.
 func (r *Router) Principal(ev *event.Event, header map[string][]string, subject string) (Principal, error) {
 	if ev.Risk != nil {
-		rule, err := r.firstRiskRule(ev.Risk)
+		// The same evaluation as RouteContext, on the groups it recorded in the event.
+		rule, err := r.firstRiskRule(context.Background(), ev.Risk)
 		if err != nil {
-			return Principal{}, err // already wraps ErrUnauthorized
+			return Principal{}, err // wraps ErrUnauthorized, or is a *GroupLookupError
 		}
 		if rule == nil {
 			return Principal{}, fmt.Errorf("%w: entity-risk trigger %q matches no rule of entityRiskPolicy, so it has no principal", ErrUnauthorized, ev.ID)

@@ -7,14 +7,25 @@
 //
 // Entity-risk triggers follow Okta's entity-risk policy: active rules are tried in priority
 // order, lowest first; the first whose conditions match (risk level, detection types included
-// or excluded, users and groups included or excluded) decides. A rule with a flow runs it; a
-// rule without one is log-only (Okta's "no further action") and stops evaluation. Okta's
+// or excluded, users and groups included or excluded) decides. Its action says what runs:
+// RUN_WORKFLOW its flow, TERMINATE_ALL_SESSIONS its flow or the configured clearSessions flow
+// (config.RuleFlow), NONE nothing (Okta's "no further action": evaluation stops). Okta's
 // default rule, priority 99, matches everything and only records. A detection type UNKNOWN
 // (a detection name Okta added later) matches rules with no detection condition or an exclude
-// condition, never an include. An event that carries no group membership (Okta's
-// user.risk.detect never does) is refused with [ErrGroupMembershipUnknown] when it reaches a
-// rule that excludes groups, rather than have the exclusion ignored; a group inclusion does not
-// include such a user.
+// condition, never an include.
+//
+// Okta's user.risk.detect carries no group membership. With [WithGroupLookup] (the service
+// gives it one over the org client, cached), a rule with people.groups conditions is decided on
+// the user's groups, looked up once per evaluation; a look-up that fails is a
+// [*GroupLookupError] ([ErrGroupLookup]), which the intake retries: never a guess either way.
+// Without a look-up, an event that carries no membership is refused with
+// [ErrGroupMembershipUnknown] when it reaches a rule that excludes groups, rather than have
+// the exclusion ignored; a group inclusion does not include such a user.
+//
+// [ImportOktaRules] maps the org's ENTITY_RISK rules (as the Policy API returns them) to
+// remediator rules, Okta's integer workflow ids to the flows with that workflowId, refusing
+// what cannot be mapped rule by rule; [DiffRiskRules] says where a configuration and the org
+// disagree.
 //
 // An event that runs no flow although nothing is wrong with it (no ISPM route takes it; it
 // matches no custom rule; a log-only rule matches) gets an [UnroutedError] matching

@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -30,17 +32,25 @@ type Step struct {
 	Reason string `json:"reason"`
 	// Flows the step runs when it matches.
 	Flows []string `json:"flows,omitempty"`
+	// Action is an entity-risk rule's action: RUN_WORKFLOW, TERMINATE_ALL_SESSIONS or NONE.
+	Action string `json:"action,omitempty"`
 }
 
 // Explain evaluates ev as [Router.Route] does and reports every route or rule, in order, with
 // whether it matched and why. It does not authorize: see [Router.Principal] and
 // [Router.Authorize].
 func (r *Router) Explain(ev *event.Event) []Step {
+	return r.ExplainContext(context.Background(), ev)
+}
+
+// ExplainContext is [Router.Explain] with a context for the group look-ups an entity-risk
+// rule with people.groups conditions needs.
+func (r *Router) ExplainContext(ctx context.Context, ev *event.Event) []Step {
 	switch {
 	case ev.Issue != nil:
 		return r.explainIssue(ev.Issue)
 	case ev.Risk != nil:
-		return r.explainRisk(ev.Risk)
+		return r.explainRisk(ctx, ev.Risk)
 	}
 	return nil
 }
@@ -98,12 +108,13 @@ func oneOf(want []string) string {
 	return "any of " + strings.Join(q, ", ")
 }
 
-func (r *Router) explainRisk(rt *event.RiskTrigger) []Step {
+func (r *Router) explainRisk(ctx context.Context, rt *event.RiskTrigger) []Step {
+	m := r.memberships(ctx, rt)
 	steps := make([]Step, 0, len(r.allRules)+1)
 	var winner *config.RiskRule
 	var refused *config.RiskRule
 	for _, rule := range r.allRules {
-		st := Step{Kind: StepRule, Name: rule.Name, Priority: rule.Priority}
+		st := Step{Kind: StepRule, Name: rule.Name, Priority: rule.Priority, Action: rule.Action}
 		if rule.Flow != "" {
 			st.Flows = []string{rule.Flow}
 		}
@@ -116,15 +127,21 @@ func (r *Router) explainRisk(rt *event.RiskTrigger) []Step {
 			st.Reason = fmt.Sprintf("not evaluated: the event is refused at rule %q (priority %d)", refused.Name, refused.Priority)
 		default:
 			st.Evaluated = true
-			ok, why, err := evalRiskRule(rule, rt)
+			ok, why, err := evalRiskRule(rule, rt, m)
 			switch {
+			case errors.Is(err, ErrGroupLookup):
+				why = "undecided: " + err.Error()
+				refused = &rule
 			case err != nil:
 				why = "refused: " + err.Error()
 				refused = &rule
 			case ok:
 				why = describeRiskMatch(rule, rt)
-				if rule.Flow == "" {
-					why += "; the rule is log-only: evaluation stops, no flow runs, and the event ends as skipped"
+				switch {
+				case rule.Flow == "":
+					why += "; the rule is log-only (action NONE): evaluation stops, no flow runs, and the event ends as skipped"
+				case rule.Action == config.RiskActionTerminateAllSessions:
+					why += "; action TERMINATE_ALL_SESSIONS: flow " + rule.Flow + " clears the user's sessions"
 				}
 				winner = &rule
 			}

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -57,13 +58,18 @@ type OktaExplanation struct {
 // types are reported as ignored. An error is returned only for a document that is none of
 // those.
 func (r *Router) ExplainOkta(data []byte, dec OktaDecoding) ([]OktaExplanation, error) {
+	return r.ExplainOktaContext(context.Background(), data, dec)
+}
+
+// ExplainOktaContext is [Router.ExplainOkta] with a context for group look-ups.
+func (r *Router) ExplainOktaContext(ctx context.Context, data []byte, dec OktaDecoding) ([]OktaExplanation, error) {
 	events, err := oktaLogEvents(data, dec.Split)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]OktaExplanation, 0, len(events))
 	for i, raw := range events {
-		out = append(out, r.explainLogEvent(i, raw, dec.Decode))
+		out = append(out, r.explainLogEvent(ctx, i, raw, dec.Decode))
 	}
 	return out, nil
 }
@@ -104,7 +110,7 @@ func oktaLogEvents(data []byte, split func([]byte) ([][]byte, error)) ([][]byte,
 	return [][]byte{trimmed}, nil
 }
 
-func (r *Router) explainLogEvent(i int, raw []byte, decode func([]byte) (*event.Event, error)) OktaExplanation {
+func (r *Router) explainLogEvent(ctx context.Context, i int, raw []byte, decode func([]byte) (*event.Event, error)) OktaExplanation {
 	var head struct {
 		UUID      string `json:"uuid"`
 		EventType string `json:"eventType"`
@@ -127,8 +133,8 @@ func (r *Router) explainLogEvent(i int, raw []byte, decode func([]byte) (*event.
 	if ev.Risk != nil {
 		x.UserID, x.RiskLevel, x.DetectionType = ev.Risk.UserID, ev.Risk.RiskLevel, ev.Risk.DetectionType
 	}
-	x.Steps = r.Explain(ev)
-	decisions, err := r.Route(ev)
+	x.Steps = r.ExplainContext(ctx, ev)
+	decisions, err := r.RouteContext(ctx, ev)
 	switch {
 	case errors.Is(err, ErrUnrouted):
 		x.Verdict, x.Reason = VerdictSkipped, err.Error()

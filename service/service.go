@@ -306,6 +306,11 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		return err
 	}
 
+	// people.groups look-ups through the org client, when the okta block is configured.
+	routerOpts, err := RouterOptions(cfg, oktaClient)
+	if err != nil {
+		return err
+	}
 	validator, err := schema.New()
 	if err != nil {
 		return err
@@ -320,7 +325,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		return err
 	}
 	w, err := worker.New(workerConfig(cfg, worker.Config{
-		Broker: worker.JetStream(b), Advisories: b, Validator: validator, Router: policy.New(cfg), Keys: recordKeys,
+		Broker: worker.JetStream(b), Advisories: b, Validator: validator, Router: policy.New(cfg, routerOpts...), Keys: recordKeys,
 		Invoker: invoker,
 		Logger:  log, TracerProvider: tp, MeterProvider: metrics.Provider,
 	}, flows))
@@ -336,6 +341,15 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		}
 		front = append([]func(context.Context) error{stop}, front...) // the first to stop
 		addrs.Ingress = ingressLn.Addr().String()
+	}
+
+	// The System Log poller, when configured, stops with the ingress: both only store events.
+	stopBackfill, err := startBackfill(ctx, cfg, oktaClient, b, log, metrics.Provider, tp)
+	if err != nil {
+		return err
+	}
+	if stopBackfill != nil {
+		front = append([]func(context.Context) error{stopBackfill}, front...)
 	}
 
 	workerCtx, stopWorker := context.WithCancel(ctx)

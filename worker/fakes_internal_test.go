@@ -322,7 +322,9 @@ func (nopValidator) Validate(event.Kind, []byte) (event.Shape, error) {
 
 type nopRouter struct{}
 
-func (nopRouter) Route(*event.Event) ([]policy.Decision, error) { return nil, nil }
+func (nopRouter) RouteContext(context.Context, *event.Event) ([]policy.Decision, error) {
+	return nil, nil
+}
 func (nopRouter) Principal(*event.Event, map[string][]string, string) (policy.Principal, error) {
 	return policy.Principal{}, nil
 }

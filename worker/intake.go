@@ -45,8 +45,8 @@ func (w *Worker) intake(ctx context.Context, d *Delivery) error {
 	d.Event = ev
 	w.metrics.eventValidated(ctx, ev.Kind)
 
-	_, span := w.tracer.Start(ctx, "route", traceAttrs(attrEventID.String(ev.ID)))
-	decisions, err := w.cfg.Router.Route(ev)
+	rctx, span := w.tracer.Start(ctx, "route", traceAttrs(attrEventID.String(ev.ID)))
+	decisions, err := w.cfg.Router.RouteContext(rctx, ev)
 	if err != nil {
 		defer span.End()
 		return w.routeRefused(span, err)
@@ -90,8 +90,8 @@ func (w *Worker) intake(ctx context.Context, d *Delivery) error {
 
 // routeRefused turns the router's refusal into the event's outcome. An unrouted event (no route
 // takes the issue; the risk event reaches the catch-all or a log-only rule) is skipped unless
-// the configuration asks for dead letters; a refusal for want of group membership is
-// unauthorized (fail closed); any other refusal is no_route.
+// the configuration asks for dead letters; a failed group look-up is retried; a refusal for
+// want of group membership is unauthorized (fail closed); any other refusal is no_route.
 func (w *Worker) routeRefused(span trace.Span, err error) error {
 	var unrouted *policy.UnroutedError
 	switch {
@@ -101,6 +101,11 @@ func (w *Worker) routeRefused(span trace.Span, err error) error {
 	case errors.Is(err, policy.ErrUnrouted) && w.cfg.Unrouted == UnroutedSkip:
 		span.AddEvent("skipped")
 		return &skipError{why: err.Error()}
+	case errors.Is(err, policy.ErrGroupLookup):
+		// Not a refusal: the rule cannot be decided until Okta answers. Retried with the
+		// intake's backoff; on the last delivery lastChance dead-letters it, saying why.
+		span.SetStatus(codes.Error, err.Error())
+		return Retry(0, "group look-up failed", err)
 	case errors.Is(err, policy.ErrUnauthorized):
 		span.SetStatus(codes.Error, err.Error())
 		return DeadLetter(status.ReasonUnauthorized, err)

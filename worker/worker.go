@@ -29,7 +29,9 @@ type Validator interface {
 // Router decides which flows an event triggers, who asks for them, whether that principal
 // may run them, and what each flow receives. *policy.Router implements it.
 type Router interface {
-	Route(ev *event.Event) ([]policy.Decision, error)
+	// RouteContext may look the user's groups up in Okta; a failed look-up is a
+	// *policy.GroupLookupError, which the intake retries.
+	RouteContext(ctx context.Context, ev *event.Event) ([]policy.Decision, error)
 	Principal(ev *event.Event, header map[string][]string, subject string) (policy.Principal, error)
 	Authorize(ev *event.Event, p policy.Principal, flow string) error
 	Inputs(ev *event.Event, flow string) (map[string]any, error)
