@@ -33,8 +33,8 @@ var testActions = []config.Flow{
 }
 
 // actionService starts the service with the native action flows on a simulated org of its
-// own (over real HTTP) holding users; the entity-risk rule for HIGH risk runs
-// okta-clear-sessions.
+// own (over real HTTP) holding users; the entity-risk rule for HIGH risk is Okta's
+// TERMINATE_ALL_SESSIONS, which names no flow and so runs the clearSessions one.
 func actionService(t *testing.T, concurrency int, org func(*flowsim.OrgConfig), users ...flowsim.User) (*servicetest.Running, *flowsim.Simulator, *broker.Broker) {
 	t.Helper()
 	dir := t.TempDir()
@@ -50,7 +50,7 @@ func actionService(t *testing.T, concurrency int, org func(*flowsim.OrgConfig), 
 	}
 	for i := range cfg.RiskRules {
 		if cfg.RiskRules[i].Conditions.Level == "HIGH" {
-			cfg.RiskRules[i].Flow = "okta-clear-sessions"
+			cfg.RiskRules[i].Flow, cfg.RiskRules[i].Action = "", config.RiskActionTerminateAllSessions
 		}
 	}
 	for i := range cfg.ResourceSets {
