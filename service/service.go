@@ -338,7 +338,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	h.running(b, w)
 	if httpLn != nil && !consoleAcc.off {
 		consoleCC.Name += "-console"
-		cb, err := broker.Connect(ctx, consoleCC, log.With("component", "console"))
+		cb, err := broker.Connect(ctx, consoleCC, log)
 		if err != nil {
 			return fmt.Errorf("ops console: connect to NATS: %w", err)
 		}
