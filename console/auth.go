@@ -210,6 +210,10 @@ func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
 
 func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	next := nextPath(r.PostFormValue("next"))
+	if !c.signIns.Allow() {
+		c.render(w, r, "login", page{Title: "Sign in", Status: http.StatusTooManyRequests, Error: "Too many sign-in attempts: wait a few seconds.", Data: loginData{Next: next}})
+		return
+	}
 	if c.cfg.Token == "" || !equal(strings.TrimSpace(r.PostFormValue("token")), c.cfg.Token) {
 		c.log.WarnContext(r.Context(), "console: sign-in refused", "remote", r.RemoteAddr)
 		c.render(w, r, "login", page{Title: "Sign in", Status: http.StatusUnauthorized, Error: "That token is not the console token.", Data: loginData{Next: next}})

@@ -14,8 +14,16 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/remediator/remediator/ops"
 	"github.com/remediator/remediator/worker"
+)
+
+// Sign-in attempts with the token, per process: enough for people, far too few for guessing.
+const (
+	signInsPerSecond = 2
+	signInBurst      = 10
 )
 
 // Prefix is where the console is served.
@@ -74,6 +82,8 @@ type Console struct {
 	mux      *http.ServeMux
 	handler  http.Handler
 	snap     snapshotCache
+	// signIns paces sign-in attempts with the token, so that it cannot be guessed quickly.
+	signIns *rate.Limiter
 }
 
 // New checks cfg and returns the console.
@@ -91,7 +101,8 @@ func New(cfg Config) (*Console, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	c := &Console{cfg: cfg, log: cfg.Logger, sessions: newSessions(cfg.SessionTTL), mux: http.NewServeMux()}
+	c := &Console{cfg: cfg, log: cfg.Logger, sessions: newSessions(cfg.SessionTTL), mux: http.NewServeMux(),
+		signIns: rate.NewLimiter(rate.Limit(signInsPerSecond), signInBurst)}
 	if err := c.parseTemplates(); err != nil {
 		return nil, err
 	}

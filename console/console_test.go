@@ -80,6 +80,17 @@ func TestConsoleSignInAndOut(t *testing.T) {
 	if r := e.do("GET", "/ui/", sess, nil); r.code != http.StatusUnauthorized {
 		t.Errorf("after sign-out the session still works: %d", r.code)
 	}
+	// Guessing is paced: a burst of wrong tokens is soon answered 429.
+	limited := false
+	for range 30 {
+		if r := e.do("POST", "/ui/login", "", url.Values{"token": {"guess"}}); r.code == http.StatusTooManyRequests {
+			limited = true
+			break
+		}
+	}
+	if !limited {
+		t.Error("30 wrong sign-ins in a row were all let through")
+	}
 }
 
 // Every change needs the page's CSRF token and a same-origin request; refused, it changes
@@ -241,7 +252,7 @@ func TestConsoleDeadLetters(t *testing.T) {
 	}
 	e.setFaults(flow, `{}`)
 	r := e.do("POST", "/ui/dlq/replay", "bearer", url.Values{"csrf": {e.csrf("bearer")}, "seq": {seq}, "confirm": {"yes"}})
-	if r.code != http.StatusSeeOther || !strings.Contains(r.header.Get("Location"), "Replayed") {
+	if r.code != http.StatusSeeOther || r.header.Get("Location") != "/ui/dlq" || !strings.Contains(r.header.Get("Set-Cookie"), "Replayed") {
 		t.Fatalf("replay = %d %q:\n%.500s", r.code, r.header.Get("Location"), r.body)
 	}
 	e.waitOutcome("dl-1", status.Succeeded)

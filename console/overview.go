@@ -65,7 +65,7 @@ type snapshotCache struct {
 	data *overviewData
 }
 
-const snapshotFresh = time.Second
+const snapshotFresh = 2 * time.Second
 
 func (c *Console) snapshot(ctx context.Context) (*overviewData, error) {
 	c.snap.mu.Lock()

@@ -158,7 +158,7 @@ func (c *Console) deadLetters(w http.ResponseWriter, r *http.Request) {
 	for i := len(letters) - 1; i >= 0; i-- { // newest first
 		d.Letters = append(d.Letters, letters[i].Entry())
 	}
-	c.render(w, r, "dlq", page{Title: "Dead letters", Nav: "dlq", Data: d, Flash: r.URL.Query().Get("done")})
+	c.render(w, r, "dlq", page{Title: "Dead letters", Nav: "dlq", Data: d, Flash: takeFlash(w, r)})
 }
 
 type letterData struct {
@@ -335,7 +335,7 @@ func (c *Console) replay(w http.ResponseWriter, r *http.Request) {
 	}
 	c.log.InfoContext(r.Context(), "console: dead letters replayed", "by", id.Name, "letters", res.Replayed, "events", res.Events, "audit_id", res.AuditID)
 	msg := fmt.Sprintf("Replayed %s as %d events (audit %s); %d skipped, %d gone meanwhile.", dlq.CountLetters(res.Replayed), res.Events, res.AuditID, len(res.Skipped), len(res.Gone))
-	http.Redirect(w, r, "/ui/dlq?done="+url.QueryEscape(msg), http.StatusSeeOther)
+	redirectWithFlash(w, r, "/ui/dlq", msg)
 }
 
 func (c *Console) purge(w http.ResponseWriter, r *http.Request) {
@@ -374,7 +374,7 @@ func (c *Console) purge(w http.ResponseWriter, r *http.Request) {
 	}
 	c.log.InfoContext(r.Context(), "console: dead letters purged", "by", id.Name, "letters", res.Purged, "audit_id", res.AuditID)
 	msg := fmt.Sprintf("Purged %s (audit %s).", dlq.CountLetters(res.Purged), res.AuditID)
-	http.Redirect(w, r, "/ui/dlq?done="+url.QueryEscape(msg), http.StatusSeeOther)
+	redirectWithFlash(w, r, "/ui/dlq", msg)
 }
 
 type brakeRow struct {
@@ -416,7 +416,7 @@ func (c *Console) brakes(w http.ResponseWriter, r *http.Request) {
 			row.CanRun, _ = c.canRun(id, row.Flow)
 		}
 	}
-	c.render(w, r, "brakes", page{Title: "Brakes", Nav: "brakes", Data: rows, Flash: r.URL.Query().Get("done")})
+	c.render(w, r, "brakes", page{Title: "Brakes", Nav: "brakes", Data: rows, Flash: takeFlash(w, r)})
 }
 
 func (c *Console) setBrake(w http.ResponseWriter, r *http.Request) {
@@ -451,7 +451,7 @@ func (c *Console) setBrake(w http.ResponseWriter, r *http.Request) {
 	c.snap.data = nil // the overview shows the switch at once
 	c.snap.mu.Unlock()
 	c.log.InfoContext(r.Context(), "console: brake switched", "by", id.Name, "action", sw.Action(), "flow", sw.Flow)
-	http.Redirect(w, r, "/ui/brakes?done="+url.QueryEscape(sw.Action()+" "+sw.Flow+" by "+id.Name), http.StatusSeeOther)
+	redirectWithFlash(w, r, "/ui/brakes", sw.Action()+" "+sw.Flow+" by "+id.Name)
 }
 
 func contains(list []string, s string) bool {
@@ -461,4 +461,24 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// flashCookie carries what a change did to the page it redirects to. It is a cookie, not a
+// query parameter, so that a link cannot make the console say something it did not do.
+const flashCookie = "remediator_console_flash"
+
+func redirectWithFlash(w http.ResponseWriter, r *http.Request, to, msg string) {
+	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: url.QueryEscape(msg), Path: Prefix, HttpOnly: true,
+		Secure: secureCookie(r), SameSite: http.SameSiteStrictMode, MaxAge: 60})
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+func takeFlash(w http.ResponseWriter, r *http.Request) string {
+	ck, err := r.Cookie(flashCookie)
+	if err != nil {
+		return ""
+	}
+	http.SetCookie(w, &http.Cookie{Name: flashCookie, Path: Prefix, HttpOnly: true, Secure: secureCookie(r), SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	msg, _ := url.QueryUnescape(ck.Value)
+	return msg
 }
