@@ -94,6 +94,13 @@ func printStats(w io.Writer, s *ops.Stats) {
 		fmt.Fprintf(w, "%-*s  %-22s  %7d  %11d  %11d  %7d\n", width, c.Name, c.Stream, c.Pending, c.AckPending, c.Redelivered, c.Waiting)
 	}
 
+	if len(s.Backlog) > 0 {
+		fmt.Fprintln(w, "\nJOBS WAITING (REMEDIATION_DISPATCH)  PRIORITY      JOBS")
+		for _, b := range s.Backlog {
+			fmt.Fprintf(w, "%-35s  %-8s  %8d\n", clip(b.Flow, 35), b.Priority, b.Jobs)
+		}
+	}
+
 	fmt.Fprintf(w, "\nDEAD LETTERS BY REASON (%d in %s)\n", s.DeadLetters.Total, broker.StreamDLQ)
 	reasons := slices.SortedFunc(maps.Keys(s.DeadLetters.ByReason), func(a, b string) int {
 		return cmp.Or(cmp.Compare(s.DeadLetters.ByReason[b], s.DeadLetters.ByReason[a]), strings.Compare(a, b))

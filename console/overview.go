@@ -104,9 +104,7 @@ func (c *Console) readOverview(ctx context.Context) (*overviewData, error) {
 	}
 	_, d.AllPaused = on[ops.Pause+"."+ops.AllFlows]
 	_, d.AllDryRun = on[ops.DryRun+"."+ops.AllFlows]
-	waiting := map[string]uint64{}
 	for _, cs := range st.Consumers {
-		waiting[cs.Name] = cs.Pending + cs.AckPending
 		if cs.Name == worker.IntakeConsumer {
 			d.Intake = cs.Pending + cs.AckPending
 		}
@@ -125,7 +123,7 @@ func (c *Console) readOverview(ctx context.Context) (*overviewData, error) {
 		_, dry := on[ops.DryRun+"."+fs.Flow]
 		row.DryRun = dry || d.AllDryRun || fs.DryRun
 		for _, p := range priorities {
-			row.Backlog = append(row.Backlog, backlog{Priority: string(p), Waiting: waiting[worker.DispatchConsumer(fs.Flow, p)]})
+			row.Backlog = append(row.Backlog, backlog{Priority: string(p), Waiting: st.Jobs(fs.Flow, string(p))})
 		}
 		d.Flows = append(d.Flows, row)
 	}

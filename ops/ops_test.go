@@ -89,6 +89,9 @@ func TestHistorySearchAndStatsAgree(t *testing.T) {
 	publishJSON(t, b, status.Retrying.Subject(), status.Record{EventID: "ev-1", Flow: "clear", Outcome: status.Retrying, Attempt: 1, HTTPStatus: 503, Timestamp: now})
 	publishJSON(t, b, status.Succeeded.Subject(), status.Record{EventID: "ev-1", Flow: "clear", Outcome: status.Succeeded, Attempt: 2, HTTPStatus: 200, DurationMS: 12, Timestamp: now.Add(time.Second)})
 	publishJSON(t, b, status.Succeeded.Subject(), status.Record{EventID: "ev-2", Flow: "suspend", Outcome: status.Succeeded, Attempt: 1, HTTPStatus: 200, Timestamp: now})
+	for range 2 {
+		publishJSON(t, b, "remediation.dispatch.clear.high", map[string]any{"job": "waiting"})
+	}
 	o := ops.New(b, ops.Options{})
 
 	h, err := o.EventHistory(ctx, "ev-1", time.Time{})
@@ -113,6 +116,9 @@ func TestHistorySearchAndStatsAgree(t *testing.T) {
 	}
 	if f := s.Flow("clear"); f.Succeeded != 1 || f.Retrying != 1 || f.Calls != 2 {
 		t.Errorf("stats for clear = %+v", f)
+	}
+	if s.Jobs("clear", "high") != 2 || s.Jobs("clear", "low") != 0 {
+		t.Errorf("backlog = %+v, want 2 high jobs of clear", s.Backlog)
 	}
 	buckets, err := o.Outcomes(ctx, 10*time.Minute, time.Minute)
 	if err != nil {

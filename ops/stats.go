@@ -11,6 +11,7 @@ import (
 
 	"github.com/remediator/remediator/broker"
 	"github.com/remediator/remediator/status"
+	"github.com/remediator/remediator/worker"
 )
 
 // Stats are the figures of `remediator stats` and the console's overview.
@@ -25,6 +26,16 @@ type Stats struct {
 	// Skipped counts valid events that ran no flow within the window (no route, the
 	// catch-all or a log-only rule; unrouted: skip).
 	Skipped int `json:"skipped"`
+	// Backlog counts the jobs waiting in REMEDIATION_DISPATCH (a work queue: a job leaves it
+	// when its outcome is settled), per flow and priority, whatever consumers read them.
+	Backlog []Backlog `json:"backlog"`
+}
+
+// Backlog is the number of jobs of one flow and priority not yet settled.
+type Backlog struct {
+	Flow     string `json:"flow"`
+	Priority string `json:"priority"`
+	Jobs     uint64 `json:"jobs"`
 }
 
 // StreamStats are one stream's size; Missing when the stream does not exist (yet).
@@ -81,10 +92,10 @@ const ReaderPrefix = "remediator-reader-"
 // per flow, the status records of the last window. The per-flow part reads every status
 // record of the window, so a long window on a busy stream takes a while.
 func (o *Ops) Stats(ctx context.Context, window time.Duration) (*Stats, error) {
-	s := &Stats{Window: window.String(), Consumers: []ConsumerStats{}, Flows: []FlowStats{},
+	s := &Stats{Window: window.String(), Consumers: []ConsumerStats{}, Flows: []FlowStats{}, Backlog: []Backlog{},
 		DeadLetters: DLQStats{ByReason: map[string]uint64{}}}
 	for _, name := range []string{broker.StreamEvents, broker.StreamDispatch, broker.StreamStatus, broker.StreamDLQ, broker.StreamAudit} {
-		info, err := o.b.StreamInfo(ctx, name, name == broker.StreamDLQ)
+		info, err := o.b.StreamInfo(ctx, name, name == broker.StreamDLQ || name == broker.StreamDispatch)
 		if errors.Is(err, broker.ErrStreamNotFound) && name == broker.StreamAudit {
 			s.Streams = append(s.Streams, StreamStats{Name: name, Missing: true})
 			continue
@@ -97,6 +108,14 @@ func (o *Ops) Stats(ctx context.Context, window time.Duration) (*Stats, error) {
 			s.DeadLetters.Total = info.Messages
 			for subj, n := range info.Subjects {
 				s.DeadLetters.ByReason[strings.TrimPrefix(subj, status.DLQSubjectPrefix)] = n
+			}
+		}
+		if name == broker.StreamDispatch {
+			for _, subj := range slices.Sorted(maps.Keys(info.Subjects)) {
+				rest := strings.TrimPrefix(subj, worker.DispatchSubjectPrefix)
+				if flow, prio, ok := strings.Cut(rest, "."); ok {
+					s.Backlog = append(s.Backlog, Backlog{Flow: flow, Priority: prio, Jobs: info.Subjects[subj]})
+				}
 			}
 		}
 		if info.Consumers == 0 {
@@ -182,6 +201,16 @@ func (s *Stats) Flow(flow string) FlowStats {
 		}
 	}
 	return FlowStats{Flow: flow}
+}
+
+// Jobs returns the backlog of flow at priority.
+func (s *Stats) Jobs(flow, priority string) uint64 {
+	for _, b := range s.Backlog {
+		if b.Flow == flow && b.Priority == priority {
+			return b.Jobs
+		}
+	}
+	return 0
 }
 
 // Percentile is the nearest-rank percentile of sorted values, which must not be empty.
