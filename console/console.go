@@ -64,6 +64,10 @@ type Config struct {
 	SessionTTL time.Duration
 	// Window is how far back the overview's counts look. Required (> 0).
 	Window time.Duration
+	// Inputs says what flow receives for a stored event (subject and document): the service
+	// validates, decodes and maps it as the worker does. Optional: without it an event's page
+	// shows only the inputs that dry runs recorded.
+	Inputs func(subject string, data []byte, flow string) (map[string]any, error)
 	// JaegerURL is the Jaeger UI an event's trace links to. Optional.
 	JaegerURL string
 	// OIDC, when set, adds sign-in with an OpenID Connect provider.

@@ -304,6 +304,9 @@ func TestConsoleEventsAndJourney(t *testing.T) {
 	if j.code != 200 || !strings.Contains(j.body, "succeeded") || !strings.Contains(j.body, jaegerURL+"/trace/") {
 		t.Errorf("journey = %d, want the succeeded step and a Jaeger link:\n%.800s", j.code, j.body)
 	}
+	if !strings.Contains(j.body, "Inputs its flows receive") || !strings.Contains(j.body, "john.smith@okta.com") {
+		t.Errorf("the journey does not show what the flow receives:\n%s", j.body)
+	}
 	if r := e.do("GET", "/ui/events/never-seen", "bearer", nil); r.code != http.StatusNotFound {
 		t.Errorf("unknown event = %d, want 404", r.code)
 	}

@@ -75,6 +75,16 @@ type journeyData struct {
 	Steps       []journeyStep
 	DeadLetters []dlq.Entry
 	TraceURL    string
+	// Arrived is when REMEDIATION_EVENTS stored the event (zero when it is gone).
+	Arrived time.Time
+	// FlowInputs are what each of its flows receives, mapped from the stored event.
+	FlowInputs []flowInputs
+}
+
+type flowInputs struct {
+	Flow   string
+	Inputs string // redacted, indented JSON
+	Error  string
 }
 
 func (c *Console) traceURL(traceID string) string {
@@ -108,7 +118,37 @@ func (c *Console) journey(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Steps = append(d.Steps, st)
 	}
+	c.mapInputs(r, &d)
 	c.render(w, r, "journey", page{Title: "Event " + id, Nav: "events", Data: d})
+}
+
+// mapInputs shows what each flow of the event receives, from the event as stored and the
+// input mapping in force, with secret-looking values redacted.
+func (c *Console) mapInputs(r *http.Request, d *journeyData) {
+	ev, found, err := c.cfg.Ops.FindEvent(r.Context(), d.EventID, time.Time{})
+	if err != nil || !found {
+		return
+	}
+	d.Arrived = ev.Time
+	if c.cfg.Inputs == nil {
+		return
+	}
+	seen := map[string]bool{}
+	for _, st := range d.Steps {
+		if st.Flow == "" || seen[st.Flow] {
+			continue
+		}
+		seen[st.Flow] = true
+		fi := flowInputs{Flow: st.Flow}
+		in, err := c.cfg.Inputs(ev.Subject, ev.Data, st.Flow)
+		if err != nil {
+			fi.Error = err.Error()
+		} else {
+			b, _ := json.MarshalIndent(ops.RedactInputs(in), "", "  ")
+			fi.Inputs = string(b)
+		}
+		d.FlowInputs = append(d.FlowInputs, fi)
+	}
 }
 
 type dlqData struct {

@@ -199,3 +199,28 @@ func redactValue(v any) any {
 	}
 	return v
 }
+
+// StoredEvent is an event as REMEDIATION_EVENTS holds it.
+type StoredEvent struct {
+	Sequence uint64
+	Subject  string
+	Time     time.Time
+	Header   map[string][]string
+	Data     []byte
+}
+
+// FindEvent returns the latest copy of eventID stored since from (a replay stores another),
+// reading REMEDIATION_EVENTS; found is false when retention removed it or the id is unknown.
+func (o *Ops) FindEvent(ctx context.Context, eventID string, from time.Time) (ev StoredEvent, found bool, err error) {
+	needle := []byte(eventID)
+	err = o.b.Scan(ctx, broker.StreamEvents, "", 0, from, func(m *broker.StoredMessage) bool {
+		if bytes.Contains(m.Data, needle) && event.PeekID(m.Data) == eventID {
+			ev, found = StoredEvent{Sequence: m.Sequence, Subject: m.Subject, Time: m.Time, Header: m.Header, Data: m.Data}, true
+		}
+		return true
+	})
+	if err != nil {
+		return StoredEvent{}, false, o.explain(err, broker.StreamEvents)
+	}
+	return ev, found, nil
+}

@@ -12,8 +12,10 @@ import (
 	"github.com/remediator/remediator/broker"
 	"github.com/remediator/remediator/config"
 	"github.com/remediator/remediator/console"
+	"github.com/remediator/remediator/event"
 	"github.com/remediator/remediator/ops"
 	"github.com/remediator/remediator/policy"
+	"github.com/remediator/remediator/schema"
 	"github.com/remediator/remediator/worker"
 )
 
@@ -71,8 +73,24 @@ func (l *lateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // newConsole builds the console over the running service.
-func newConsole(ctx context.Context, cfg *config.Config, a consoleAccess, b *broker.Broker, w *worker.Worker, router *policy.Router, env func(string) (string, bool), log *slog.Logger) (*console.Console, error) {
-	cc := console.Config{
+func newConsole(ctx context.Context, cfg *config.Config, a consoleAccess, b *broker.Broker, w *worker.Worker, router *policy.Router, validator *schema.Validator, env func(string) (string, bool), log *slog.Logger) (*console.Console, error) {
+	// What a flow receives for a stored event: validated, decoded and mapped as the worker does.
+	inputs := func(subject string, data []byte, flow string) (map[string]any, error) {
+		kind, ok := event.KindForSubject(subject)
+		if !ok {
+			return nil, fmt.Errorf("no event kind is published on %s", subject)
+		}
+		shape, err := validator.Validate(kind, data)
+		if err != nil {
+			return nil, err
+		}
+		ev, err := event.Decode(shape, data)
+		if err != nil {
+			return nil, err
+		}
+		return router.Inputs(ev, flow)
+	}
+	cc := console.Config{Inputs: inputs,
 		Ops: ops.New(b, ops.Options{}), Flows: w, Authorizer: router,
 		Token: a.token, Principal: cfg.Console.Principal, Groups: cfg.Console.Groups,
 		SessionTTL: cfg.Console.SessionTTL, Window: cfg.Console.Window, JaegerURL: cfg.UI.JaegerURL,

@@ -343,7 +343,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 			return fmt.Errorf("ops console: connect to NATS: %w", err)
 		}
 		cleanups = append(cleanups, func(ctx context.Context) error { return cb.Drain(ctx) })
-		ui, err := newConsole(ctx, cfg, consoleAcc, cb, w, router, env, log)
+		ui, err := newConsole(ctx, cfg, consoleAcc, cb, w, router, validator, env, log)
 		if err != nil {
 			return err
 		}
