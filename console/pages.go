@@ -125,7 +125,13 @@ func (c *Console) journey(w http.ResponseWriter, r *http.Request) {
 // mapInputs shows what each flow of the event receives, from the event as stored and the
 // input mapping in force, with secret-looking values redacted.
 func (c *Console) mapInputs(r *http.Request, d *journeyData) {
-	ev, found, err := c.cfg.Ops.FindEvent(r.Context(), d.EventID, time.Time{})
+	// The event was stored before its first record: read from a little before that, not the
+	// whole stream.
+	var from time.Time
+	if len(d.Steps) > 0 {
+		from = d.Steps[0].Timestamp.Add(-10 * time.Minute)
+	}
+	ev, found, err := c.cfg.Ops.FindEvent(r.Context(), d.EventID, from)
 	if err != nil || !found {
 		return
 	}

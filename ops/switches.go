@@ -110,6 +110,14 @@ func writeSwitch(ctx context.Context, kv *broker.KV, key string, value *worker.C
 	return worker.SetControl(ctx, kv, key, value)
 }
 
+// readSwitch is the one place a switch value is read, the counterpart of writeSwitch. A
+// hand-written value still counts (the key's presence is the switch); it just names no one.
+func readSwitch(value []byte) worker.Control {
+	var ctl worker.Control
+	_ = json.Unmarshal(value, &ctl)
+	return ctl
+}
+
 // SwitchState is a brake that is on.
 type SwitchState struct {
 	Kind           string `json:"kind"` // Pause or DryRun
@@ -143,9 +151,7 @@ func (o *Ops) Switches(ctx context.Context) ([]SwitchState, error) {
 		if err != nil {
 			return nil, err
 		}
-		st := SwitchState{Kind: kind, Flow: flow}
-		_ = json.Unmarshal(v, &st.Control) // a hand-written value still counts: the key's presence is the switch
-		out = append(out, st)
+		out = append(out, SwitchState{Kind: kind, Flow: flow, Control: readSwitch(v)})
 	}
 	return out, nil
 }
