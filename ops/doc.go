@@ -13,6 +13,6 @@
 //
 // Dead letters are operated through package dlq ([Ops.DeadLetters] returns its Store).
 //
-// Every switch write goes through one function (writeSwitch), where records are signed when
-// the worker's switch encoder signs them.
+// Every switch value is written through one function (writeSwitch) and read through one
+// (readSwitch): where switch values are signed and verified.
 package ops
