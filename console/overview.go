@@ -63,9 +63,15 @@ type snapshotCache struct {
 	mu   sync.Mutex
 	at   time.Time
 	data *overviewData
+	// The chart reads six windows of two streams: it is read again less often.
+	chartAt time.Time
+	chart   chart
 }
 
-const snapshotFresh = 2 * time.Second
+const (
+	snapshotFresh = 2 * time.Second
+	chartFresh    = 10 * time.Second
+)
 
 func (c *Console) snapshot(ctx context.Context) (*overviewData, error) {
 	c.snap.mu.Lock()
@@ -81,6 +87,7 @@ func (c *Console) snapshot(ctx context.Context) (*overviewData, error) {
 	return d, nil
 }
 
+// readOverview reads the figures; c.snap.mu is held.
 func (c *Console) readOverview(ctx context.Context) (*overviewData, error) {
 	win := c.cfg.Window
 	st, err := c.cfg.Ops.Stats(ctx, win)
@@ -91,13 +98,16 @@ func (c *Console) readOverview(ctx context.Context) (*overviewData, error) {
 	if err != nil {
 		return nil, err
 	}
-	step := chartStep(win)
-	buckets, err := c.cfg.Ops.Outcomes(ctx, chartSpan(win), step)
-	if err != nil {
-		return nil, err
+	if time.Since(c.snap.chartAt) >= chartFresh {
+		step := chartStep(win)
+		buckets, err := c.cfg.Ops.Outcomes(ctx, chartSpan(win), step)
+		if err != nil {
+			return nil, err
+		}
+		c.snap.chart, c.snap.chartAt = newChart(buckets, step), time.Now()
 	}
 	d := &overviewData{Window: win, At: time.Now(), Rejected: st.Rejected, Skipped: st.Skipped,
-		DeadLetters: st.DeadLetters.Total, Chart: newChart(buckets, step)}
+		DeadLetters: st.DeadLetters.Total, Chart: c.snap.chart}
 	on := map[string]ops.SwitchState{}
 	for _, s := range switches {
 		on[s.Kind+"."+s.Flow] = s
