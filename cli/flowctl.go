@@ -1,26 +1,12 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/remediator/remediator/broker"
-	"github.com/remediator/remediator/worker"
+	"github.com/remediator/remediator/ops"
 )
-
-// controlAudit is the audit record of an operator switch, on remediation.audit.flows.<action>.
-type controlAudit struct {
-	Action string    `json:"action"` // flows.pause, flows.resume, flows.dry-run.on, flows.dry-run.off
-	Flow   string    `json:"flow"`   // a flow name, or _all
-	User   string    `json:"user"`
-	Host   string    `json:"host,omitempty"`
-	At     time.Time `json:"at"`
-	Reason string    `json:"reason,omitempty"`
-}
 
 // newFlowControlCmds are the safety brakes: pause and resume dispatching, dry-run on and off.
 func newFlowControlCmds(g *globals) []*cobra.Command {
@@ -29,41 +15,20 @@ func newFlowControlCmds(g *globals) []*cobra.Command {
 	target := func(args []string) (string, error) {
 		switch {
 		case all && len(args) == 0:
-			return worker.AllFlows, nil
+			return ops.AllFlows, nil
 		case !all && len(args) == 1:
 			return args[0], nil
 		}
 		return "", usageError{fmt.Errorf("name one flow, or --all")}
 	}
-	set := func(cmd *cobra.Command, key, action, flow string, on bool) error {
+	set := func(cmd *cobra.Command, kind, flow string, on bool) error {
 		ctx := cmd.Context()
 		b, err := g.connect(ctx)
 		if err != nil {
 			return err
 		}
 		defer b.Close()
-		kv, err := b.OpenKeyValue(ctx, worker.ControlsBucket)
-		if err != nil {
-			return err
-		}
-		user := operator(as)
-		var ctl *worker.Control
-		if on {
-			ctl = &worker.Control{By: user, At: time.Now().UTC(), Reason: reason}
-		}
-		keys, err := g.recordKeys() // a switch value is obeyed only if sealed with a record key
-		if err != nil {
-			return fmt.Errorf("%s %s: %w", action, flow, err)
-		}
-		if err := worker.SetSignedControl(ctx, kv, keys, key, ctl); err != nil {
-			return fmt.Errorf("%s %s: %w", action, flow, err)
-		}
-		host, _ := os.Hostname()
-		rec, _ := json.Marshal(controlAudit{Action: action, Flow: flow, User: user, Host: host, At: time.Now().UTC(), Reason: reason})
-		if _, err := b.Publish(ctx, "remediation.audit."+action, rec, broker.PublishOptions{}); err != nil {
-			return fmt.Errorf("the switch is set, but its audit record could not be stored: %w", err)
-		}
-		return nil
+		return hint(g.ops(b).SetSwitch(ctx, ops.Switch{Kind: kind, Flow: flow, On: on, Reason: reason}, ops.Operator{User: operator(as), Via: "cli"}))
 	}
 	pause := &cobra.Command{
 		Use:   "pause (FLOW | --all)",
@@ -77,7 +42,7 @@ flight finish. Resume with "remediator flows resume".`,
 			if err != nil {
 				return err
 			}
-			if err := set(cmd, worker.PauseKey(flow), "flows.pause", flow, true); err != nil {
+			if err := set(cmd, ops.Pause, flow, true); err != nil {
 				return err
 			}
 			fmt.Fprintf(g.stdout, "paused %s: its events wait in JetStream (resume with `remediator flows resume %s`)\n", flowLabel(flow), resumeArg(flow))
@@ -93,7 +58,7 @@ flight finish. Resume with "remediator flows resume".`,
 			if err != nil {
 				return err
 			}
-			if err := set(cmd, worker.PauseKey(flow), "flows.resume", flow, false); err != nil {
+			if err := set(cmd, ops.Pause, flow, false); err != nil {
 				return err
 			}
 			fmt.Fprintf(g.stdout, "resumed %s\n", flowLabel(flow))
@@ -113,11 +78,7 @@ new route or rule before it acts. A flow can also be set to dry-run in configura
 			if err != nil {
 				return err
 			}
-			action := "flows.dry-run.on"
-			if off {
-				action = "flows.dry-run.off"
-			}
-			if err := set(cmd, worker.DryRunKey(flow), action, flow, !off); err != nil {
+			if err := set(cmd, ops.DryRun, flow, !off); err != nil {
 				return err
 			}
 			state := "on"
@@ -139,14 +100,14 @@ new route or rule before it acts. A flow can also be set to dry-run in configura
 }
 
 func flowLabel(flow string) string {
-	if flow == worker.AllFlows {
+	if flow == ops.AllFlows {
 		return "every flow"
 	}
 	return "flow " + flow
 }
 
 func resumeArg(flow string) string {
-	if flow == worker.AllFlows {
+	if flow == ops.AllFlows {
 		return "--all"
 	}
 	return flow

@@ -2,20 +2,16 @@ package cli
 
 import (
 	"cmp"
-	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/remediator/remediator/broker"
-	"github.com/remediator/remediator/status"
+	"github.com/remediator/remediator/ops"
 )
 
 func newStatsCmd(g *globals) *cobra.Command {
@@ -54,9 +50,9 @@ takes a while.`,
 				return err
 			}
 			defer b.Close()
-			s, err := g.collectStats(ctx, b, win)
+			s, err := g.ops(b).Stats(ctx, win)
 			if err != nil {
-				return err
+				return hint(err)
 			}
 			if g.jsonOut {
 				return writeJSON(g.stdout, s)
@@ -70,160 +66,17 @@ takes a while.`,
 	return cmd
 }
 
-type statsJSON struct {
-	Streams     []streamStats   `json:"streams"`
-	Consumers   []consumerStats `json:"consumers"`
-	DeadLetters dlqStats        `json:"deadLetters"`
-	Window      string          `json:"window"`
-	Flows       []flowStats     `json:"flows"`
-	// Rejected counts events refused at intake within the window (no flow was chosen).
-	Rejected int `json:"rejected"`
-	// Skipped counts valid events that ran no flow within the window (no route, the
-	// catch-all or a log-only rule; unrouted: skip).
-	Skipped int `json:"skipped"`
+// ops is the operator API over a connection: the figures, histories and switches the console
+// shows too.
+// ops is the operator logic over b, with the record keys when they can be found: switches
+// are sealed with them and records read back are checked (see recordKeys; commands that
+// need them say so when they are missing).
+func (g *globals) ops(b *broker.Broker) *ops.Ops {
+	keys, _ := g.recordKeys()
+	return ops.New(b, ops.Options{Server: redactURL(g.url()), Keys: keys})
 }
 
-type streamStats struct {
-	Name     string `json:"name"`
-	Missing  bool   `json:"missing,omitempty"`
-	Messages uint64 `json:"messages"`
-	Bytes    uint64 `json:"bytes"`
-}
-
-type consumerStats struct {
-	Stream      string `json:"stream"`
-	Name        string `json:"name"`
-	Pending     uint64 `json:"pending"`
-	AckPending  uint64 `json:"ackPending"`
-	Redelivered uint64 `json:"redelivered"`
-	Waiting     int    `json:"waiting"`
-}
-
-type dlqStats struct {
-	Total    uint64            `json:"total"`
-	ByReason map[string]uint64 `json:"byReason"`
-}
-
-type flowStats struct {
-	Flow      string `json:"flow"`
-	Succeeded int    `json:"succeeded"`
-	Failed    int    `json:"failed"`
-	Retrying  int    `json:"retrying"`
-	// SuccessRate is succeeded / (succeeded + failed); null without either.
-	SuccessRate *float64 `json:"successRate"`
-	// AvgAttempt is the mean attempt number of the succeeded records (1 = first try).
-	AvgAttempt float64 `json:"avgAttempt,omitempty"`
-	// CallP50MS and CallP95MS are the latency of succeeded calls (status durationMs); null
-	// without any.
-	CallP50MS *int64 `json:"callP50Ms"`
-	CallP95MS *int64 `json:"callP95Ms"`
-
-	latencies []int64
-	attempts  int
-}
-
-// readerPrefix names the read-only consumers of Scan and Tail (other CLI invocations); they
-// are not backlog.
-const readerPrefix = "remediator-reader-"
-
-func (g *globals) collectStats(ctx context.Context, b *broker.Broker, window time.Duration) (*statsJSON, error) {
-	s := &statsJSON{Window: window.String(), Consumers: []consumerStats{}, Flows: []flowStats{},
-		DeadLetters: dlqStats{ByReason: map[string]uint64{}}}
-	for _, name := range []string{broker.StreamEvents, broker.StreamDispatch, broker.StreamStatus, broker.StreamDLQ, broker.StreamAudit} {
-		info, err := b.StreamInfo(ctx, name, name == broker.StreamDLQ)
-		if errors.Is(err, broker.ErrStreamNotFound) && name == broker.StreamAudit {
-			s.Streams = append(s.Streams, streamStats{Name: name, Missing: true})
-			continue
-		}
-		if err != nil {
-			return nil, g.explain(err, name)
-		}
-		s.Streams = append(s.Streams, streamStats{Name: name, Messages: info.Messages, Bytes: info.Bytes})
-		if name == broker.StreamDLQ {
-			s.DeadLetters.Total = info.Messages
-			for subj, n := range info.Subjects {
-				s.DeadLetters.ByReason[strings.TrimPrefix(subj, status.DLQSubjectPrefix)] = n
-			}
-		}
-		if info.Consumers == 0 {
-			continue
-		}
-		cis, err := b.ConsumerInfos(ctx, name)
-		if err != nil {
-			return nil, g.explain(err, name)
-		}
-		for _, ci := range cis {
-			if strings.HasPrefix(ci.Name, readerPrefix) {
-				continue
-			}
-			s.Consumers = append(s.Consumers, consumerStats{Stream: ci.Stream, Name: ci.Name, Pending: ci.NumPending,
-				AckPending: ci.NumAckPending, Redelivered: ci.NumRedelivered, Waiting: ci.NumWaiting})
-		}
-	}
-
-	flows := map[string]*flowStats{}
-	err := b.Scan(ctx, broker.StreamStatus, status.SubjectPrefix+">", 0, time.Now().Add(-window), func(m *broker.StoredMessage) bool {
-		var r status.Record
-		if json.Unmarshal(m.Data, &r) != nil {
-			return true
-		}
-		if r.Flow == "" {
-			switch r.Outcome {
-			case status.Rejected:
-				s.Rejected++
-			case status.Skipped:
-				s.Skipped++
-			}
-			return true
-		}
-		f := flows[r.Flow]
-		if f == nil {
-			f = &flowStats{Flow: r.Flow}
-			flows[r.Flow] = f
-		}
-		switch r.Outcome {
-		case status.Succeeded:
-			f.Succeeded++
-			f.attempts += r.Attempt
-			if r.HTTPStatus != 0 { // a call was made; durationMs 0 (omitted) is under a millisecond
-				f.latencies = append(f.latencies, r.DurationMS)
-			}
-		case status.Failed, status.Rejected:
-			f.Failed++
-		case status.Retrying:
-			f.Retrying++
-		}
-		return true
-	})
-	if err != nil {
-		return nil, g.explain(err, broker.StreamStatus)
-	}
-	for _, name := range slices.Sorted(maps.Keys(flows)) {
-		f := flows[name]
-		if n := f.Succeeded + f.Failed; n > 0 {
-			rate := float64(f.Succeeded) / float64(n)
-			f.SuccessRate = &rate
-		}
-		if f.Succeeded > 0 {
-			f.AvgAttempt = float64(f.attempts) / float64(f.Succeeded)
-		}
-		slices.Sort(f.latencies)
-		if len(f.latencies) > 0 {
-			p50, p95 := percentile(f.latencies, 50), percentile(f.latencies, 95)
-			f.CallP50MS, f.CallP95MS = &p50, &p95
-		}
-		s.Flows = append(s.Flows, *f)
-	}
-	return s, nil
-}
-
-// percentile is the nearest-rank percentile of sorted values, which must not be empty.
-func percentile(sorted []int64, p int) int64 {
-	rank := (p*len(sorted) + 99) / 100 // ceil(p/100 × n)
-	return sorted[max(rank, 1)-1]
-}
-
-func printStats(w io.Writer, s *statsJSON) {
+func printStats(w io.Writer, s *ops.Stats) {
 	fmt.Fprintln(w, "STREAM                  MESSAGES       BYTES")
 	for _, st := range s.Streams {
 		if st.Missing {
@@ -243,6 +96,13 @@ func printStats(w io.Writer, s *statsJSON) {
 	}
 	for _, c := range s.Consumers {
 		fmt.Fprintf(w, "%-*s  %-22s  %7d  %11d  %11d  %7d\n", width, c.Name, c.Stream, c.Pending, c.AckPending, c.Redelivered, c.Waiting)
+	}
+
+	if len(s.Backlog) > 0 {
+		fmt.Fprintln(w, "\nJOBS WAITING (REMEDIATION_DISPATCH)  PRIORITY      JOBS")
+		for _, b := range s.Backlog {
+			fmt.Fprintf(w, "%-35s  %-8s  %8d\n", clip(b.Flow, 35), b.Priority, b.Jobs)
+		}
 	}
 
 	fmt.Fprintf(w, "\nDEAD LETTERS BY REASON (%d in %s)\n", s.DeadLetters.Total, broker.StreamDLQ)

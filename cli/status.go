@@ -1,12 +1,9 @@
 package cli
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -15,6 +12,7 @@ import (
 
 	"github.com/remediator/remediator/broker"
 	"github.com/remediator/remediator/dlq"
+	"github.com/remediator/remediator/ops"
 	"github.com/remediator/remediator/status"
 )
 
@@ -51,9 +49,9 @@ a while on a large stream: bound it with --since. "status tail" follows new reco
 				return err
 			}
 			defer b.Close()
-			h, err := g.eventHistory(ctx, b, args[0], from)
+			h, err := ops.New(b, ops.Options{Server: redactURL(g.url()), Keys: g.verifyKeys()}).EventHistory(ctx, args[0], from)
 			if err != nil {
-				return err
+				return hint(err)
 			}
 			if len(h.Statuses) == 0 && len(h.DeadLetters) == 0 {
 				return fmt.Errorf("no status record or dead letter for event id %q in %s or %s — check the id (the document's eventId); an event only just published may still be in flight (`remediator status tail`); records are kept streams.maxAge (7 days by default)",
@@ -72,46 +70,9 @@ a while on a large stream: bound it with --since. "status tail" follows new reco
 	return cmd
 }
 
-// eventHistoryJSON is the history of one event: `status EVENT_ID --json`.
-type eventHistoryJSON struct {
-	EventID     string          `json:"eventId"`
-	Statuses    []status.Record `json:"statuses"`
-	DeadLetters []dlq.Entry     `json:"deadLetters"`
-}
-
-// eventHistory scans the status and dead-letter streams for eventID. Status records are not
-// indexed by event, so this reads every record since from (or the whole stream).
-func (g *globals) eventHistory(ctx context.Context, b *broker.Broker, eventID string, from time.Time) (eventHistoryJSON, error) {
-	h := eventHistoryJSON{EventID: eventID, Statuses: []status.Record{}, DeadLetters: []dlq.Entry{}}
-	needle, _ := json.Marshal(eventID) // as the worker encodes it, quotes included
-	keys := g.verifyKeys()
-	err := b.Scan(ctx, broker.StreamStatus, status.SubjectPrefix+">", 0, from, func(m *broker.StoredMessage) bool {
-		if !bytes.Contains(m.Data, needle) && !bytes.Contains(m.Data, []byte(eventID)) {
-			return true // cheap pre-check before decoding
-		}
-		var r status.Record
-		if json.Unmarshal(m.Data, &r) == nil && r.EventID == eventID {
-			r.Unverified = unverified(keys, m.Subject, m.Data, m.Header)
-			h.Statuses = append(h.Statuses, r)
-		}
-		return true
-	})
-	if err != nil {
-		return h, g.explain(err, broker.StreamStatus)
-	}
-	slices.SortStableFunc(h.Statuses, func(a, b status.Record) int { return a.Timestamp.Compare(b.Timestamp) })
-	err = dlq.New(b, dlq.Options{Server: redactURL(g.url())}).Scan(ctx, dlq.Filter{Since: from}, func(l dlq.Letter) bool {
-		if l.Record.EventID == eventID {
-			h.DeadLetters = append(h.DeadLetters, l.Entry())
-		}
-		return true
-	})
-	return h, hint(err)
-}
-
 const historyHeader = "TIME                           OUTCOME    FLOW                   TRY  HTTP  TRACE ID                          DETAIL"
 
-func printHistory(w io.Writer, h eventHistoryJSON) {
+func printHistory(w io.Writer, h ops.History) {
 	records := "status records"
 	if len(h.Statuses) == 1 {
 		records = "status record"

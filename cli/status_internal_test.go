@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/remediator/remediator/ops"
 	"github.com/remediator/remediator/seal"
 	"github.com/remediator/remediator/status"
 )
@@ -24,7 +25,7 @@ func TestSkippedStatusShowsRuleAndWhy(t *testing.T) {
 	var tail bytes.Buffer
 	printStatus(&tail, data, false, "")
 	var hist bytes.Buffer
-	printHistory(&hist, eventHistoryJSON{EventID: "e1", Statuses: []status.Record{r}})
+	printHistory(&hist, ops.History{EventID: "e1", Statuses: []status.Record{r}})
 	for name, out := range map[string]string{"status tail": tail.String(), "event history": hist.String()} {
 		if !strings.Contains(out, "skipped") || !strings.Contains(out, "rule low-risk-log-only: no flow runs: matched rule") {
 			t.Errorf("%s shows a skipped record as:\n%s", name, out)
@@ -58,7 +59,7 @@ func TestUnverifiedStatusIsMarked(t *testing.T) {
 	printStatus(&tail, data, false, why)
 	r.Unverified = why
 	var hist bytes.Buffer
-	printHistory(&hist, eventHistoryJSON{EventID: "e1", Statuses: []status.Record{r}})
+	printHistory(&hist, ops.History{EventID: "e1", Statuses: []status.Record{r}})
 	var js bytes.Buffer
 	printStatus(&js, data, true, why)
 	for name, out := range map[string]string{"status tail": tail.String(), "event history": hist.String(), "status tail --json": js.String()} {

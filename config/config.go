@@ -43,6 +43,10 @@ type Config struct {
 	Okta OktaConfig `yaml:"okta"`
 	// Security holds the record keys (see config/security.go).
 	Security Security `yaml:"security"`
+	// Console is how people sign in to the ops console (see config/console.go).
+	Console ConsoleConfig `yaml:"console"`
+	// UI links the console to other tools (see config/console.go).
+	UI UIConfig `yaml:"ui"`
 
 	// source is the file the configuration came from ("built-in default" otherwise).
 	source string
@@ -133,6 +137,9 @@ type Limits struct {
 type HTTP struct {
 	// Addr to listen on for /healthz, /readyz and /metrics. Default "127.0.0.1:8080"; "off" disables it.
 	Addr string `yaml:"addr"`
+	// Console serves the ops console at /ui/ on this listener. Default true; it is never open:
+	// see the console block (config/console.go) for how people sign in.
+	Console *bool `yaml:"console"`
 }
 
 // Worker tunes the pipeline.
@@ -490,6 +497,7 @@ func (c *Config) Validate() error {
 	c.validateOkta(bad)
 	c.validateActions(bad)
 	c.validateSecurity(bad)
+	c.validateConsole(bad)
 	seen := map[int]string{}
 	for _, r := range c.RiskRules {
 		if other, ok := seen[r.Priority]; ok && r.Priority != 0 {

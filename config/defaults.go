@@ -30,6 +30,14 @@ const (
 
 	DefaultHTTPAddr = "127.0.0.1:8080"
 
+	// The ops console (config/console.go).
+	DefaultConsoleEnabled    = true
+	DefaultConsoleTokenEnv   = "REMEDIATOR_CONSOLE_TOKEN"
+	DefaultConsolePrincipal  = "console-admin"
+	DefaultConsoleSessionTTL = 8 * time.Hour
+	DefaultConsoleWindow     = 5 * time.Minute
+	DefaultConsoleOIDCSecret = "REMEDIATOR_CONSOLE_OIDC_SECRET"
+
 	DefaultIntakeConcurrency = 16
 	DefaultMaxAttempts       = 8
 	DefaultQuickRetries      = 2
@@ -117,6 +125,19 @@ func (c *Config) SetDefaults() {
 		s.MaxBytes = DefaultStreamMaxBytes
 	}
 	setString(&c.HTTP.Addr, DefaultHTTPAddr)
+	if c.HTTP.Console == nil {
+		c.HTTP.Console = new(DefaultConsoleEnabled)
+	}
+	con := &c.Console
+	if con.Token.Env == "" && con.Token.File == "" {
+		con.Token.Env = DefaultConsoleTokenEnv
+	}
+	setString(&con.Principal, DefaultConsolePrincipal)
+	setDuration(&con.SessionTTL, DefaultConsoleSessionTTL)
+	setDuration(&con.Window, DefaultConsoleWindow)
+	if con.OIDC.Issuer != "" && con.OIDC.ClientSecret.Env == "" && con.OIDC.ClientSecret.File == "" {
+		con.OIDC.ClientSecret.Env = DefaultConsoleOIDCSecret
+	}
 	w := &c.Worker
 	setInt(&w.IntakeConcurrency, DefaultIntakeConcurrency)
 	setInt(&w.MaxAttempts, DefaultMaxAttempts)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/remediator/remediator/broker"
 	"github.com/remediator/remediator/config"
+	"github.com/remediator/remediator/console"
 	"github.com/remediator/remediator/event"
 	"github.com/remediator/remediator/flow"
 	"github.com/remediator/remediator/flowsim"
@@ -134,6 +135,10 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	if err != nil {
 		return err
 	}
+	consoleAcc, err := resolveConsole(cfg, env, log)
+	if err != nil {
+		return err
+	}
 
 	var addrs Addrs
 	// front are the servers people and probes talk to, stopped first (HTTP, then the
@@ -222,6 +227,11 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		if err := ingressSecrets.Announce(opts.Announce); err != nil {
 			return err
 		}
+		if httpLn != nil {
+			if err := consoleAcc.announce(opts.Announce, httpLn.Addr().String()); err != nil {
+				return err
+			}
+		}
 	}
 
 	metrics := opts.Metrics
@@ -242,8 +252,13 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	// waits for NATS.
 	h := &health{}
 	h.notReady(errors.New("starting"))
+	consoleUI := &lateHandler{}
 	if httpLn != nil {
-		front = append(front, serveHTTP(httpLn, h, metrics.Handler, log))
+		var ui http.Handler
+		if !consoleAcc.off {
+			ui = consoleUI
+		}
+		front = append(front, serveHTTP(httpLn, h, metrics.Handler, ui, log))
 		addrs.HTTP = httpLn.Addr().String()
 	}
 	if simLn != nil && cfg.Simulator.Enabled {
@@ -263,6 +278,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 
 	natsURL := cfg.NATS.URL
 	cc := connConfig(cfg, natsURL, env)
+	consoleCC := cc // the console's connection: the operator role where the service has its credentials
 	if natsURL == "" {
 		creds, err := embeddedAuth(cfg, storeDir, log)
 		if err != nil {
@@ -280,9 +296,11 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		})
 		natsURL = emb.ClientURL()
 		cc.URL = natsURL
+		consoleCC.URL = natsURL
 		if creds != nil {
 			// The service is the worker role, whatever nats.* credentials the file names
 			// (they are for an external server).
+			consoleCC = creds.ConnConfigFor(broker.RoleOperator, cc)
 			cc = creds.ConnConfigFor(broker.RoleWorker, cc)
 			writeNATSContext(creds, natsURL, log)
 		}
@@ -324,8 +342,9 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	if err != nil {
 		return err
 	}
+	router := policy.New(cfg, routerOpts...)
 	w, err := worker.New(workerConfig(cfg, worker.Config{
-		Broker: worker.JetStream(b), Advisories: b, Validator: validator, Router: policy.New(cfg, routerOpts...), Keys: recordKeys,
+		Broker: worker.JetStream(b), Advisories: b, Validator: validator, Router: router, Keys: recordKeys,
 		Invoker: invoker,
 		Logger:  log, TracerProvider: tp, MeterProvider: metrics.Provider,
 	}, flows))
@@ -333,6 +352,20 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		return err
 	}
 	h.running(b, w)
+	if httpLn != nil && !consoleAcc.off {
+		consoleCC.Name += "-console"
+		cb, err := broker.Connect(ctx, consoleCC, log)
+		if err != nil {
+			return fmt.Errorf("ops console: connect to NATS: %w", err)
+		}
+		cleanups = append(cleanups, func(ctx context.Context) error { return cb.Drain(ctx) })
+		ui, err := newConsole(ctx, cfg, consoleAcc, cb, w, router, validator, recordKeys, env, log)
+		if err != nil {
+			return err
+		}
+		consoleUI.set(ui)
+		log.Info("ops console serving", slog.String("url", "http://"+httpLn.Addr().String()+console.Prefix))
+	}
 	if ingressLn != nil {
 		// The ingress stores events in JetStream; it needs neither the worker nor its readiness.
 		stop, err := startIngress(cfg, ingressSecrets, ingressLn, b, validator, log, metrics.Provider, tp)
@@ -485,7 +518,7 @@ func (h *health) ready(ctx context.Context) error {
 	return nil
 }
 
-func serveHTTP(ln net.Listener, h *health, metrics http.Handler, log *slog.Logger) func(context.Context) error {
+func serveHTTP(ln net.Listener, h *health, metrics http.Handler, ui http.Handler, log *slog.Logger) func(context.Context) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
@@ -500,6 +533,9 @@ func serveHTTP(ln net.Listener, h *health, metrics http.Handler, log *slog.Logge
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /metrics", metrics) // Prometheus text format
+	if ui != nil {
+		mux.Handle(console.Prefix, ui) // the ops console (nil: http.console off or no way to sign in)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	var once sync.Once
 	go func() {

@@ -123,6 +123,9 @@ const (
 	OktaHookSecret = "servicetest-okta-hook-secret"
 	ISPMWebhookKey = "servicetest-ispm-webhook-key"
 	IngressToken   = "servicetest-ingress-token"
+	// ConsoleToken signs in to the ops console (principal console-admin, which the built-in
+	// resource sets let run every flow).
+	ConsoleToken = "servicetest-console-token"
 )
 
 // lookupEnv is the process environment with the test ingress secrets added.
@@ -134,6 +137,8 @@ func lookupEnv(k string) (string, bool) {
 		return ISPMWebhookKey, true
 	case "REMEDIATOR_INGRESS_TOKEN":
 		return IngressToken, true
+	case "REMEDIATOR_CONSOLE_TOKEN":
+		return ConsoleToken, true
 	}
 	return os.LookupEnv(k)
 }
