@@ -108,7 +108,7 @@ func Permissions(role Role) RolePermissions {
 			)
 		}
 		return RolePermissions{
-			Publish:   pub,
+			Publish: pub,
 			// SubjectsDispatch: the dispatch doorbell (Broker.Doorbell), so that idle flows
 			// are not polled.
 			Subscribe: append(inbox, maxDeliveriesSubject, SubjectsDispatch),
