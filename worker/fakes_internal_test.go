@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/remediator/remediator/broker"
@@ -98,6 +99,8 @@ type fakeSource struct {
 	fetched chan struct{}
 	// polled receives (without blocking) when a Fetch that waits begins.
 	polled chan struct{}
+	// requests counts every Fetch: what JetStream would be asked.
+	requests atomic.Int64
 }
 
 func newFakeSource(name string) *fakeSource {
@@ -114,6 +117,7 @@ func (s *fakeSource) setFail(err error) {
 }
 
 func (s *fakeSource) Fetch(ctx context.Context, _ int, wait time.Duration) ([]Message, error) {
+	s.requests.Add(1)
 	s.mu.Lock()
 	fail := s.fail
 	s.mu.Unlock()
