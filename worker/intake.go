@@ -78,7 +78,7 @@ func (w *Worker) intake(ctx context.Context, d *Delivery) error {
 			Inputs: inputs[i], Subject: d.Subject, Principal: principal,
 			EventSequence: d.Sequence, FirstSeen: firstSeen,
 		}
-		if err := w.storeJob(ctx, job); err != nil {
+		if err := w.storeJob(ctx, job, debugRequested(d.Header)); err != nil {
 			if payloadTooLarge(err) { // permanent: the same job can never be stored
 				return DeadLetter(status.ReasonTooLarge, fmt.Errorf("the dispatch job for flow %s is too large to store (its inputs; the event is %d bytes): %w", dec.Flow, len(d.Data), err))
 			}
@@ -198,14 +198,18 @@ func (w *Worker) decode(ctx context.Context, kind event.Kind, data []byte) (*eve
 }
 
 // storeJob publishes a job. Its msg id is per (job, event sequence), so a redelivered event
-// does not store it twice while a replay (a new sequence) does.
-func (w *Worker) storeJob(ctx context.Context, job *Job) error {
+// does not store it twice while a replay (a new sequence) does. debug passes the event's
+// [DebugHeader] on to the job.
+func (w *Worker) storeJob(ctx context.Context, job *Job, debug bool) error {
 	data, err := json.Marshal(job)
 	if err != nil {
 		return err
 	}
 	h := map[string][]string{}
 	telemetry.Inject(ctx, h)
+	if debug {
+		h[DebugHeader] = []string{"1"}
+	}
 	_, err = w.cfg.Broker.Publish(ctx, DispatchSubject(job.Flow, job.Priority), data, broker.PublishOptions{
 		MsgID:  fmt.Sprintf("job:%s:%d", job.Key, job.EventSequence),
 		Header: h,

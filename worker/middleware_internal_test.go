@@ -50,6 +50,23 @@ func TestLogWritesOneLinePerDeliveryWithItsOutcome(t *testing.T) {
 	}
 }
 
+// At info, a success writes no line unless the event asks for it with Remediator-Debug: 1.
+func TestLogWritesSuccessesAtInfoOnlyWhenTheEventAsks(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	w := fakeWorker(t, newFakeBroker(), func(c *Config) { c.Logger = slog.New(slog.NewJSONHandler(&buf, nil)) })
+	ok := w.Log(StepFunc(func(context.Context, *Delivery) Result { return Result{Recorded: true} }))
+	ok.Handle(context.Background(), &Delivery{Stage: "intake", Subject: "s", Sequence: 1})
+	if buf.Len() != 0 {
+		t.Errorf("a success was logged at info: %s", buf.String())
+	}
+	ok.Handle(context.Background(), &Delivery{Stage: "intake", Subject: "s", Sequence: 2, Header: map[string][]string{DebugHeader: {"1"}}})
+	var line map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil || line["level"] != "INFO" || line["seq"] != 2.0 {
+		t.Errorf("want one info line for the delivery asking for it, got %q (%v)", buf.String(), err)
+	}
+}
+
 func TestTraceStartsAConsumerSpanWithTheOutcome(t *testing.T) {
 	t.Parallel()
 	rec := tracetest.NewSpanRecorder()
