@@ -127,6 +127,11 @@ type Limits struct {
 type HTTP struct {
 	// Addr to listen on for /healthz, /readyz and /metrics. Default "127.0.0.1:8080"; "off" disables it.
 	Addr string `yaml:"addr"`
+	// Pprof serves Go's profiler (net/http/pprof, under /debug/pprof/) on this listener, to
+	// see where a busy or idle worker spends its time. It shows the program's internals:
+	// switch it on only where the listener is private (the default address is loopback).
+	// Default false (DefaultHTTPPprof).
+	Pprof bool `yaml:"pprof"`
 }
 
 // Worker tunes the pipeline.

@@ -29,6 +29,8 @@ const (
 	DefaultStreamMaxBytes        = int64(NoCap)
 
 	DefaultHTTPAddr = "127.0.0.1:8080"
+	// DefaultHTTPPprof keeps the profiler off the admin listener (http.pprof).
+	DefaultHTTPPprof = false
 
 	DefaultIntakeConcurrency = 16
 	DefaultMaxAttempts       = 8
@@ -99,6 +101,9 @@ func (c *Config) SetDefaults() {
 		s.MaxBytes = DefaultStreamMaxBytes
 	}
 	setString(&c.HTTP.Addr, DefaultHTTPAddr)
+	if !c.HTTP.Pprof {
+		c.HTTP.Pprof = DefaultHTTPPprof
+	}
 	w := &c.Worker
 	setInt(&w.IntakeConcurrency, DefaultIntakeConcurrency)
 	setInt(&w.MaxAttempts, DefaultMaxAttempts)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -243,7 +244,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	h := &health{}
 	h.notReady(errors.New("starting"))
 	if httpLn != nil {
-		front = append(front, serveHTTP(httpLn, h, metrics.Handler, log))
+		front = append(front, serveHTTP(httpLn, h, metrics.Handler, log, cfg.HTTP.Pprof))
 		addrs.HTTP = httpLn.Addr().String()
 	}
 	if simLn != nil && cfg.Simulator.Enabled {
@@ -460,8 +461,12 @@ func (h *health) ready(ctx context.Context) error {
 	return nil
 }
 
-func serveHTTP(ln net.Listener, h *health, metrics http.Handler, log *slog.Logger) func(context.Context) error {
+func serveHTTP(ln net.Listener, h *health, metrics http.Handler, log *slog.Logger, pprofOn bool) func(context.Context) error {
 	mux := http.NewServeMux()
+	if pprofOn {
+		mountPprof(mux)
+		log.Warn("Go profiler served on the admin listener (http.pprof): keep this listener private", slog.String("path", "/debug/pprof/"))
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
@@ -514,4 +519,13 @@ func startIngress(cfg *config.Config, secrets *config.IngressSecrets, ln net.Lis
 	}()
 	log.Info("ingress listening", slog.String("addr", ln.Addr().String()), slog.Bool("tls", tlsOn))
 	return srv.Shutdown, nil
+}
+
+// mountPprof serves net/http/pprof under /debug/pprof/ (http.pprof).
+func mountPprof(mux *http.ServeMux) {
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 }
