@@ -50,6 +50,11 @@ type runner struct {
 	rung     atomic.Uint32
 	// healthy is false while fetching fails (readiness).
 	healthy atomic.Bool
+	// tasks hands fetched messages to an idle handler goroutine (see handle); servers are
+	// those goroutines, which end when quit closes.
+	tasks   chan task
+	quit    chan struct{}
+	servers sync.WaitGroup
 	// polls counts fetch requests that wait, and rounds counts rounds of fetches (tests: the
 	// idle cost).
 	polls, rounds atomic.Int64
@@ -85,7 +90,7 @@ type gate interface {
 
 func (w *Worker) newRunner(name string, sources []*binding, concurrency, maxDeliver int, step Step) *runner {
 	r := &runner{w: w, name: name, sources: sources, slots: make(chan struct{}, concurrency), step: step, maxDeliver: maxDeliver, batch: concurrency,
-		bell: make(chan struct{}, 1)}
+		bell: make(chan struct{}, 1), tasks: make(chan task)}
 	r.healthy.Store(true)
 	return r
 }
@@ -126,6 +131,9 @@ const (
 )
 
 func (r *runner) fetchLoop(fetchCtx, workCtx context.Context) {
+	r.quit = make(chan struct{})
+	defer r.servers.Wait()
+	defer close(r.quit)
 	defer r.inflight.Wait() // stop adding work first, then wait for what runs
 	for {
 		select {
@@ -180,14 +188,49 @@ func (r *runner) fetchLoop(fetchCtx, workCtx context.Context) {
 				}
 				booked = true
 			}
-			r.inflight.Add(1)
-			go func() {
-				defer r.inflight.Done()
-				defer func() { <-r.slots }()
-				r.process(workCtx, msg, booked, beats[i])
-			}()
+			r.handle(workCtx, task{msg: msg, booked: booked, stopBeat: beats[i]})
 		}
 		if fetchCtx.Err() != nil {
+			return
+		}
+	}
+}
+
+// task is a fetched message for a handler goroutine, holding one of the runner's slots.
+type task struct {
+	msg      Message
+	booked   bool
+	stopBeat func()
+}
+
+// handle runs t on an idle handler goroutine of the runner, or on a new one. Handler
+// goroutines outlive their task for a while (serverIdle) to take the next: a goroutine per
+// message would grow a fresh stack through the whole handler chain every time.
+func (r *runner) handle(ctx context.Context, t task) {
+	r.inflight.Add(1)
+	select {
+	case r.tasks <- t:
+	default:
+		r.servers.Go(func() { r.serve(ctx, t) })
+	}
+}
+
+// serverIdle is how long a handler goroutine waits for its next task before it ends.
+const serverIdle = 10 * time.Second
+
+func (r *runner) serve(ctx context.Context, t task) {
+	idle := time.NewTimer(serverIdle)
+	defer idle.Stop()
+	for {
+		r.process(ctx, t.msg, t.booked, t.stopBeat)
+		<-r.slots
+		r.inflight.Done()
+		idle.Reset(serverIdle)
+		select {
+		case t = <-r.tasks:
+		case <-idle.C:
+			return
+		case <-r.quit:
 			return
 		}
 	}
