@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -201,3 +202,64 @@ func BenchmarkPipeline(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// BenchmarkLatency publishes events at 50/s to a running pipeline with 40 flows (severities
+// in turn Critical, High, Medium, Low) and reports p50 and p99 of publish → succeeded status
+// stored, per severity. Run:
+//
+//	go test ./worker -run '^$' -bench BenchmarkLatency -benchtime 1x
+func BenchmarkLatency(b *testing.B) {
+	const n, rate = 400, 50
+	severities := []string{"Critical", "High", "Medium", "Low"}
+	for range b.N {
+		p := newPipeline(b, 40)
+		p.start(b)
+		var doc map[string]any
+		if err := json.Unmarshal(p.seed, &doc); err != nil {
+			b.Fatal(err)
+		}
+		published := map[string]time.Time{}
+		severity := map[string]string{}
+		tick := time.NewTicker(time.Second / rate)
+		for i := range n {
+			<-tick.C
+			id := fmt.Sprintf("lat-%05d", i)
+			doc["eventId"], doc["issueSeverity"] = id, severities[i%len(severities)]
+			data, err := json.Marshal(doc)
+			if err != nil {
+				b.Fatal(err)
+			}
+			published[id], severity[id] = time.Now(), severities[i%len(severities)]
+			if _, err := p.pub.Publish(context.Background(), data, publish.Options{Subject: event.SubjectISPM}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		tick.Stop()
+		testwait.Until(b, "every event succeeded", func() bool { return p.statuses(b) >= n }, testwait.Timeout(5*time.Minute))
+		lat := map[string][]time.Duration{}
+		err := p.b.Scan(context.Background(), broker.StreamStatus, "", 0, time.Time{}, func(m *broker.StoredMessage) bool {
+			var rec struct {
+				EventID string `json:"eventId"`
+			}
+			if json.Unmarshal(m.Data, &rec) == nil {
+				if at, ok := published[rec.EventID]; ok {
+					lat[severity[rec.EventID]] = append(lat[severity[rec.EventID]], m.Time.Sub(at))
+				}
+			}
+			return true
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, s := range severities {
+			d := lat[s]
+			slices.Sort(d)
+			if len(d) == 0 {
+				b.Fatalf("no latency for %s", s)
+			}
+			b.ReportMetric(float64(d[len(d)/2].Microseconds())/1000, "ms-p50-"+s)
+			b.ReportMetric(float64(d[len(d)*99/100].Microseconds())/1000, "ms-p99-"+s)
+		}
+		p.stop()
+	}
+}
