@@ -175,11 +175,26 @@ func (e *deniedError) Error() string {
 
 func (e *deniedError) Unwrap() []error { return e.errs }
 
+// documentValidator is a [Validator] that returns the document it parsed, so that intake
+// parses an event once. *schema.Validator implements it.
+type documentValidator interface {
+	ValidateDocument(kind event.Kind, data []byte) (event.Shape, any, error)
+}
+
+var _ documentValidator = (*schema.Validator)(nil)
+
 // decode validates and normalises the document, mapping failures to dead-letter reasons.
 func (w *Worker) decode(ctx context.Context, kind event.Kind, data []byte) (*event.Event, error) {
 	_, span := w.tracer.Start(ctx, "validate", traceAttrs(attribute.String("event.kind", string(kind))))
 	defer span.End()
-	shape, err := w.cfg.Validator.Validate(kind, data)
+	var shape event.Shape
+	var doc any
+	var err error
+	if dv, ok := w.cfg.Validator.(documentValidator); ok { // parse once
+		shape, doc, err = dv.ValidateDocument(kind, data)
+	} else {
+		shape, err = w.cfg.Validator.Validate(kind, data)
+	}
 	if err != nil {
 		span.SetStatus(codes.Error, err.Error())
 		var syn *schema.SyntaxError
@@ -188,7 +203,12 @@ func (w *Worker) decode(ctx context.Context, kind event.Kind, data []byte) (*eve
 		}
 		return nil, DeadLetter(status.ReasonSchemaViolation, err)
 	}
-	ev, err := event.Decode(shape, data)
+	var ev *event.Event
+	if doc != nil {
+		ev, err = event.DecodeDocument(shape, doc)
+	} else {
+		ev, err = event.Decode(shape, data)
+	}
 	if err != nil {
 		span.SetStatus(codes.Error, err.Error())
 		return nil, DeadLetter(status.ReasonSchemaViolation, err)
