@@ -99,10 +99,11 @@ func JetStream(b *broker.Broker) Broker { return jetStream{b} }
 type jetStream struct{ b *broker.Broker }
 
 var (
-	_ Message    = (*broker.Message)(nil)
-	_ Bucket     = (*broker.KV)(nil)
-	_ Advisories = (*broker.Broker)(nil)
-	_ Doorbells  = jetStream{}
+	_ Message        = (*broker.Message)(nil)
+	_ Bucket         = (*broker.KV)(nil)
+	_ Advisories     = (*broker.Broker)(nil)
+	_ Doorbells      = jetStream{}
+	_ consumerLister = jetStream{}
 )
 
 func (j jetStream) Publish(ctx context.Context, subject string, data []byte, opts broker.PublishOptions) (broker.PubAck, error) {
@@ -127,6 +128,10 @@ func (j jetStream) KeyValue(ctx context.Context, cfg broker.KVConfig) (Bucket, e
 
 func (j jetStream) Doorbell(ctx context.Context, subject string, ring func(subject string)) (func(), error) {
 	return j.b.Doorbell(ctx, subject, ring)
+}
+
+func (j jetStream) ConsumerInfos(ctx context.Context, stream string) ([]broker.ConsumerInfo, error) {
+	return j.b.ConsumerInfos(ctx, stream)
 }
 
 func (j jetStream) GetMessage(ctx context.Context, stream string, seq uint64) (*broker.StoredMessage, error) {

@@ -376,7 +376,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	if stop := w.ringDoorbells(ctx, runners); stop != nil {
 		defer stop()
 	}
-	defer w.metrics.observeConsumers(runners)() // remediator_consumer_pending, while running
+	lister, _ := w.cfg.Broker.(consumerLister)
+	defer w.metrics.observeConsumers(runners, lister)() // remediator_consumer_pending, while running
 	w.started.Store(true)
 	defer w.started.Store(false)
 	w.log.InfoContext(ctx, "worker started", slog.Int("flows", len(w.flows)), slog.Int("intake_concurrency", w.cfg.IntakeConcurrency))
