@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -70,20 +71,38 @@ func (w *Worker) intake(ctx context.Context, d *Delivery) error {
 	if firstSeen.IsZero() {
 		firstSeen = time.Now().UTC()
 	}
+	// The jobs are published at once and their acknowledgements gathered: the event is acked
+	// (by the runner) only once every one is stored.
+	jobs := make([]*Job, len(decisions))
 	for i, dec := range decisions {
 		key := JobKey(ev.Kind, ev.ID, dec.Flow)
-		job := &Job{
+		jobs[i] = &Job{
 			Version: jobVersion, Key: key, IdempotencyKey: idempotencyKeyPrefix + key,
 			EventID: ev.ID, EventKind: ev.Kind, EventTime: ev.Time, Flow: dec.Flow, Rule: dec.Rule, Priority: ev.Priority(),
 			Inputs: inputs[i], Subject: d.Subject, Principal: principal,
 			EventSequence: d.Sequence, FirstSeen: firstSeen,
 		}
-		if err := w.storeJob(ctx, job, debugRequested(d.Header)); err != nil {
-			if payloadTooLarge(err) { // permanent: the same job can never be stored
-				return DeadLetter(status.ReasonTooLarge, fmt.Errorf("the dispatch job for flow %s is too large to store (its inputs; the event is %d bytes): %w", dec.Flow, len(d.Data), err))
-			}
-			return Retry(0, "could not store the dispatch job", fmt.Errorf("store dispatch job for flow %s: %w", dec.Flow, err))
+	}
+	debug := debugRequested(d.Header)
+	errs := make([]error, len(jobs))
+	if len(jobs) == 1 {
+		errs[0] = w.storeJob(ctx, jobs[0], debug)
+	} else {
+		var stored sync.WaitGroup
+		for i, job := range jobs {
+			stored.Go(func() { errs[i] = w.storeJob(ctx, job, debug) })
 		}
+		stored.Wait()
+	}
+	for i, err := range errs {
+		if err == nil {
+			continue
+		}
+		flow := jobs[i].Flow
+		if payloadTooLarge(err) { // permanent: the same job can never be stored
+			return DeadLetter(status.ReasonTooLarge, fmt.Errorf("the dispatch job for flow %s is too large to store (its inputs; the event is %d bytes): %w", flow, len(d.Data), err))
+		}
+		return Retry(0, "could not store the dispatch job", fmt.Errorf("store dispatch job for flow %s: %w", flow, err))
 	}
 	return nil
 }
