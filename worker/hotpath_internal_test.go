@@ -78,7 +78,7 @@ func (r *runner) sourceRequests() int64 {
 }
 
 // Idle flows cost JetStream nothing: with 200 flows as with 4, an idle second makes no
-// fetch request for dispatch (a safety poll comes every 5–15 s), and no dispatch runner
+// fetch request for dispatch (a safety poll comes every 15–45 s), and no dispatch runner
 // holds a waiting pull open — so urgent work never waits for a poll of less urgent work.
 // (Long-polling every priority of every flow made about 12 requests per flow per second.)
 func TestIdleDispatchCostIsFlatInTheNumberOfFlows(t *testing.T) {

@@ -119,9 +119,11 @@ const (
 	pollWait        = 250 * time.Millisecond
 	fetchErrorPause = time.Second
 	// safetyPoll is how often an idle runner with a doorbell looks for work no ring
-	// announced (a ring lost in a reconnect, a job another replica handed back with a delay);
-	// jittered so that many flows do not poll together.
-	safetyPoll = 10 * time.Second
+	// announced (a ring lost in a reconnect or dropped by a slow subscription); jittered
+	// (half to one and a half of it) so that many flows do not poll together. A job handed
+	// back with a delay needs none: the replica that handed it back rings itself when it is
+	// due. 200 idle flows make 600 no-wait fetches per safetyPoll.
+	safetyPoll = 30 * time.Second
 	// bellGrace is how long a rung source is waited on when a ring found nothing yet: the
 	// ring can come an instant before the stream has stored the job.
 	bellGrace = 100 * time.Millisecond
