@@ -24,8 +24,8 @@ func (b *doorbellBroker) Doorbell(_ context.Context, _ string, ring func(subject
 }
 
 // idleDispatchRequests runs a worker with n idle flows and counts the fetch requests its
-// dispatch runners make, and the fetches that wait, over a quiet second after the first
-// round of every runner.
+// dispatch runners make, and the fetches that wait, over a quiet second once every flow is
+// idle.
 func idleDispatchRequests(t *testing.T, n int) (requests, waits int64) {
 	t.Helper()
 	fb := newFakeBroker()
@@ -52,9 +52,9 @@ func idleDispatchRequests(t *testing.T, n int) (requests, waits int64) {
 		}
 		return requests, waits
 	}
-	testwait.Until(t, "every runner's first round", func() bool {
+	testwait.Until(t, "every flow idle", func() bool {
 		for _, r := range w.runners {
-			if r.rounds.Load() == 0 {
+			if r.flow != "" && r.idles.Load() == 0 {
 				return false
 			}
 		}
@@ -123,7 +123,7 @@ func TestDoorbellWakesAnIdleFlowMostUrgentFirst(t *testing.T) {
 			r = x
 		}
 	}
-	testwait.Until(t, "the flow's first round", func() bool { return r.rounds.Load() > 0 })
+	testwait.Until(t, "the flow idle", func() bool { return r.idles.Load() > 0 })
 	job := func(key string, p event.Priority) *fakeMsg {
 		return newFakeMsg(DispatchSubject("f", p), fmt.Appendf(nil, `{"v":2,"key":%q,"idempotencyKey":%q,"flow":"f","priority":%q,"eventSequence":1}`, key, key, p), 1, 1)
 	}

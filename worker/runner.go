@@ -55,9 +55,9 @@ type runner struct {
 	tasks   chan task
 	quit    chan struct{}
 	servers sync.WaitGroup
-	// polls counts fetch requests that wait, and rounds counts rounds of fetches (tests: the
-	// idle cost).
-	polls, rounds atomic.Int64
+	// polls counts fetch requests that wait, rounds counts rounds of fetches, and idles the
+	// times an idle runner began to wait for its bell (tests: the idle cost).
+	polls, rounds, idles atomic.Int64
 }
 
 // binding is a bound durable consumer and the configuration to create it again if it is
@@ -356,6 +356,7 @@ func (r *runner) next(ctx context.Context, free int) ([]Message, error) {
 func (r *runner) idle(ctx context.Context) {
 	t := time.NewTimer(safetyPoll/2 + rand.N(safetyPoll))
 	defer t.Stop()
+	r.idles.Add(1)
 	select {
 	case <-r.bell:
 	case <-t.C:
