@@ -219,6 +219,7 @@ type published struct {
 	subject string
 	data    []byte
 	msgID   string
+	header  map[string][]string
 }
 
 // fakeBroker is JetStream in memory: consumers are fakeSources by durable name.
@@ -259,7 +260,7 @@ func (b *fakeBroker) Publish(ctx context.Context, subject string, data []byte, o
 			return broker.PubAck{}, err
 		}
 	}
-	b.pubs = append(b.pubs, published{subject: subject, data: data, msgID: opts.MsgID})
+	b.pubs = append(b.pubs, published{subject: subject, data: data, msgID: opts.MsgID, header: opts.Header})
 	return broker.PubAck{Stream: "FAKE", Sequence: uint64(len(b.pubs))}, nil
 }
 
