@@ -108,8 +108,10 @@ func Permissions(role Role) RolePermissions {
 			)
 		}
 		return RolePermissions{
-			Publish:   pub,
-			Subscribe: append(inbox, maxDeliveriesSubject),
+			Publish: pub,
+			// SubjectsDispatch: the dispatch doorbell (Broker.Doorbell), so that idle flows
+			// are not polled.
+			Subscribe: append(inbox, maxDeliveriesSubject, SubjectsDispatch),
 		}
 	case RoleOperator:
 		pub := []string{

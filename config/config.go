@@ -140,6 +140,11 @@ type HTTP struct {
 	// Console serves the ops console at /ui/ on this listener. Default true; it is never open:
 	// see the console block (config/console.go) for how people sign in.
 	Console *bool `yaml:"console"`
+	// Pprof serves Go's profiler (net/http/pprof, under /debug/pprof/) on this listener, to
+	// see where a busy or idle worker spends its time. It shows the program's internals:
+	// switch it on only where the listener is private (the default address is loopback).
+	// Default false (DefaultHTTPPprof).
+	Pprof bool `yaml:"pprof"`
 }
 
 // Worker tunes the pipeline.

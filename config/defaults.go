@@ -29,6 +29,8 @@ const (
 	DefaultStreamMaxBytes        = int64(NoCap)
 
 	DefaultHTTPAddr = "127.0.0.1:8080"
+	// DefaultHTTPPprof keeps the profiler off the admin listener (http.pprof).
+	DefaultHTTPPprof = false
 
 	// The ops console (config/console.go).
 	DefaultConsoleEnabled    = true

@@ -64,6 +64,18 @@ func Decode(shape Shape, data []byte) (*Event, error) {
 	if err := dec.Decode(&doc); err != nil {
 		return nil, fmt.Errorf("event: decode %s: %w", shape, err)
 	}
+	return DecodeDocument(shape, doc)
+}
+
+// DecodeDocument is [Decode] of a document already parsed (numbers as json.Number) from
+// bytes that [CheckJSON] accepts, as a validator that parsed it returns it: the event is then
+// parsed once. The document is only read.
+func DecodeDocument(shape Shape, doc any) (*Event, error) {
+	switch shape {
+	case ShapeISPMOnDemand, ShapeISPMWebhook, ShapeEntityRisk, ShapeOktaLogEventRisk:
+	default:
+		return nil, fmt.Errorf("event: unknown shape %q", shape)
+	}
 	top, ok := doc.(map[string]any)
 	if !ok {
 		return nil, fmt.Errorf("event: decode %s: top level is %s, not an object", shape, jsonType(doc))

@@ -146,14 +146,22 @@ func (v *Validator) SchemaID(shape event.Shape) string {
 // shape is still the one the document was checked as; it is empty when that is unknown (an
 // unknown kind, or a document that is not JSON).
 func (v *Validator) Validate(kind event.Kind, data []byte) (event.Shape, error) {
+	shape, _, err := v.ValidateDocument(kind, data)
+	return shape, err
+}
+
+// ValidateDocument is [Validator.Validate] that also returns the parsed document (numbers as
+// json.Number, nil on a syntax error), for [event.DecodeDocument]: the caller then parses
+// the event once.
+func (v *Validator) ValidateDocument(kind event.Kind, data []byte) (event.Shape, any, error) {
 	switch kind {
 	case event.KindISPMIssue, event.KindEntityRisk:
 	default:
-		return "", fmt.Errorf("%w %q", ErrUnknownKind, kind)
+		return "", nil, fmt.Errorf("%w %q", ErrUnknownKind, kind)
 	}
 	doc, err := parse(data)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	var shape event.Shape
 	if kind == event.KindISPMIssue {
@@ -161,7 +169,7 @@ func (v *Validator) Validate(kind event.Kind, data []byte) (event.Shape, error) 
 	} else {
 		shape = riskShape(doc)
 	}
-	return shape, v.check(shape, doc, data)
+	return shape, doc, v.check(shape, doc, data)
 }
 
 // ValidateShape checks data against the schema of one shape, with the errors of Validate.

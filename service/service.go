@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -258,7 +259,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		if !consoleAcc.off {
 			ui = consoleUI
 		}
-		front = append(front, serveHTTP(httpLn, h, metrics.Handler, ui, log))
+		front = append(front, serveHTTP(httpLn, h, metrics.Handler, ui, log, cfg.HTTP.Pprof))
 		addrs.HTTP = httpLn.Addr().String()
 	}
 	if simLn != nil && cfg.Simulator.Enabled {
@@ -518,8 +519,12 @@ func (h *health) ready(ctx context.Context) error {
 	return nil
 }
 
-func serveHTTP(ln net.Listener, h *health, metrics http.Handler, ui http.Handler, log *slog.Logger) func(context.Context) error {
+func serveHTTP(ln net.Listener, h *health, metrics http.Handler, ui http.Handler, log *slog.Logger, pprofOn bool) func(context.Context) error {
 	mux := http.NewServeMux()
+	if pprofOn {
+		mountPprof(mux)
+		log.Warn("Go profiler served on the admin listener (http.pprof): keep this listener private", slog.String("path", "/debug/pprof/"))
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
@@ -575,4 +580,13 @@ func startIngress(cfg *config.Config, secrets *config.IngressSecrets, ln net.Lis
 	}()
 	log.Info("ingress listening", slog.String("addr", ln.Addr().String()), slog.Bool("tls", tlsOn))
 	return srv.Shutdown, nil
+}
+
+// mountPprof serves net/http/pprof under /debug/pprof/ (http.pprof).
+func mountPprof(mux *http.ServeMux) {
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 }

@@ -46,6 +46,10 @@ type budget struct {
 	// notBefore is the next free slot last seen when none could be booked: this replica does
 	// not fetch the flow's jobs before it.
 	notBefore time.Time
+	// lease is a stretch of the shared schedule this replica booked in one write, for a flow
+	// whose interval is far below budgetLeaseSpan (a lifted limit): its slots are handed out
+	// here without a write each. See reserveWithin.
+	lease budgetLease
 	// repaired, when set, hears of a shared state that could not have been written by a
 	// replica and was reset rather than obeyed (see sane).
 	repaired func(flow, why string)
@@ -57,6 +61,15 @@ type budgetState struct {
 	Until   int64   `json:"until"`   // no slot before this (after a 429), unix nanoseconds
 	Changed int64   `json:"changed"` // when Rate was last lowered, unix nanoseconds
 }
+
+// budgetLease is [next, end) of the shared schedule, owned by this replica, with its
+// interval (nanoseconds).
+type budgetLease struct{ next, end, interval int64 }
+
+// budgetLeaseSpan is the most of the shared schedule one write books ahead. Only a flow whose
+// interval is at most half of it leases (limits above 200/s): Okta's usual limits book a
+// slot per call, as before, and a lease never left unused delays others by more than this.
+const budgetLeaseSpan = 10 * time.Millisecond
 
 const (
 	// budgetMaxPenalty caps how long a 429 keeps a flow away (a Retry-After beyond it is
@@ -165,7 +178,10 @@ func (b *budget) sane(st budgetState, now time.Time) string {
 // it comes later, nothing is booked (booked false), the slot says when the next one could
 // come, and this replica holds fetching until then (see heldUntil).
 func (b *budget) reserveWithin(ctx context.Context, within time.Duration) (slot time.Time, booked bool, err error) {
-	var at int64
+	if at, ok := b.fromLease(); ok {
+		return time.Unix(0, at), true, nil
+	}
+	var at, leaseEnd, leaseInterval int64
 	_, err = b.update(ctx, func(st budgetState, now time.Time) (budgetState, bool) {
 		rate := b.rate(st, now)
 		interval := int64(float64(time.Second) / rate)
@@ -179,6 +195,12 @@ func (b *budget) reserveWithin(ctx context.Context, within time.Duration) (slot 
 			return st, false
 		}
 		st.TAT = at + interval
+		leaseEnd, leaseInterval = 0, 0
+		if n := int64(budgetLeaseSpan) / max(interval, 1); n >= 2 {
+			// A lifted limit: book a stretch of the schedule at once, handed out locally.
+			st.TAT = at + n*interval
+			leaseEnd, leaseInterval = st.TAT, interval
+		}
 		if st.Rate > 0 && rate >= b.limit {
 			st.Rate = 0 // recovered
 		}
@@ -188,12 +210,33 @@ func (b *budget) reserveWithin(ctx context.Context, within time.Duration) (slot 
 		return time.Time{}, false, err
 	}
 	slot = time.Unix(0, at)
+	b.mu.Lock()
 	if !booked {
-		b.mu.Lock()
 		b.notBefore = slot
-		b.mu.Unlock()
+	} else if leaseInterval > 0 {
+		b.lease = budgetLease{next: at + leaseInterval, end: leaseEnd, interval: leaseInterval}
 	}
+	b.mu.Unlock()
 	return slot, booked, nil
+}
+
+// fromLease takes the next slot of this replica's lease, if it has one left that is not
+// past: each slot keeps a whole interval of the lease to itself, so that slots of different
+// leases (other replicas') are never closer than an interval.
+func (b *budget) fromLease() (int64, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	l := &b.lease
+	if l.interval == 0 {
+		return 0, false
+	}
+	at := max(l.next, b.now().UnixNano())
+	if at+l.interval > l.end {
+		*l = budgetLease{} // used up or gone stale: the next booking writes
+		return 0, false
+	}
+	l.next = at + l.interval
+	return at, true
 }
 
 // heldUntil is when this replica may fetch the flow's jobs again: the end of the last penalty
@@ -243,6 +286,9 @@ func (b *budget) penalize(ctx context.Context, retryAfter time.Duration) error {
 		retryAfter = time.Second
 	}
 	retryAfter = min(retryAfter, budgetMaxPenalty) // a flow cannot park itself for longer
+	b.mu.Lock()
+	b.lease = budgetLease{} // no slot of an old lease after a 429
+	b.mu.Unlock()
 	_, err := b.update(ctx, func(st budgetState, now time.Time) (budgetState, bool) {
 		st.Rate = max(b.rate(st, now)/2, b.limit*budgetFloor)
 		st.Changed = now.UnixNano()

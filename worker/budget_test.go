@@ -80,6 +80,57 @@ func TestBudgetIsSharedAcrossReplicas(t *testing.T) {
 	}
 }
 
+// A lifted limit (1,000/s here) books stretches of the schedule in one write, handed out
+// locally: three replicas still never come closer than the interval, hold the limit in every
+// second, and write the shared key about once per budgetLeaseSpan rather than once per call.
+func TestBudgetLeasesKeepTheSharedLimitWithFewWrites(t *testing.T) {
+	t.Parallel()
+	kv := budgetKV(t)
+	const limit, perReplica = 1000.0, 300
+	var mu sync.Mutex
+	var slots []time.Time
+	var wg sync.WaitGroup
+	for range 3 {
+		b := newBudget(kv, "lifted", limit)
+		wg.Go(func() {
+			for range perReplica {
+				s, err := b.reserve(context.Background())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				slots = append(slots, s)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	slices.SortFunc(slots, func(a, b time.Time) int { return a.Compare(b) })
+	interval := time.Duration(float64(time.Second) / limit)
+	for i := 1; i < len(slots); i++ {
+		if d := slots[i].Sub(slots[i-1]); d < interval {
+			t.Fatalf("two slots %s apart (%v, %v); the interval is %s", d, slots[i-1], slots[i], interval)
+		}
+	}
+	for i := range slots {
+		j := i
+		for j < len(slots) && slots[j].Sub(slots[i]) < time.Second {
+			j++
+		}
+		if n := j - i; n > int(limit)+1 {
+			t.Fatalf("%d slots within one second from %v; the limit is %.0f/s", n, slots[i], limit)
+		}
+	}
+	_, rev, err := kv.Get(context.Background(), "lifted")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if max := uint64(len(slots) / 5); rev > max {
+		t.Errorf("%d slots took %d writes of the shared key; want at most %d (leases of %s)", len(slots), rev, max, budgetLeaseSpan)
+	}
+}
+
 // A 429 seen by one replica keeps every replica away until Retry-After, and lowers the rate.
 func TestBudgetPenaltyAppliesToEveryReplica(t *testing.T) {
 	t.Parallel()

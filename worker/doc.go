@@ -21,6 +21,19 @@
 // it). Dispatch invokes the flow (with a few quick in-process retries) and records the
 // result; a dead letter embeds the event, loaded by its sequence.
 //
+// # Fetching
+//
+// A runner fetches in batches as large as its free slots allow (a flow's, also at most
+// 100 ms of its rate budget), most urgent priority first, and hands each message to a handler
+// goroutine that then waits a while for the next. An idle dispatch runner asks JetStream
+// nothing: a plain subscription on the dispatch subjects ([Doorbells]) rings the runner of
+// the flow a job was published for, and a job handed back with a delay rings it when due; a
+// slow safety poll catches a lost ring. So idle flows cost nothing however many there are,
+// and a job published to an idle flow is taken at once — never after a poll of less urgent
+// work. Intake, one consumer whatever the number of flows, long-polls. Intake parses an
+// event once and publishes its jobs at once, gathering their acknowledgements before the
+// event is acked.
+//
 // # Handler contract
 //
 // A stage is a [Handler] turned into a [Step] by its record middleware, wrapped in more

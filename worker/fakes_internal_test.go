@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/remediator/remediator/broker"
@@ -104,6 +105,8 @@ type fakeSource struct {
 	fetched chan struct{}
 	// polled receives (without blocking) when a Fetch that waits begins.
 	polled chan struct{}
+	// requests counts every Fetch: what JetStream would be asked.
+	requests atomic.Int64
 }
 
 func newFakeSource(name string) *fakeSource {
@@ -120,6 +123,7 @@ func (s *fakeSource) setFail(err error) {
 }
 
 func (s *fakeSource) Fetch(ctx context.Context, _ int, wait time.Duration) ([]Message, error) {
+	s.requests.Add(1)
 	s.mu.Lock()
 	fail := s.fail
 	s.mu.Unlock()
@@ -221,6 +225,7 @@ type published struct {
 	subject string
 	data    []byte
 	msgID   string
+	header  map[string][]string
 }
 
 // fakeBroker is JetStream in memory: consumers are fakeSources by durable name.
@@ -261,7 +266,7 @@ func (b *fakeBroker) Publish(ctx context.Context, subject string, data []byte, o
 			return broker.PubAck{}, err
 		}
 	}
-	b.pubs = append(b.pubs, published{subject: subject, data: data, msgID: opts.MsgID})
+	b.pubs = append(b.pubs, published{subject: subject, data: data, msgID: opts.MsgID, header: opts.Header})
 	return broker.PubAck{Stream: "FAKE", Sequence: uint64(len(b.pubs))}, nil
 }
 

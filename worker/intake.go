@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -70,20 +71,38 @@ func (w *Worker) intake(ctx context.Context, d *Delivery) error {
 	if firstSeen.IsZero() {
 		firstSeen = time.Now().UTC()
 	}
+	// The jobs are published at once and their acknowledgements gathered: the event is acked
+	// (by the runner) only once every one is stored.
+	jobs := make([]*Job, len(decisions))
 	for i, dec := range decisions {
 		key := jobKey(w.cfg.Keys, ev.Kind, ev.ID, dec.Flow)
-		job := &Job{
+		jobs[i] = &Job{
 			Version: jobVersion, Key: key, IdempotencyKey: idempotencyKeyPrefix + key,
 			EventID: ev.ID, EventKind: ev.Kind, EventTime: ev.Time, Flow: dec.Flow, Rule: dec.Rule, Priority: ev.Priority(),
 			Inputs: inputs[i], Subject: d.Subject, Principal: principal.ID, PrincipalGroups: principal.Groups,
 			EventSequence: d.Sequence, FirstSeen: firstSeen,
 		}
-		if err := w.storeJob(ctx, job); err != nil {
-			if payloadTooLarge(err) { // permanent: the same job can never be stored
-				return DeadLetter(status.ReasonTooLarge, fmt.Errorf("the dispatch job for flow %s is too large to store (its inputs; the event is %d bytes): %w", dec.Flow, len(d.Data), err))
-			}
-			return Retry(0, "could not store the dispatch job", fmt.Errorf("store dispatch job for flow %s: %w", dec.Flow, err))
+	}
+	debug := debugRequested(d.Header)
+	errs := make([]error, len(jobs))
+	if len(jobs) == 1 {
+		errs[0] = w.storeJob(ctx, jobs[0], debug)
+	} else {
+		var stored sync.WaitGroup
+		for i, job := range jobs {
+			stored.Go(func() { errs[i] = w.storeJob(ctx, job, debug) })
 		}
+		stored.Wait()
+	}
+	for i, err := range errs {
+		if err == nil {
+			continue
+		}
+		flow := jobs[i].Flow
+		if payloadTooLarge(err) { // permanent: the same job can never be stored
+			return DeadLetter(status.ReasonTooLarge, fmt.Errorf("the dispatch job for flow %s is too large to store (its inputs; the event is %d bytes): %w", flow, len(d.Data), err))
+		}
+		return Retry(0, "could not store the dispatch job", fmt.Errorf("store dispatch job for flow %s: %w", flow, err))
 	}
 	return nil
 }
@@ -180,11 +199,26 @@ func (e *deniedError) Error() string {
 
 func (e *deniedError) Unwrap() []error { return e.errs }
 
+// documentValidator is a [Validator] that returns the document it parsed, so that intake
+// parses an event once. *schema.Validator implements it.
+type documentValidator interface {
+	ValidateDocument(kind event.Kind, data []byte) (event.Shape, any, error)
+}
+
+var _ documentValidator = (*schema.Validator)(nil)
+
 // decode validates and normalises the document, mapping failures to dead-letter reasons.
 func (w *Worker) decode(ctx context.Context, kind event.Kind, data []byte) (*event.Event, error) {
 	_, span := w.tracer.Start(ctx, "validate", traceAttrs(attribute.String("event.kind", string(kind))))
 	defer span.End()
-	shape, err := w.cfg.Validator.Validate(kind, data)
+	var shape event.Shape
+	var doc any
+	var err error
+	if dv, ok := w.cfg.Validator.(documentValidator); ok { // parse once
+		shape, doc, err = dv.ValidateDocument(kind, data)
+	} else {
+		shape, err = w.cfg.Validator.Validate(kind, data)
+	}
 	if err != nil {
 		span.SetStatus(codes.Error, err.Error())
 		var syn *schema.SyntaxError
@@ -193,7 +227,12 @@ func (w *Worker) decode(ctx context.Context, kind event.Kind, data []byte) (*eve
 		}
 		return nil, DeadLetter(status.ReasonSchemaViolation, err)
 	}
-	ev, err := event.Decode(shape, data)
+	var ev *event.Event
+	if doc != nil {
+		ev, err = event.DecodeDocument(shape, doc)
+	} else {
+		ev, err = event.Decode(shape, data)
+	}
 	if err != nil {
 		span.SetStatus(codes.Error, err.Error())
 		return nil, DeadLetter(status.ReasonSchemaViolation, err)
@@ -203,14 +242,18 @@ func (w *Worker) decode(ctx context.Context, kind event.Kind, data []byte) (*eve
 }
 
 // storeJob publishes a job. Its msg id is per (job, event sequence), so a redelivered event
-// does not store it twice while a replay (a new sequence) does.
-func (w *Worker) storeJob(ctx context.Context, job *Job) error {
+// does not store it twice while a replay (a new sequence) does. debug passes the event's
+// [DebugHeader] on to the job.
+func (w *Worker) storeJob(ctx context.Context, job *Job, debug bool) error {
 	data, err := json.Marshal(job)
 	if err != nil {
 		return err
 	}
 	h := map[string][]string{}
 	telemetry.Inject(ctx, h)
+	if debug {
+		h[DebugHeader] = []string{"1"}
+	}
 	subject := DispatchSubject(job.Flow, job.Priority)
 	w.sign(subject, data, h)
 	_, err = w.cfg.Broker.Publish(ctx, subject, data, broker.PublishOptions{

@@ -24,6 +24,15 @@ type Broker interface {
 	GetMessage(ctx context.Context, stream string, seq uint64) (*broker.StoredMessage, error)
 }
 
+// Doorbells tells the worker, without asking JetStream, that a subject got a message: a hint
+// that lets idle dispatch runners sleep instead of polling (see broker.Broker.Doorbell). A
+// [Broker] that implements it gets doorbells; one that does not is polled.
+type Doorbells interface {
+	// Doorbell calls ring with the subject of every message published on subject until stop
+	// is called. ring must not block.
+	Doorbell(ctx context.Context, subject string, ring func(subject string)) (stop func(), err error)
+}
+
 // Source is a durable pull consumer.
 type Source interface {
 	// Name is the durable name.
@@ -90,9 +99,11 @@ func JetStream(b *broker.Broker) Broker { return jetStream{b} }
 type jetStream struct{ b *broker.Broker }
 
 var (
-	_ Message    = (*broker.Message)(nil)
-	_ Bucket     = (*broker.KV)(nil)
-	_ Advisories = (*broker.Broker)(nil)
+	_ Message        = (*broker.Message)(nil)
+	_ Bucket         = (*broker.KV)(nil)
+	_ Advisories     = (*broker.Broker)(nil)
+	_ Doorbells      = jetStream{}
+	_ consumerLister = jetStream{}
 )
 
 func (j jetStream) Publish(ctx context.Context, subject string, data []byte, opts broker.PublishOptions) (broker.PubAck, error) {
@@ -113,6 +124,14 @@ func (j jetStream) KeyValue(ctx context.Context, cfg broker.KVConfig) (Bucket, e
 		return nil, err
 	}
 	return kv, nil
+}
+
+func (j jetStream) Doorbell(ctx context.Context, subject string, ring func(subject string)) (func(), error) {
+	return j.b.Doorbell(ctx, subject, ring)
+}
+
+func (j jetStream) ConsumerInfos(ctx context.Context, stream string) ([]broker.ConsumerInfo, error) {
+	return j.b.ConsumerInfos(ctx, stream)
 }
 
 func (j jetStream) GetMessage(ctx context.Context, stream string, seq uint64) (*broker.StoredMessage, error) {

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/remediator/remediator/broker"
 	"github.com/remediator/remediator/event"
 	"github.com/remediator/remediator/flow"
 	"github.com/remediator/remediator/status"
@@ -299,29 +300,57 @@ func (b *binding) Pending(ctx context.Context) (uint64, error) { return b.source
 // pendingTimeout bounds the consumer-info requests made for one scrape.
 const pendingTimeout = 2 * time.Second
 
+// consumerLister lists a stream's consumers with their backlogs in a few requests (pages of
+// 256), instead of one request per consumer. *broker.Broker implements it.
+type consumerLister interface {
+	ConsumerInfos(ctx context.Context, stream string) ([]broker.ConsumerInfo, error)
+}
+
 // observeConsumers reports remediator_consumer_pending for every consumer of runners on each
 // collection, until the returned function is called:
 //
-//	defer w.metrics.observeConsumers(runners)()
-func (m *metrics) observeConsumers(runners []*runner) func() {
+//	defer w.metrics.observeConsumers(runners, lister)()
+//
+// With a lister (nil: none) a scrape costs a few requests per stream, not one per consumer:
+// with hundreds of flows that is the difference between a scrape the broker notices and one
+// it does not.
+func (m *metrics) observeConsumers(runners []*runner, lister consumerLister) func() {
 	if m == nil {
 		return func() {}
 	}
 	var sources []pendingSource
+	streams := map[string]bool{}
 	for _, r := range runners {
 		for _, b := range r.sources {
 			sources = append(sources, b)
+			streams[b.cfg.Stream] = true
 		}
 	}
 	reg, err := m.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		ctx, cancel := context.WithTimeout(ctx, pendingTimeout)
 		defer cancel()
 		var errs []error
+		listed := map[string]uint64{}
+		if lister != nil {
+			for stream := range streams {
+				infos, err := lister.ConsumerInfos(ctx, stream)
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				for _, ci := range infos {
+					listed[ci.Name] = ci.NumPending + ci.NumAckPending
+				}
+			}
+		}
 		for _, s := range sources {
-			n, err := s.Pending(ctx)
-			if err != nil {
-				errs = append(errs, err)
-				continue
+			n, ok := listed[s.Name()]
+			if !ok { // not listed (no lister, or a consumer just created again): ask it
+				var err error
+				if n, err = s.Pending(ctx); err != nil {
+					errs = append(errs, err)
+					continue
+				}
 			}
 			o.ObserveInt64(m.pending, int64(n), metric.WithAttributes(labelConsumer.String(s.Name())))
 		}

@@ -61,5 +61,5 @@ func TestMetricsNilSafe(t *testing.T) {
 	m.rateLimitWait(ctx, "f", 0)
 	m.circuitState("f", 2)
 	m.remediated(ctx, &Job{Flow: "f"})
-	m.observeConsumers(nil)()
+	m.observeConsumers(nil, nil)()
 }

@@ -78,12 +78,36 @@ func outcomeName(err error) string {
 	return "retry"
 }
 
-// Log writes one line per delivery with stable keys.
+// DebugHeader, set to "1" on an event, raises the "delivery handled" lines of that event
+// (intake, and dispatch: the header travels with its jobs) from debug to info, to follow one
+// event through a busy pipeline without logging every success.
+const DebugHeader = "Remediator-Debug"
+
+// debugRequested reports whether the message asks for its deliveries to be logged at info.
+func debugRequested(h map[string][]string) bool {
+	v := h[DebugHeader]
+	return len(v) > 0 && v[0] == "1"
+}
+
+// Log writes one line per delivery with stable keys: at warn for a failure (a retry or a dead
+// letter), at debug for a success — a busy pipeline's successes are its status records, and
+// a line per success was a good part of its CPU — unless the message carries [DebugHeader].
+// Nothing is built for a line the logger would drop.
 func (w *Worker) Log(next Step) Step {
 	return StepFunc(func(ctx context.Context, d *Delivery) Result {
 		start := time.Now()
 		res := next.Handle(ctx, d)
 		err := res.Err
+		level := slog.LevelDebug
+		switch {
+		case err != nil:
+			level = slog.LevelWarn
+		case debugRequested(d.Header):
+			level = slog.LevelInfo
+		}
+		if !w.log.Enabled(ctx, level) {
+			return res
+		}
 		attrs := []slog.Attr{
 			slog.String("stage", d.Stage), slog.String("subject", d.Subject),
 			slog.Uint64("seq", d.Sequence), slog.Int("delivered", d.Delivered),
@@ -99,10 +123,8 @@ func (w *Worker) Log(next Step) Step {
 		if d.Attempt != nil {
 			attrs = append(attrs, slog.Int("attempt", d.Attempt.Attempt))
 		}
-		level := slog.LevelInfo
 		if err != nil {
 			attrs = append(attrs, slog.String("error", err.Error()))
-			level = slog.LevelWarn
 		}
 		w.log.LogAttrs(ctx, level, "delivery handled", attrs...)
 		return res

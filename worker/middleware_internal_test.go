@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +16,11 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/remediator/remediator/broker"
+	"github.com/remediator/remediator/config"
 	"github.com/remediator/remediator/event"
+	"github.com/remediator/remediator/flow"
+	"github.com/remediator/remediator/policy"
+	"github.com/remediator/remediator/schema"
 	"github.com/remediator/remediator/seal"
 	"github.com/remediator/remediator/status"
 )
@@ -47,6 +52,68 @@ func TestLogWritesOneLinePerDeliveryWithItsOutcome(t *testing.T) {
 	for k, v := range map[string]any{"outcome": "dead_letter:no_route", "stage": "intake", "seq": 4.0, "delivered": 2.0, "recorded": true, "level": "WARN"} {
 		if line[k] != v {
 			t.Errorf("log %s = %v, want %v (line %s)", k, line[k], v, buf.String())
+		}
+	}
+}
+
+// At info, a success writes no line unless the event asks for it with Remediator-Debug: 1.
+func TestLogWritesSuccessesAtInfoOnlyWhenTheEventAsks(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	w := fakeWorker(t, newFakeBroker(), func(c *Config) { c.Logger = slog.New(slog.NewJSONHandler(&buf, nil)) })
+	ok := w.Log(StepFunc(func(context.Context, *Delivery) Result { return Result{Recorded: true} }))
+	ok.Handle(context.Background(), &Delivery{Stage: "intake", Subject: "s", Sequence: 1})
+	if buf.Len() != 0 {
+		t.Errorf("a success was logged at info: %s", buf.String())
+	}
+	ok.Handle(context.Background(), &Delivery{Stage: "intake", Subject: "s", Sequence: 2, Header: map[string][]string{DebugHeader: {"1"}}})
+	var line map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil || line["level"] != "INFO" || line["seq"] != 2.0 {
+		t.Errorf("want one info line for the delivery asking for it, got %q (%v)", buf.String(), err)
+	}
+}
+
+// Remediator-Debug on an event travels with its dispatch jobs, so that their dispatch lines
+// are at info too; an event without it gives jobs without it.
+func TestDebugHeaderTravelsWithTheJobs(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile("../examples/ispm-unused-admin.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := schema.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newFakeBroker()
+	w := fakeWorker(t, b, func(c *Config) {
+		c.Validator, c.Router = v, policy.New(cfg)
+		c.Flows = nil
+		for _, f := range cfg.Flows {
+			c.Flows = append(c.Flows, Flow{Endpoint: flow.Endpoint{Name: f.Name}, RateLimit: 10, Concurrency: 1, Breaker: breakerForTests()})
+		}
+	})
+	for seq, header := range map[uint64]map[string][]string{1: {DebugHeader: {"1"}}, 2: {}} {
+		d := &Delivery{Msg: newFakeMsg(event.SubjectISPM, data, 1, seq), Subject: event.SubjectISPM, Data: data, Header: header, Delivered: 1, Sequence: seq, Stage: "intake"}
+		if res := w.intakeStep().Handle(context.Background(), d); res.Err != nil || !res.Recorded {
+			t.Fatalf("intake: %+v", res)
+		}
+	}
+	jobs := b.publishedTo(DispatchSubjectPrefix)
+	if len(jobs) != 2 {
+		t.Fatalf("%d jobs published, want one per event", len(jobs))
+	}
+	for _, j := range jobs {
+		var job Job
+		if err := json.Unmarshal(j.data, &job); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := debugRequested(j.header), job.EventSequence == 1; got != want {
+			t.Errorf("job of event #%d carries the debug header: %v, want %v", job.EventSequence, got, want)
 		}
 	}
 }

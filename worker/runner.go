@@ -15,12 +15,21 @@ import (
 	"github.com/remediator/remediator/broker"
 )
 
-// runner fetches from its sources, in order of preference, only when it has a free slot, and
-// hands each message to its step on its own goroutine. It owns its in-flight work: fetchLoop
-// returns only once every delivery it started has been settled.
+// runner fetches from its sources, most urgent first, in batches as large as its free slots
+// (and, for a flow, its rate budget) allow, and hands each message to its step on its own
+// goroutine. It owns its in-flight work: fetchLoop returns only once every delivery it started
+// has been settled.
+//
+// An idle runner either long-polls its sources (intake: one consumer, whatever the number of
+// flows) or, when it has a doorbell (dispatch), asks JetStream nothing at all: it sleeps until
+// its bell rings — a job was published for its flow (see [Doorbells]), or a job it handed back
+// with a delay is due — with a slow safety poll for a ring that was lost. So idle flows cost
+// no pull requests, and a job published to an idle flow is fetched at once, the most urgent
+// first, never after a poll of less urgent work.
 type runner struct {
 	w       *Worker
 	name    string
+	flow    string // the flow of a dispatch runner; "" for intake
 	sources []*binding
 	slots   chan struct{}
 	step    Step
@@ -31,8 +40,24 @@ type runner struct {
 	// gate, when set, holds fetching while the destination refuses work and books a
 	// rate-budget slot for each fetched message before the message is handled.
 	gate gate
+	// batch caps one fetch: at most this many messages (and never more than free slots).
+	batch int
+	// doorbell, when set, replaces long polls by waiting for bell: see the type's comment. It
+	// is set before fetchLoop starts. rung holds a bit per source (index in sources) whose
+	// doorbell rang since the last fetch round.
+	doorbell bool
+	bell     chan struct{}
+	rung     atomic.Uint32
 	// healthy is false while fetching fails (readiness).
 	healthy atomic.Bool
+	// tasks hands fetched messages to an idle handler goroutine (see handle); servers are
+	// those goroutines, which end when quit closes.
+	tasks   chan task
+	quit    chan struct{}
+	servers sync.WaitGroup
+	// polls counts fetch requests that wait, rounds counts rounds of fetches, and idles the
+	// times an idle runner began to wait for its bell (tests: the idle cost).
+	polls, rounds, idles atomic.Int64
 }
 
 // binding is a bound durable consumer and the configuration to create it again if it is
@@ -64,20 +89,53 @@ type gate interface {
 }
 
 func (w *Worker) newRunner(name string, sources []*binding, concurrency, maxDeliver int, step Step) *runner {
-	r := &runner{w: w, name: name, sources: sources, slots: make(chan struct{}, concurrency), step: step, maxDeliver: maxDeliver}
+	r := &runner{w: w, name: name, sources: sources, slots: make(chan struct{}, concurrency), step: step, maxDeliver: maxDeliver, batch: concurrency,
+		bell: make(chan struct{}, 1), tasks: make(chan task)}
 	r.healthy.Store(true)
 	return r
 }
 
-// A round of fetches takes what is waiting now, most urgent source first; when nothing is,
-// it long-polls every source at once for up to pollWait, so that work of any priority arriving
-// in a quiet moment is taken at once — urgent work never waits for a poll of less urgent work.
+// ring says that work may be waiting on sources[source] (-1: on any). It never blocks.
+func (r *runner) ring(source int) {
+	if source >= 0 && source < 32 {
+		r.rung.Or(1 << source)
+	}
+	select {
+	case r.bell <- struct{}{}:
+	default:
+	}
+}
+
+// ringAfter rings the bell when a message handed back with delay is due again.
+func (r *runner) ringAfter(delay time.Duration) {
+	if !r.doorbell {
+		return
+	}
+	time.AfterFunc(delay+redeliverySlack, func() { r.ring(-1) })
+}
+
 const (
+	// pollWait is how long an idle runner without a doorbell long-polls its sources.
 	pollWait        = 250 * time.Millisecond
 	fetchErrorPause = time.Second
+	// safetyPoll is how often an idle runner with a doorbell looks for work no ring
+	// announced (a ring lost in a reconnect or dropped by a slow subscription); jittered
+	// (half to one and a half of it) so that many flows do not poll together. A job handed
+	// back with a delay needs none: the replica that handed it back rings itself when it is
+	// due. 200 idle flows make 600 no-wait fetches per safetyPoll.
+	safetyPoll = 30 * time.Second
+	// bellGrace is how long a rung source is waited on when a ring found nothing yet: the
+	// ring can come an instant before the stream has stored the job.
+	bellGrace = 100 * time.Millisecond
+	// redeliverySlack lets JetStream redeliver a message handed back with a delay before the
+	// bell rings for it.
+	redeliverySlack = 20 * time.Millisecond
 )
 
 func (r *runner) fetchLoop(fetchCtx, workCtx context.Context) {
+	r.quit = make(chan struct{})
+	defer r.servers.Wait()
+	defer close(r.quit)
 	defer r.inflight.Wait() // stop adding work first, then wait for what runs
 	for {
 		select {
@@ -85,16 +143,18 @@ func (r *runner) fetchLoop(fetchCtx, workCtx context.Context) {
 		case <-fetchCtx.Done():
 			return
 		}
-		release := func() { <-r.slots }
 		if r.gate != nil {
 			if err := r.gate.ready(fetchCtx); err != nil {
-				release()
+				<-r.slots
 				return
 			}
 		}
-		msg, err := r.next(fetchCtx)
-		if msg == nil {
-			release()
+		free := 1 + r.moreSlots(r.batch-1)
+		msgs, err := r.next(fetchCtx, free)
+		for range free - len(msgs) {
+			<-r.slots
+		}
+		if len(msgs) == 0 {
 			if fetchCtx.Err() != nil {
 				return
 			}
@@ -109,26 +169,94 @@ func (r *runner) fetchLoop(fetchCtx, workCtx context.Context) {
 		}
 		// From the moment of fetch: a message waiting for its slot is held, and must not
 		// reach its ack deadline and be given to another replica meanwhile.
-		stopBeat := r.heartbeat(msg)
-		booked := false
-		if r.gate != nil {
-			if !r.waitSlot(fetchCtx, msg) {
-				stopBeat()
-				release()
-				if fetchCtx.Err() != nil {
-					return
-				}
-				continue
-			}
-			booked = true
+		beats := make([]func(), len(msgs))
+		for i, msg := range msgs {
+			beats[i] = r.heartbeat(msg)
 		}
-		r.inflight.Add(1)
-		go func() {
-			defer r.inflight.Done()
-			defer release()
-			r.process(workCtx, msg, booked, stopBeat)
-		}()
+		for i, msg := range msgs {
+			booked := false
+			if r.gate != nil {
+				ok, delay := r.waitSlot(fetchCtx, msg)
+				if !ok {
+					// The flow's budget or state turned: the rest of the batch goes back too.
+					for j := i; j < len(msgs); j++ {
+						beats[j]()
+						if j > i {
+							r.handBack(msgs[j], delay)
+						}
+						<-r.slots
+					}
+					break
+				}
+				booked = true
+			}
+			r.handle(workCtx, task{msg: msg, booked: booked, stopBeat: beats[i]})
+		}
+		if fetchCtx.Err() != nil {
+			return
+		}
 	}
+}
+
+// task is a fetched message for a handler goroutine, holding one of the runner's slots.
+type task struct {
+	msg      Message
+	booked   bool
+	stopBeat func()
+}
+
+// handle runs t on an idle handler goroutine of the runner, or on a new one. Handler
+// goroutines outlive their task for a while (serverIdle) to take the next: a goroutine per
+// message would grow a fresh stack through the whole handler chain every time.
+func (r *runner) handle(ctx context.Context, t task) {
+	r.inflight.Add(1)
+	select {
+	case r.tasks <- t:
+	default:
+		r.servers.Go(func() { r.serve(ctx, t) })
+	}
+}
+
+// serverIdle is how long a handler goroutine waits for its next task before it ends.
+const serverIdle = 10 * time.Second
+
+func (r *runner) serve(ctx context.Context, t task) {
+	idle := time.NewTimer(serverIdle)
+	defer idle.Stop()
+	for {
+		r.process(ctx, t.msg, t.booked, t.stopBeat)
+		<-r.slots
+		r.inflight.Done()
+		idle.Reset(serverIdle)
+		select {
+		case t = <-r.tasks:
+		case <-idle.C:
+			return
+		case <-r.quit:
+			return
+		}
+	}
+}
+
+// moreSlots takes up to n more free slots without waiting, and says how many it took.
+func (r *runner) moreSlots(n int) int {
+	for i := range n {
+		select {
+		case r.slots <- struct{}{}:
+		default:
+			return i
+		}
+	}
+	return n
+}
+
+// handBack naks msg for redelivery after delay, and rings the bell when it is due.
+func (r *runner) handBack(msg Message, delay time.Duration) {
+	if err := msg.Nak(delay); err != nil {
+		r.w.log.Warn("could not hand back a message; it will be redelivered", slog.String("runner", r.name), slog.Any("error", err))
+		return
+	}
+	r.ringAfter(delay)
 }
 
 // lastDelivery reports whether JetStream will not deliver msg again.
@@ -140,35 +268,31 @@ func (r *runner) lastDelivery(msg Message) bool {
 // ack wait is not booked: the message is handed back with a delay of about the wait (and the
 // gate holds fetching until then), so that no message is held long and no slot is booked for
 // nobody. A message on its last delivery waits instead, with heartbeats: handing it back would
-// end it. It reports whether msg may be handled; if not, msg was handed back.
-func (r *runner) waitSlot(ctx context.Context, msg Message) bool {
+// end it. It reports whether msg may be handled; if not, msg was handed back after the delay
+// it returns.
+func (r *runner) waitSlot(ctx context.Context, msg Message) (bool, time.Duration) {
 	within := r.w.cfg.AckWait / 2
 	if r.lastDelivery(msg) {
 		within = math.MaxInt64
 	}
-	handBack := func(delay time.Duration) {
-		if err := msg.Nak(delay); err != nil {
-			r.w.log.Warn("could not hand back a message; it will be redelivered", slog.String("runner", r.name), slog.Any("error", err))
-		}
-	}
 	if r.gate.held() {
-		handBack(0) // the flow became held while this was fetched; ready() now waits
-		return false
+		r.handBack(msg, 0) // the flow became held while this was fetched; ready() now waits
+		return false, 0
 	}
 	slot, booked, err := r.gate.admit(ctx, within)
 	if err != nil {
-		handBack(0)
+		r.handBack(msg, 0)
 		if ctx.Err() == nil {
 			r.w.log.Warn("rate budget unavailable", slog.String("runner", r.name), slog.Any("error", err))
 		}
-		return false
+		return false, 0
 	}
 	wait := time.Until(slot)
 	if !booked {
 		r.w.log.Debug("rate-budget slot is far away: handing the message back until then", slog.String("runner", r.name),
 			slog.Uint64("seq", msg.StreamSequence()), slog.Duration("delay", wait))
-		handBack(max(wait, 0))
-		return false
+		r.handBack(msg, max(wait, 0))
+		return false, max(wait, 0)
 	}
 	if wait > 0 {
 		t := time.NewTimer(wait)
@@ -176,58 +300,94 @@ func (r *runner) waitSlot(ctx context.Context, msg Message) bool {
 		select {
 		case <-t.C:
 		case <-ctx.Done():
-			handBack(0) // the slot goes unused; the message comes back at once, elsewhere
-			return false
+			r.handBack(msg, 0) // the slot goes unused; the message comes back at once, elsewhere
+			return false, 0
 		}
 	}
 	if fr, ok := r.gate.(*flowRunner); ok {
 		fr.metrics.rateLimitWait(ctx, fr.Endpoint.Name, wait)
 	}
-	return true
+	return true, 0
 }
 
-// next returns one message from the most preferred source that has one. It keeps the
-// runner's health: false while a fetch fails, true once a round of fetches succeeds.
-func (r *runner) next(ctx context.Context) (Message, error) {
+// next returns up to free messages, the most urgent sources' first. When none is waiting it
+// waits: for its bell (and returns nothing, so that the loop asks the gate again before the
+// next round), or, without a bell, in a long poll of every source. It keeps the runner's
+// health: false while a fetch fails, true once a round of fetches succeeds.
+func (r *runner) next(ctx context.Context, free int) ([]Message, error) {
+	rung := r.rung.Swap(0)
+	r.rounds.Add(1)
 	results := make([]fetchResult, len(r.sources))
+	want := free
 	for i, b := range r.sources { // what is waiting now, most urgent first
-		results[i] = r.fetch(ctx, b, 0)
-		if len(results[i].msgs) > 0 {
+		results[i] = r.fetch(ctx, b, want, 0)
+		want -= len(results[i].msgs)
+		if want == 0 || results[i].err != nil {
 			break
 		}
 	}
-	if msg, err, ok := r.pick(ctx, results); ok || err != nil || ctx.Err() != nil {
-		return msg, err // a fetch failed: the loop pauses, then tries every source again
+	if msgs, err := r.pick(ctx, results, free); len(msgs) > 0 || err != nil || ctx.Err() != nil {
+		return msgs, err // a fetch failed: the loop pauses, then tries every source again
+	}
+	if r.doorbell {
+		if rung != 0 { // the ring may have come before the stream stored the job
+			for i, b := range r.sources {
+				if rung&(1<<i) != 0 {
+					msgs, err := r.pick(ctx, []fetchResult{r.fetch(ctx, b, free, bellGrace)}, free)
+					if len(msgs) > 0 || err != nil || ctx.Err() != nil {
+						return msgs, err
+					}
+					break
+				}
+			}
+		}
+		r.idle(ctx)
+		return nil, nil
 	}
 	if len(r.sources) == 1 {
-		results[0] = r.fetch(ctx, r.sources[0], pollWait)
+		results = []fetchResult{r.fetch(ctx, r.sources[0], free, pollWait)}
 	} else {
-		results = r.pollAll(ctx)
+		results = r.pollAll(ctx, free)
 	}
-	msg, err, _ := r.pick(ctx, results)
-	return msg, err
+	return r.pick(ctx, results, free)
+}
+
+// idle waits for the bell, a safety poll or the end of ctx.
+func (r *runner) idle(ctx context.Context) {
+	t := time.NewTimer(safetyPoll/2 + rand.N(safetyPoll))
+	defer t.Stop()
+	r.idles.Add(1)
+	select {
+	case <-r.bell:
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 type fetchResult struct {
+	b    *binding
 	msgs []Message
 	err  error
 }
 
-func (r *runner) fetch(ctx context.Context, b *binding, wait time.Duration) fetchResult {
-	msgs, err := b.source().Fetch(ctx, 1, wait)
-	return fetchResult{msgs, err}
+func (r *runner) fetch(ctx context.Context, b *binding, max int, wait time.Duration) fetchResult {
+	if wait > 0 {
+		r.polls.Add(1)
+	}
+	msgs, err := b.source().Fetch(ctx, max, wait)
+	return fetchResult{b, msgs, err}
 }
 
 // pollAll long-polls every source at once; the first message ends every poll. Every poll has
 // ended when it returns.
-func (r *runner) pollAll(ctx context.Context) []fetchResult {
+func (r *runner) pollAll(ctx context.Context, free int) []fetchResult {
 	pollCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	results := make([]fetchResult, len(r.sources))
 	var wg sync.WaitGroup
 	for i, b := range r.sources {
 		wg.Go(func() {
-			results[i] = r.fetch(pollCtx, b, pollWait)
+			results[i] = r.fetch(pollCtx, b, free, pollWait)
 			if len(results[i].msgs) > 0 {
 				cancel()
 			}
@@ -237,21 +397,21 @@ func (r *runner) pollAll(ctx context.Context) []fetchResult {
 	return results
 }
 
-// pick returns the most urgent message of a round and hands back any other (a message that
-// arrived on a less urgent source in the same instant comes back at once). ok reports a
-// message; err is the round's first fetch error, and the runner's health follows it. A
-// source whose fetch failed is seen to (created again if it was deleted).
-func (r *runner) pick(ctx context.Context, results []fetchResult) (msg Message, err error, ok bool) {
-	for i, res := range results { // results[i] is from r.sources[i]
+// pick returns the messages of a round, most urgent source first, at most free of them, and
+// hands back any beyond (they come back at once). err is the round's first fetch error, and
+// the runner's health follows it. A source whose fetch failed is seen to (created again if it
+// was deleted).
+func (r *runner) pick(ctx context.Context, results []fetchResult, free int) (msgs []Message, err error) {
+	for _, res := range results {
 		if res.err != nil && ctx.Err() == nil && !errors.Is(res.err, context.Canceled) {
 			if err == nil {
 				err = res.err
 			}
-			r.fetchFailed(ctx, r.sources[i], res.err)
+			r.fetchFailed(ctx, res.b, res.err)
 		}
 		for _, m := range res.msgs {
-			if msg == nil {
-				msg = m
+			if len(msgs) < free {
+				msgs = append(msgs, m)
 				continue
 			}
 			if nerr := m.Nak(0); nerr != nil {
@@ -260,13 +420,13 @@ func (r *runner) pick(ctx context.Context, results []fetchResult) (msg Message, 
 		}
 	}
 	if ctx.Err() != nil {
-		if msg != nil {
-			return msg, nil, true // fetched as the fetch was cancelled: it must be handled
+		if len(msgs) > 0 {
+			return msgs, nil // fetched as the fetch was cancelled: they must be handled
 		}
-		return nil, ctx.Err(), false
+		return nil, ctx.Err()
 	}
 	r.healthy.Store(err == nil)
-	return msg, err, msg != nil
+	return msgs, err
 }
 
 // fetchFailed marks the runner unready and, when the durable consumer was deleted, creates it
@@ -391,6 +551,9 @@ func (r *runner) settle(d *Delivery, res Result) {
 		err = d.Msg.Term(s.reason)
 	default:
 		err = d.Msg.Nak(s.delay)
+		if err == nil {
+			r.ringAfter(s.delay)
+		}
 	}
 	if err != nil {
 		// The message will be redelivered after AckWait; the records carry de-duplication ids.

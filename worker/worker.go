@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -388,7 +390,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		return err
 	}
 	w.runners = runners
-	defer w.metrics.observeConsumers(runners)() // remediator_consumer_pending, while running
+	if stop := w.ringDoorbells(ctx, runners); stop != nil {
+		defer stop()
+	}
+	lister, _ := w.cfg.Broker.(consumerLister)
+	defer w.metrics.observeConsumers(runners, lister)() // remediator_consumer_pending, while running
 	w.started.Store(true)
 	defer w.started.Store(false)
 	w.log.InfoContext(ctx, "worker started", slog.Int("flows", len(w.flows)), slog.Int("intake_concurrency", w.cfg.IntakeConcurrency))
@@ -450,9 +456,62 @@ func (w *Worker) bind(ctx context.Context) ([]*runner, error) {
 		}
 		r := w.newRunner("dispatch/"+name, sources, fr.Concurrency, w.cfg.DispatchMaxDeliver, w.dispatchStep())
 		r.gate = fr
+		r.flow = name
+		// A batch is what the flow's budget spends in batchWindow, so that a batch handed back
+		// when the budget turns is small (each hand-back is a delivery of MaxDeliver).
+		r.batch = min(fr.Concurrency, max(1, int(fr.RateLimit*batchWindow.Seconds())))
 		runners = append(runners, r)
 	}
 	return runners, nil
+}
+
+// batchWindow sizes a flow's fetch batches: at most its rate budget's worth of this long.
+const batchWindow = 100 * time.Millisecond
+
+// ringDoorbells subscribes to every dispatch job published and rings the runner of its flow,
+// so that idle dispatch runners wait for their bell instead of polling JetStream (see
+// [runner]). Without [Doorbells], or if subscribing fails, the runners poll as before. It
+// returns what stops the doorbell, or nil.
+func (w *Worker) ringDoorbells(ctx context.Context, runners []*runner) func() {
+	db, ok := w.cfg.Broker.(Doorbells)
+	if !ok {
+		return nil
+	}
+	byFlow := map[string]*runner{}
+	for _, r := range runners {
+		if r.flow != "" {
+			byFlow[r.flow] = r
+		}
+	}
+	stop, err := db.Doorbell(ctx, broker.SubjectsDispatch, func(subject string) {
+		flow, prio, ok := splitDispatchSubject(subject)
+		if r := byFlow[flow]; ok && r != nil {
+			r.ring(priorityIndex(prio))
+		}
+	})
+	if err != nil {
+		w.log.WarnContext(ctx, "no dispatch doorbell: idle flows are polled", slog.Any("error", err))
+		return nil
+	}
+	for _, r := range byFlow {
+		r.doorbell = true // before the fetch loops start
+	}
+	return stop
+}
+
+// splitDispatchSubject splits remediation.dispatch.<flow>.<priority>.
+func splitDispatchSubject(subject string) (flow string, p event.Priority, ok bool) {
+	rest, found := strings.CutPrefix(subject, DispatchSubjectPrefix)
+	i := strings.LastIndexByte(rest, '.')
+	if !found || i <= 0 {
+		return "", "", false
+	}
+	return rest[:i], event.Priority(rest[i+1:]), true
+}
+
+// priorityIndex is p's place in a dispatch runner's sources (most urgent first), or -1.
+func priorityIndex(p event.Priority) int {
+	return slices.Index(event.Priorities, p)
 }
 
 // watchAdvisories turns each MAX_DELIVERIES advisory into an error log and a metric: a
