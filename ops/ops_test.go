@@ -3,6 +3,7 @@ package ops_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/remediator/remediator/seal"
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +38,11 @@ func TestSetSwitchIsListedAndAudited(t *testing.T) {
 	if _, err := b.KeyValue(ctx, broker.KVConfig{Bucket: worker.ControlsBucket, History: 1, Replicas: 1}); err != nil {
 		t.Fatal(err)
 	}
-	o := ops.New(b, ops.Options{Host: "test-host"})
+	keys, err := seal.NewKeyring(seal.Key{ID: "k1", Secret: []byte("ops-test-record-key-0123456789abcdef")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := ops.New(b, ops.Options{Host: "test-host", Keys: keys})
 	if err := o.SetSwitch(ctx, ops.Switch{Kind: ops.Pause, Flow: "clear-sessions", On: true, Reason: "flow broken"}, ops.Operator{User: "jane", Via: "console"}); err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +50,7 @@ func TestSetSwitchIsListedAndAudited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(sw) != 1 || sw[0].Kind != ops.Pause || sw[0].Flow != "clear-sessions" || sw[0].By != "jane" || sw[0].Reason != "flow broken" {
+	if len(sw) != 1 || sw[0].Kind != ops.Pause || sw[0].Flow != "clear-sessions" || sw[0].By != "jane" || sw[0].Reason != "flow broken" || sw[0].Unverified != "" {
 		t.Fatalf("switches = %+v", sw)
 	}
 	var audits []ops.SwitchAudit

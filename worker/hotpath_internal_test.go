@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/remediator/remediator/event"
 	"github.com/remediator/remediator/flow"
 	"github.com/remediator/remediator/internal/testwait"
+	"github.com/remediator/remediator/seal"
 )
 
 // doorbellBroker is a fakeBroker with doorbells: the test rings them by hand.
@@ -124,8 +126,18 @@ func TestDoorbellWakesAnIdleFlowMostUrgentFirst(t *testing.T) {
 		}
 	}
 	testwait.Until(t, "the flow idle", func() bool { return r.idles.Load() > 0 })
-	job := func(key string, p event.Priority) *fakeMsg {
-		return newFakeMsg(DispatchSubject("f", p), fmt.Appendf(nil, `{"v":2,"key":%q,"idempotencyKey":%q,"flow":"f","priority":%q,"eventSequence":1}`, key, key, p), 1, 1)
+	names := map[string]string{} // idempotency key → the job's name
+	job := func(name string, p event.Priority) *fakeMsg {
+		key := jobKey(keysForTests(), event.KindISPMIssue, name, "f")
+		names[idempotencyKeyPrefix+key] = name
+		data, err := json.Marshal(Job{Version: jobVersion, Key: key, IdempotencyKey: idempotencyKeyPrefix + key, EventID: name, EventKind: event.KindISPMIssue,
+			Flow: "f", Rule: "r", Priority: p, Subject: event.SubjectISPM, EventSequence: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := newFakeMsg(DispatchSubject("f", p), data, 1, 1)
+		m.header = map[string][]string{seal.Header: {keysForTests().SignRecord(m.subject, data)}} // as intake signs it
+		return m
 	}
 	// Both wait in JetStream when the low one's ring comes: the high one goes first.
 	fb.source(DispatchConsumer("f", event.PriorityLow)).msgs <- job("low", event.PriorityLow)
@@ -135,7 +147,7 @@ func TestDoorbellWakesAnIdleFlowMostUrgentFirst(t *testing.T) {
 	for range 2 {
 		select {
 		case k := <-handled:
-			order = append(order, k)
+			order = append(order, names[k])
 		case <-time.After(10 * time.Second):
 			t.Fatalf("handled %v; the ring did not wake the idle flow", order)
 		}
