@@ -180,6 +180,9 @@ func (r *RawBaseline) consumer(ctx context.Context, name string) (jetstream.Cons
 	return cons, nil
 }
 
+// Stream is the name of the baseline's stream.
+func (r *RawBaseline) Stream() string { return r.stream }
+
 // Close deletes the baseline's stream and closes its connection.
 func (r *RawBaseline) Close(ctx context.Context) error {
 	err := r.js.DeleteStream(ctx, r.stream)
