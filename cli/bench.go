@@ -148,6 +148,7 @@ func printBench(w io.Writer, r *bench.Report) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	fmt.Fprintln(w, "(these rows publish every event at once: their latency is mostly time spent queued; the next table is latency)")
 	fmt.Fprintln(w)
 
 	l := r.Latency
