@@ -123,9 +123,13 @@ func (r *runner) plain(ctx context.Context) (m Measurement, err error) {
 	if err != nil {
 		return m, err
 	}
-	s := def.Streams
-	if err := b.Provision(ctx, broker.StreamsConfig{MaxAge: s.MaxAge, Replicas: s.Replicas, DuplicateWindow: s.DuplicateWindow, MaxBytes: s.MaxBytes, Storage: s.Storage}); err != nil {
-		return m, err
+	// An external server's streams are used as they are: provisioning them with the default
+	// configuration would change its settings (replicas, limits) in place.
+	if srv.emb != nil || b.StreamsPresent(ctx) != nil {
+		s := def.Streams
+		if err := b.Provision(ctx, broker.StreamsConfig{MaxAge: s.MaxAge, Replicas: s.Replicas, DuplicateWindow: s.DuplicateWindow, MaxBytes: s.MaxBytes, Storage: s.Storage}); err != nil {
+			return m, err
+		}
 	}
 	cons, err := b.Consumer(ctx, broker.ConsumerConfig{
 		Stream: broker.StreamEvents, Durable: "bench-plain", FilterSubjects: []string{event.SubjectISPM},
