@@ -32,8 +32,8 @@ func flowName(i int) string   { return fmt.Sprintf("bench-%03d", i) }
 func issueTitle(i int) string { return fmt.Sprintf("Bench issue %03d", i) }
 
 // workload is the events of one measurement: n ISPM on-demand issues of size bytes each,
-// spread over flows flows (event i goes to flow i mod flows) with severities in equal shares
-// and mixed independently of the flow (each round of the flows shifts them by one).
+// spread over flows flows (event i goes to flow i mod flows), severities interleaved in about
+// equal shares independently of the flow.
 type workload struct {
 	prefix   string // event ids are prefix + index
 	n        int
@@ -50,9 +50,13 @@ func newWorkload(prefix string, n, flows, size int) *workload {
 	return w
 }
 
-func (w *workload) id(i int) string       { return fmt.Sprintf("%s%07d", w.prefix, i) }
-func (w *workload) severity(i int) string { return severities[(i/w.flows)%len(severities)] }
-func (w *workload) flowIndex(i int) int   { return i % w.flows }
+func (w *workload) id(i int) string { return fmt.Sprintf("%s%07d", w.prefix, i) }
+func (w *workload) severity(i int) string {
+	// A multiplicative hash of the index (Knuth's): severities in about equal shares,
+	// interleaved, and unrelated to the flow (i mod flows), whatever the number of flows.
+	return severities[(uint32(i)*2654435761>>28)%uint32(len(severities))]
+}
+func (w *workload) flowIndex(i int) int { return i % w.flows }
 func (w *workload) index(id string) (int, bool) {
 	rest, ok := strings.CutPrefix(id, w.prefix)
 	if !ok || len(rest) != 7 {
