@@ -122,6 +122,7 @@ publisher role, every other command as the operator role.`,
 	pf.StringVar(&g.logLevel, "log-level", envOr("REMEDIATOR_LOG_LEVEL", "info"), "log `LEVEL`: debug, info, warn, error (env REMEDIATOR_LOG_LEVEL)")
 	pf.StringVar(&g.logFormat, "log-format", envOr("REMEDIATOR_LOG_FORMAT", "json"), "log `FORMAT`: json or text (env REMEDIATOR_LOG_FORMAT)")
 	root.AddCommand(newRunCmd(g), newPublishCmd(g), newStatusCmd(g), newDLQCmd(g), newStatsCmd(g), newFlowsimCmd(g), newSchemaCmd(g), newFlowsCmd(g), newPolicyCmd(g), newOktaCmd(g))
+	root.AddCommand(newBenchCmd(g))
 	return root
 }
 

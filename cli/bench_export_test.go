@@ -1,0 +1,4 @@
+package cli
+
+// PrintBench prints a bench report as `remediator bench` does.
+var PrintBench = printBench
