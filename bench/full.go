@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -19,7 +20,13 @@ const (
 	tokenEnv   = "REMEDIATOR_BENCH_TOKEN"
 	benchToken = "bench-client-token"
 	principal  = "bench-console"
+	// recordKeyEnv holds the record key the measured services sign and verify with, as a
+	// production configuration (nats.url) must name one.
+	recordKeyEnv = "REMEDIATOR_BENCH_RECORD_KEY"
 )
+
+// benchRecordKey is this run's record key: random, never written anywhere.
+var benchRecordKey = rand.Text() + rand.Text()
 
 // serviceConfig is remediator's configuration for a measurement: nats.url at srv, no HTTP,
 // ingress or simulator, flows flows on the no-op flow server with their rate limits lifted,
@@ -29,6 +36,7 @@ func (r *runner) serviceConfig(srv *natsServer, flows int) (*config.Config, erro
 	var y strings.Builder
 	fmt.Fprintf(&y, "nats: {url: %q}\nhttp: {addr: \"off\"}\ningress: {addr: \"off\"}\nsimulator: {enabled: false}\nunrouted: skip\n", srv.conn.URL)
 	fmt.Fprintf(&y, "defaultPrincipals: {%s: %s}\n", event.SubjectISPM, principal)
+	fmt.Fprintf(&y, "security: {recordKeys: [{id: bench, secret: {env: %s}}]}\n", recordKeyEnv)
 	y.WriteString("flows:\n")
 	names := make([]string, flows)
 	for i := range flows {
@@ -53,8 +61,11 @@ func (r *runner) serviceConfig(srv *natsServer, flows int) (*config.Config, erro
 
 // lookupEnv gives the services the flows' token, and the process environment otherwise.
 func lookupEnv(k string) (string, bool) {
-	if k == tokenEnv {
+	switch k {
+	case tokenEnv:
 		return benchToken, true
+	case recordKeyEnv:
+		return benchRecordKey, true
 	}
 	return os.LookupEnv(k)
 }

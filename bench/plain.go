@@ -153,7 +153,9 @@ func (r *runner) plain(ctx context.Context) (m Measurement, err error) {
 	pctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); p.run(pctx, r.cfg.PlainWorkers) }()
-	defer func() { stop(); <-done }()
+	// The pipeline's connections to the flow server end with it: nothing of a measurement
+	// outlives it.
+	defer func() { stop(); <-done; p.http.CloseIdleConnections() }()
 	calls := r.flows.calls.Load()
 	err = r.measure(ctx, b, r.newWorkload(r.cfg.Events, r.cfg.Flows), 0, false, &m)
 	m.FlowCalls = r.flows.calls.Load() - calls
