@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,6 +29,19 @@ type jobState struct {
 	EventSequence uint64           `json:"eventSequence"`
 	Attempts      []status.Attempt `json:"attempts,omitempty"`
 	Terminal      *status.Record   `json:"terminal,omitempty"`
+	// Claim is the delivery calling the flow right now. Two deliveries of one job (an event
+	// published twice, handled at the same moment by two runners or replicas) both find no
+	// terminal record; only the one whose claim is stored first calls, the other is handed
+	// back until the claim ends and then finds the terminal record. Every save that ends a
+	// delivery clears it; a claim left by a crashed replica lapses at Until.
+	Claim *jobClaim `json:"claim,omitempty"`
+}
+
+// jobClaim is a delivery's hold on a job while it may call the flow.
+type jobClaim struct {
+	// Message identifies the holder: the job message's dispatch stream sequence.
+	Message string    `json:"message"`
+	Until   time.Time `json:"until"`
 }
 
 // Sentinels the dispatch handler returns to its recorder; they never reach the runner.
@@ -100,10 +114,20 @@ func (w *Worker) dispatch(ctx context.Context, d *Delivery) (*dispatchState, err
 		return &dispatchState{st: st, rev: rev}, errAlreadyTerminal
 	case st.Terminal != nil && st.Terminal.Outcome == status.Succeeded:
 		return &dispatchState{st: st, rev: rev}, errDuplicate
-	case st.EventSequence != job.EventSequence:
+	}
+	// The claim is the job message's, not one delivery's: a redelivery of the message that
+	// holds it (handed back before it called, or after a failure) goes on.
+	holder := strconv.FormatUint(d.Sequence, 10)
+	if c := st.Claim; c != nil && c.Message != holder && time.Now().Before(c.Until) {
+		return nil, Retry(claimWait(c.Until, d.Delivered), "another delivery of this job is calling the flow", errClaimed)
+	}
+	if st.EventSequence != job.EventSequence {
 		st = jobState{EventSequence: job.EventSequence}
 	}
 	ds := &dispatchState{st: st, rev: rev}
+	if err := w.claimJob(ctx, job.Key, ds, holder, fr); err != nil {
+		return nil, err
+	}
 	d.History = ds.st.Attempts
 
 	if fr.DryRun || fr.controls.dryRun(job.Flow) {
@@ -514,9 +538,48 @@ func (w *Worker) loadJob(ctx context.Context, key string) (jobState, uint64, err
 	return w.openJobState(ctx, key, b), rev, nil
 }
 
-// saveJob writes the state with optimistic concurrency: a replica that raced us wins and we
-// back off.
+// errClaimed says another delivery of the job holds its claim.
+var errClaimed = errors.New("job claimed by another delivery")
+
+// claimWait is how long a delivery that found the job claimed is handed back for: a quarter
+// of a second, doubling with each delivery, never past the claim's end — most calls end
+// within a second, so a duplicate learns of the success soon, and a long one costs a few
+// deliveries, not one per poll.
+func claimWait(until time.Time, delivered int) time.Duration {
+	wait := claimPoll << min(max(delivered-1, 0), 10)
+	return max(min(wait, time.Until(until)), claimPoll)
+}
+
+const claimPoll = 250 * time.Millisecond
+
+// claimJob stores this delivery's claim on the job before any call, with the same optimistic
+// concurrency as saveJob: of two deliveries racing, one stores its claim and calls, the other
+// is handed back. The claim lasts as long as this delivery may take: each attempt's wait for
+// its rate-budget slot and its call, plus an ack wait.
+func (w *Worker) claimJob(ctx context.Context, key string, ds *dispatchState, holder string, fr *flowRunner) error {
+	timeout := fr.Endpoint.Timeout
+	if timeout <= 0 {
+		timeout = flow.DefaultTimeout
+	}
+	hold := w.cfg.AckWait + time.Duration(w.cfg.QuickRetries+1)*(timeout+w.cfg.AckWait/2)
+	ds.st.Claim = &jobClaim{Message: holder, Until: time.Now().Add(hold).UTC()}
+	if err := w.writeJob(ctx, key, ds); err != nil {
+		if errors.Is(err, broker.ErrKeyExists) || errors.Is(err, broker.ErrRevisionMismatch) {
+			return Retry(0, "another delivery of this job claimed it first", err)
+		}
+		return Retry(0, "job state unavailable", err)
+	}
+	return nil
+}
+
+// saveJob writes the state at the end of a delivery (its claim cleared) with optimistic
+// concurrency: a replica that raced us wins and we back off.
 func (w *Worker) saveJob(ctx context.Context, key string, ds *dispatchState) error {
+	ds.st.Claim = nil
+	return w.writeJob(ctx, key, ds)
+}
+
+func (w *Worker) writeJob(ctx context.Context, key string, ds *dispatchState) error {
 	b, err := w.sealJobState(key, ds.st)
 	if err != nil {
 		return err
