@@ -23,6 +23,14 @@ func TestPauseAndResumeAFlowFromTheCommandLine(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "paused flow "+seedFlow) {
 		t.Fatalf("pause: exit %d, %q %q", code, out, errOut)
 	}
+	// The switch in force is shown, with who set it and why, by stats (text and JSON).
+	if code, out, errOut := cmd(t, url, "stats"); code != 0 || !strings.Contains(out, "pause flow "+seedFlow+": set by oncall") || !strings.Contains(out, "detector misfiring") {
+		t.Errorf("stats after pause: exit %d, %q %q; want the pause, who set it and why", code, out, errOut)
+	}
+	if code, out, errOut := cmd(t, url, "stats", "--json"); code != 0 || !strings.Contains(out, `"switches": [`) || !strings.Contains(out, `"flow": "`+seedFlow+`",
+      "by": "oncall"`) {
+		t.Errorf("stats --json after pause: exit %d, %q %q; want the switch", code, out, errOut)
+	}
 	if code, _, errOut := cmd(t, url, "publish", seedPath); code != 0 {
 		t.Fatalf("publish: %s", errOut)
 	}

@@ -58,6 +58,8 @@ takes a while.`,
 				return writeJSON(g.stdout, s)
 			}
 			printStats(g.stdout, s)
+			switches, verified, swErr := g.readSwitches(ctx)
+			printSwitches(g, switches, verified, swErr)
 			return nil
 		},
 	}

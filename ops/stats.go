@@ -29,6 +29,9 @@ type Stats struct {
 	// Backlog counts the jobs waiting in REMEDIATION_DISPATCH (a work queue: a job leaves it
 	// when its outcome is settled), per flow and priority, whatever consumers read them.
 	Backlog []Backlog `json:"backlog"`
+	// Switches are the brakes set in remediation_controls, each verified with the record
+	// keys (Unverified: the workers ignore it).
+	Switches []SwitchState `json:"switches"`
 }
 
 // Backlog is the number of jobs of one flow and priority not yet settled.
@@ -190,6 +193,11 @@ func (o *Ops) Stats(ctx context.Context, window time.Duration) (*Stats, error) {
 		}
 		s.Flows = append(s.Flows, *f)
 	}
+	sw, err := o.Switches(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.Switches = append([]SwitchState{}, sw...)
 	return s, nil
 }
 
