@@ -3,7 +3,6 @@ package okta
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -110,32 +109,12 @@ func (r *Response) RateLimit() (RateLimit, bool) { return ParseRateLimit(r.Heade
 // with it whenever one came.
 func (c *Client) Send(ctx context.Context, method, path string, in any, maxBody int, scopes ...string) (*Response, error) {
 	op := method + " " + pathOnly(path)
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return nil, &Error{Op: op, Kind: ErrRequest, Err: err}
-		}
-		body = bytes.NewReader(b)
-	}
 	if strings.HasPrefix(path, "http://") || strings.HasPrefix(path, "https://") {
 		return nil, &Error{Op: op, Kind: ErrRequest, Hint: "Send takes a path of the org, not a URL"}
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.org.String()+path, body)
+	resp, err := c.send(ctx, op, method, c.org.String()+path, in, scopes)
 	if err != nil {
-		return nil, &Error{Op: op, Kind: ErrRequest, Err: err}
-	}
-	req.Header.Set("Accept", "application/json")
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.HTTPClient(scopes...).Do(req)
-	if err != nil {
-		var oe *Error
-		if errors.As(err, &oe) {
-			return nil, oe
-		}
-		return nil, &Error{Op: op, Kind: ErrUnavailable, Err: stripURL(err)}
+		return nil, err
 	}
 	out := &Response{StatusCode: resp.StatusCode, Header: resp.Header}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {

@@ -74,12 +74,10 @@ func (c *Client) HTTPClient(scopes ...string) *http.Client {
 	return &hc
 }
 
-// Do calls the management API: method on path (such as "/api/v1/users/00u1/groups") of the
-// org, with a JSON body when in is not nil, decoding a 2xx JSON answer into out when out is
-// not nil. Any other answer is an [*Error] carrying Okta's error object. The response
-// headers are returned (for X-Rate-Limit-* and Link) when a response came.
-func (c *Client) Do(ctx context.Context, method, path string, in, out any, scopes ...string) (http.Header, error) {
-	op := method + " " + pathOnly(path)
+// send makes one request of the management API as the app (a Bearer token of scopes), with
+// in as its JSON body when not nil. A failure to get an answer is an [*Error]; any answer is
+// returned for the caller to read and close.
+func (c *Client) send(ctx context.Context, op, method, target string, in any, scopes []string) (*http.Response, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -87,13 +85,6 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any, scope
 			return nil, &Error{Op: op, Kind: ErrRequest, Err: err}
 		}
 		body = bytes.NewReader(b)
-	}
-	target := path
-	if !strings.HasPrefix(path, "https://") && !strings.HasPrefix(path, "http://") {
-		target = c.org.String() + path
-	} else if !strings.HasPrefix(path, c.org.String()+"/") {
-		// A Link header pointing elsewhere must not receive our token.
-		return nil, &Error{Op: op, Kind: ErrRequest, Hint: "refusing to send the org's token to another host"}
 	}
 	req, err := http.NewRequestWithContext(ctx, method, target, body)
 	if err != nil {
@@ -110,6 +101,26 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any, scope
 			return nil, oe
 		}
 		return nil, &Error{Op: op, Kind: ErrUnavailable, Err: stripURL(err)}
+	}
+	return resp, nil
+}
+
+// Do calls the management API: method on path (such as "/api/v1/users/00u1/groups") of the
+// org, with a JSON body when in is not nil, decoding a 2xx JSON answer into out when out is
+// not nil. Any other answer is an [*Error] carrying Okta's error object. The response
+// headers are returned (for X-Rate-Limit-* and Link) when a response came.
+func (c *Client) Do(ctx context.Context, method, path string, in, out any, scopes ...string) (http.Header, error) {
+	op := method + " " + pathOnly(path)
+	target := path
+	if !strings.HasPrefix(path, "https://") && !strings.HasPrefix(path, "http://") {
+		target = c.org.String() + path
+	} else if !strings.HasPrefix(path, c.org.String()+"/") {
+		// A Link header pointing elsewhere must not receive our token.
+		return nil, &Error{Op: op, Kind: ErrRequest, Hint: "refusing to send the org's token to another host"}
+	}
+	resp, err := c.send(ctx, op, method, target, in, scopes)
+	if err != nil {
+		return nil, err
 	}
 	if err := ResponseError(op, resp); err != nil {
 		return resp.Header, err
