@@ -336,8 +336,11 @@ func TestStreamInfoAndConsumerInfos(t *testing.T) {
 	if a.Name != "a-reader" || bb.Name != "b-reader" || a.Stream != broker.StreamStatus {
 		t.Fatalf("ConsumerInfos not sorted by name: %+v", infos)
 	}
-	if a.NumAckPending != 2 || a.NumPending != 3 || a.NumRedelivered != 1 {
-		t.Fatalf("a-reader = %+v, want 2 ack pending, 3 pending, 1 redelivered", a)
+	// The fetch in the wait loop may take the next new message before the
+	// server has processed the nak, so a-reader holds two or three messages;
+	// every message is either held or still pending, and one was redelivered.
+	if a.NumAckPending < 2 || a.NumAckPending > 3 || a.NumAckPending+a.NumPending != 5 || a.NumRedelivered != 1 {
+		t.Fatalf("a-reader = %+v, want 2 or 3 ack pending, the rest pending, 1 redelivered", a)
 	}
 	if bb.NumPending != 5 || bb.NumAckPending != 0 {
 		t.Fatalf("b-reader = %+v, want 5 pending", bb)
