@@ -33,8 +33,12 @@ type Config struct {
 	LatencyRate float64
 	// LatencyEvents is how many events the latency row publishes. Default 1,000 (20 s at 50/s).
 	LatencyEvents int
-	// IdleWindow is how long the CPU of an idle pipeline is measured after each sweep row.
-	// Default 3s.
+	// Backlog is how many jobs the backlog row leaves waiting (every flow paused), to measure
+	// a stored job's size and the process's memory under a backlog. Default 100,000; -1 skips
+	// the row.
+	Backlog int
+	// IdleWindow is how long the CPU of an idle pipeline is measured after each sweep row
+	// (and how long the backlog row waits before it reads the memory). Default 3s.
 	IdleWindow time.Duration
 	// Publishers publish concurrently in the throughput rows. Default 16.
 	Publishers int
@@ -55,7 +59,7 @@ type Config struct {
 // Quick is the configuration of `remediator bench --quick`: small counts and one sweep point,
 // well under a minute.
 func Quick() Config {
-	return Config{Events: 2000, FlowsSweep: []int{40}, Replicas: []int{1}, LatencyEvents: 250, IdleWindow: time.Second}
+	return Config{Events: 2000, FlowsSweep: []int{40}, Replicas: []int{1}, LatencyEvents: 250, Backlog: 5000, IdleWindow: time.Second}
 }
 
 // Defaults is the configuration of a full `remediator bench`: every size at its default.
@@ -80,6 +84,7 @@ func (c *Config) setDefaults() {
 	setInt(&c.EventBytes, 1024)
 	setInt(&c.Flows, 40)
 	setInt(&c.LatencyEvents, 1000)
+	setInt(&c.Backlog, 100000)
 	setInt(&c.Publishers, 16)
 	setInt(&c.PlainWorkers, 16)
 	if c.FlowsSweep == nil {
@@ -136,7 +141,10 @@ func (c *Config) validate() error {
 	if c.Flows > 999 || slices.Max(append([]int{0}, c.FlowsSweep...)) > 999 {
 		errs = append(errs, errors.New("at most 999 flows"))
 	}
-	if c.Events > 9_999_999 || c.LatencyEvents > 9_999_999 {
+	if c.Backlog < -1 {
+		errs = append(errs, fmt.Errorf("backlog must be -1 (skip the row) or at least 1, got %d", c.Backlog))
+	}
+	if c.Events > 9_999_999 || c.LatencyEvents > 9_999_999 || c.Backlog > 9_999_999 {
 		errs = append(errs, errors.New("at most 9,999,999 events per measurement"))
 	}
 	return errors.Join(errs...)
@@ -144,7 +152,8 @@ func (c *Config) validate() error {
 
 // Run measures everything [Config] asks for, in this order: the raw JetStream baseline, the
 // plain pipeline, the full pipeline across FlowsSweep (its Flows point is [Report.Full];
-// when FlowsSweep lacks it, it is measured on its own), across Replicas, and the latency row.
+// when FlowsSweep lacks it, it is measured on its own), across Replicas, the latency row and
+// the backlog row.
 // It fails when a measurement cannot be completed or an event is not accounted for.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	cfg.setDefaults()
@@ -157,7 +166,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		Machine: Machine{OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), NATS: "embedded", PeakRSSPerMeasurement: resetPeakRSS(), LoadAtStart: loadAverage()},
 		Settings: Settings{
 			Events: cfg.Events, EventBytes: cfg.EventBytes, Flows: cfg.Flows, FlowsSweep: cfg.FlowsSweep,
-			Replicas: cfg.Replicas, LatencyRate: cfg.LatencyRate, LatencyEvents: cfg.LatencyEvents,
+			Replicas: cfg.Replicas, LatencyRate: cfg.LatencyRate, LatencyEvents: cfg.LatencyEvents, Backlog: max(cfg.Backlog, 0),
 			IdleWindowMS: ms(cfg.IdleWindow), FlowRateLimit: flowRateLimit, Publishers: cfg.Publishers,
 			PlainWorkers: cfg.PlainWorkers, ServiceLogging: "JSON at info, discarded",
 		},
@@ -218,6 +227,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	r.log.Info("remediator latency", "flows", cfg.Flows, "rate", cfg.LatencyRate, "events", cfg.LatencyEvents)
 	if rep.Latency, err = r.full(ctx, fmt.Sprintf("remediator at %g events/s", cfg.LatencyRate), cfg.Flows, 1, cfg.LatencyEvents, cfg.LatencyRate, false); err != nil {
 		return nil, err
+	}
+	if cfg.Backlog > 0 {
+		r.log.Info("remediator backlog", "flows", cfg.Flows, "jobs", cfg.Backlog)
+		b, err := r.backlog(ctx, cfg.Flows, cfg.Backlog)
+		if err != nil {
+			return nil, err
+		}
+		rep.Backlog = &b
 	}
 	rep.ratios()
 	rep.Finished = time.Now().UTC()

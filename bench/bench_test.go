@@ -21,10 +21,10 @@ func TestRunReportIsComplete(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	const events, latencyEvents = 200, 40
+	const events, latencyEvents, backlog = 200, 40, 300
 	rep, err := bench.Run(ctx, bench.Config{
 		Events: events, Flows: 4, FlowsSweep: []int{2, 4}, Replicas: []int{1, 2},
-		LatencyEvents: latencyEvents, LatencyRate: 200, IdleWindow: 100 * time.Millisecond,
+		LatencyEvents: latencyEvents, LatencyRate: 200, Backlog: backlog, IdleWindow: 100 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -75,6 +75,21 @@ func TestRunReportIsComplete(t *testing.T) {
 	check(rep.Latency, latencyEvents, 4, 1)
 	if rep.Latency.PublishRate != 200 {
 		t.Errorf("latency row published at %v events/s, want 200", rep.Latency.PublishRate)
+	}
+	if bl := rep.Backlog; bl == nil {
+		t.Error("no backlog row")
+	} else {
+		// Every event is a waiting job, or was dispatched before the pause took effect; a job
+		// is stored at a size comparable to its event's (it refers to the event, not a copy).
+		if bl.Jobs+bl.Dispatched != backlog || bl.Jobs == 0 {
+			t.Errorf("backlog: %d jobs waiting and %d dispatched, want %d in all", bl.Jobs, bl.Dispatched, backlog)
+		}
+		if bl.EventStoredBytes < 1024 || bl.JobStoredBytes <= 0 || bl.JobOverEvent <= 0 || bl.JobOverEvent > 2 {
+			t.Errorf("backlog: event %v bytes, job %v bytes stored (%v×): want a 1 KiB event and a job of comparable size", bl.EventStoredBytes, bl.JobStoredBytes, bl.JobOverEvent)
+		}
+		if bl.RSSBytes <= 0 || bl.HeapInUseBytes == 0 || bl.PeakRSSBytes <= 0 {
+			t.Errorf("backlog: RSS %d, heap %d, peak %d: want all measured", bl.RSSBytes, bl.HeapInUseBytes, bl.PeakRSSBytes)
+		}
 	}
 	if rep.Ratios.PlainOverFull <= 0 || rep.Ratios.RawOverFull <= 0 || rep.Ratios.CPUFullOverPlain <= 0 {
 		t.Errorf("ratios %+v: want all positive", rep.Ratios)

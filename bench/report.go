@@ -27,7 +27,9 @@ type Report struct {
 	// Latency is remediator with Settings.Flows flows, one replica, events published at
 	// Settings.LatencyRate: publish → succeeded per priority.
 	Latency Measurement `json:"latency"`
-	Ratios  Ratios      `json:"ratios"`
+	// Backlog is remediator with Settings.Backlog jobs waiting; nil when the row was skipped.
+	Backlog *Backlog `json:"backlog,omitempty"`
+	Ratios  Ratios   `json:"ratios"`
 }
 
 // Machine says where the figures come from.
@@ -56,6 +58,7 @@ type Settings struct {
 	Replicas       []int   `json:"replicas"`
 	LatencyRate    float64 `json:"latencyRate"`
 	LatencyEvents  int     `json:"latencyEvents"`
+	Backlog        int     `json:"backlog"`
 	IdleWindowMS   float64 `json:"idleWindowMs"`
 	FlowRateLimit  float64 `json:"flowRateLimit"`
 	Publishers     int     `json:"publishers"`

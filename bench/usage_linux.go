@@ -19,20 +19,32 @@ func resetPeakRSS() bool {
 // peakRSS is the process's peak resident set in bytes since the last reset: VmHWM, else
 // getrusage's maxrss.
 func peakRSS() int64 {
-	f, err := os.ReadFile("/proc/self/status")
-	if err == nil {
-		sc := bufio.NewScanner(bytes.NewReader(f))
-		for sc.Scan() {
-			line := sc.Bytes()
-			if rest, ok := bytes.CutPrefix(line, []byte("VmHWM:")); ok {
-				kb, err := strconv.ParseInt(string(bytes.TrimSpace(bytes.TrimSuffix(bytes.TrimSpace(rest), []byte("kB")))), 10, 64)
-				if err == nil {
-					return kb * 1024
-				}
-			}
-		}
+	if b, ok := procStatusBytes("VmHWM:"); ok {
+		return b
 	}
 	return maxRSS()
+}
+
+// currentRSS is the process's resident set in bytes now (VmRSS), 0 when unknown.
+func currentRSS() int64 {
+	b, _ := procStatusBytes("VmRSS:")
+	return b
+}
+
+// procStatusBytes reads one "<field> <n> kB" line of /proc/self/status, in bytes.
+func procStatusBytes(field string) (int64, bool) {
+	f, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, false
+	}
+	sc := bufio.NewScanner(bytes.NewReader(f))
+	for sc.Scan() {
+		if rest, ok := bytes.CutPrefix(sc.Bytes(), []byte(field)); ok {
+			kb, err := strconv.ParseInt(string(bytes.TrimSpace(bytes.TrimSuffix(bytes.TrimSpace(rest), []byte("kB")))), 10, 64)
+			return kb * 1024, err == nil
+		}
+	}
+	return 0, false
 }
 
 // loadAverage is the system's 1, 5 and 15 minute load averages, for judging how busy the

@@ -10,3 +10,6 @@ func peakRSS() int64 { return maxRSS() }
 
 // loadAverage is unknown here.
 func loadAverage() string { return "" }
+
+// currentRSS is unknown here.
+func currentRSS() int64 { return 0 }

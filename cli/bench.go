@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
 	"strings"
 	"text/tabwriter"
 
@@ -15,8 +17,9 @@ import (
 
 func newBenchCmd(g *globals) *cobra.Command {
 	var (
-		quick bool
-		cfg   bench.Config
+		quick      bool
+		cpuProfile string
+		cfg        bench.Config
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -31,7 +34,9 @@ each routed to one flow, severities mixed):
   - remediator itself (the service, in this process) with its flows answered by a no-op
     HTTP 200 server and their rate limits lifted, for each number of flows of --flows-sweep
     and each number of worker replicas of --replicas;
-  - remediator at a fixed publish rate (--latency-rate), for publish → succeeded per priority.
+  - remediator at a fixed publish rate (--latency-rate), for publish → succeeded per priority;
+  - remediator with a backlog of --backlog jobs waiting (every flow paused): a stored job's
+    size beside its event's, and the memory of the process holding the backlog.
 
 It prints events/s (first publish to last terminal status), p50/p99/p99.9 publish →
 succeeded, CPU per event and peak RSS of this process (the embedded server included), CPU
@@ -40,10 +45,11 @@ fails. Each measurement gets a fresh embedded NATS server unless --nats-url is g
 it publishes into that server's remediation streams, so never point it at production.
 
 The default is the full table (20,000 events per row, a few minutes on 2 cores); --quick
-is small counts and one sweep point, under a minute.`,
+is small counts, one sweep point and a 5,000-job backlog, about a minute.`,
 		Example: `  remediator bench --quick
   remediator bench --json > bench.json
-  remediator bench --events 5000 --flows-sweep 40 --replicas 1,2,3`,
+  remediator bench --events 5000 --flows-sweep 40 --replicas 1,2,3
+  remediator bench --quick --flows-sweep 200 --cpuprofile cpu.out && go tool pprof -top cpu.out`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.logger()
@@ -66,6 +72,9 @@ is small counts and one sweep point, under a minute.`,
 				if !flags.Changed("latency-events") {
 					run.LatencyEvents = q.LatencyEvents
 				}
+				if !flags.Changed("backlog") {
+					run.Backlog = q.Backlog
+				}
 				if !flags.Changed("idle-window") {
 					run.IdleWindow = q.IdleWindow
 				}
@@ -74,6 +83,13 @@ is small counts and one sweep point, under a minute.`,
 				run.NATS = broker.ConnConfig{URL: g.natsURL, CredsFile: g.creds, TLSCAFile: g.tlsCA, TLSCertFile: g.tlsCert, TLSKeyFile: g.tlsKey}
 			}
 			run.Log = log
+			if cpuProfile != "" {
+				stop, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			rep, err := bench.Run(cmd.Context(), run)
 			if err != nil {
 				return err
@@ -88,7 +104,7 @@ is small counts and one sweep point, under a minute.`,
 	}
 	d := bench.Defaults()
 	f := cmd.Flags()
-	f.BoolVar(&quick, "quick", false, "small counts and one sweep point (2,000 events, 40 flows, 1 replica, 250 latency events)")
+	f.BoolVar(&quick, "quick", false, "small counts and one sweep point (2,000 events, 40 flows, 1 replica, 250 latency events, 5,000 jobs of backlog)")
 	f.IntVar(&cfg.Events, "events", d.Events, "events per throughput row")
 	f.IntVar(&cfg.EventBytes, "size", d.EventBytes, "size of each event in bytes")
 	f.IntVar(&cfg.Flows, "flows", d.Flows, "flows of the main row, the replica rows and the latency row")
@@ -96,9 +112,27 @@ is small counts and one sweep point, under a minute.`,
 	f.IntSliceVar(&cfg.Replicas, "replicas", d.Replicas, "numbers of worker replicas to measure (services in this process, on one server)")
 	f.Float64Var(&cfg.LatencyRate, "latency-rate", d.LatencyRate, "publish rate of the latency row, events/s")
 	f.IntVar(&cfg.LatencyEvents, "latency-events", d.LatencyEvents, "events of the latency row")
+	f.IntVar(&cfg.Backlog, "backlog", d.Backlog, "jobs the backlog row leaves waiting (-1 skips the row)")
 	f.DurationVar(&cfg.IdleWindow, "idle-window", d.IdleWindow, "how long to measure the CPU of the idle pipeline after each sweep row")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (remediator, the embedded server, the baselines) to this file, for go tool pprof")
 	f.BoolVar(&g.jsonOut, "json", false, "print the report as JSON")
 	return cmd
+}
+
+// startCPUProfile profiles the process's CPU into path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
 }
 
 // printBench prints the report as tables.
@@ -165,6 +199,12 @@ func printBench(w io.Writer, r *bench.Report) error {
 	}
 	fmt.Fprintln(w)
 
+	if bl := r.Backlog; bl != nil {
+		fmt.Fprintf(w, "backlog: %d jobs waiting on %d paused flows (%d dispatched before the pause took effect), intake %.0f events/s\n", bl.Jobs, bl.Flows, bl.Dispatched, bl.IntakePerSecond)
+		fmt.Fprintf(w, "  stored per message: event %.0f bytes, job %.0f bytes (job/event %.2f×); dispatch stream %.1f MB\n", bl.EventStoredBytes, bl.JobStoredBytes, bl.JobOverEvent, mb(int64(bl.DispatchStoreBytes)))
+		fmt.Fprintf(w, "  process (%s): peak RSS %.0f MB while it built up; with it waiting: RSS %.0f MB, Go heap in use %.0f MB\n\n", backlogProcess(r.Machine.NATS), mb(bl.PeakRSSBytes), mb(bl.RSSBytes), mb(int64(bl.HeapInUseBytes)))
+	}
+
 	ra := r.Ratios
 	fmt.Fprintf(w, "ratios (remediator with %d flows, 1 replica): plain/remediator %.1f×, raw consume+ack/remediator %.1f×; CPU per event remediator/plain %.1f×, remediator/raw %.1f×",
 		r.Full.Flows, ra.PlainOverFull, ra.RawOverFull, ra.CPUFullOverPlain, ra.CPUFullOverRaw)
@@ -188,6 +228,14 @@ func printBench(w io.Writer, r *bench.Report) error {
 }
 
 func mb(b int64) float64 { return float64(b) / (1 << 20) }
+
+// backlogProcess says what the process's memory holds.
+func backlogProcess(nats string) string {
+	if nats == "embedded" {
+		return "remediator and the embedded server"
+	}
+	return "remediator and bench's client; the server is elsewhere"
+}
 
 func containsRow(rows []bench.Measurement, m bench.Measurement) bool {
 	for _, r := range rows {

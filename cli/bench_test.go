@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,8 +21,10 @@ func TestBenchReportsEveryRow(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
+	profile := filepath.Join(t.TempDir(), "cpu.out")
 	code, out, errOut := run(t, ctx, "bench", "--json", "--log-level", "error", "--events", "60", "--flows", "2",
-		"--flows-sweep", "2,3", "--replicas", "1", "--latency-events", "12", "--latency-rate", "200", "--idle-window", "50ms")
+		"--flows-sweep", "2,3", "--replicas", "1", "--latency-events", "12", "--latency-rate", "200", "--idle-window", "50ms",
+		"--backlog", "40", "--cpuprofile", profile)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -28,7 +32,8 @@ func TestBenchReportsEveryRow(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("--json output is not a report: %v\n%s", err, out)
 	}
-	if rep.Full.Events != 60 || rep.Full.Succeeded != 60 || len(rep.FlowsSweep) != 2 || len(rep.Replicas) != 1 || rep.Latency.Events != 12 {
+	if rep.Full.Events != 60 || rep.Full.Succeeded != 60 || len(rep.FlowsSweep) != 2 || len(rep.Replicas) != 1 || rep.Latency.Events != 12 ||
+		rep.Backlog == nil || rep.Backlog.Jobs+rep.Backlog.Dispatched != 40 {
 		t.Errorf("report does not follow the flags: %s", out)
 	}
 	var table bytes.Buffer
@@ -36,9 +41,12 @@ func TestBenchReportsEveryRow(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, row := range []string{"publish (async)", "consume + ack", "Fetch(1) + double ack", "plain pipeline",
-		"remediator, 2 flows", "remediator, 3 flows", "high", "normal", "low", "ratios"} {
+		"remediator, 2 flows", "remediator, 3 flows", "high", "normal", "low", "backlog", "job/event", "ratios"} {
 		if !strings.Contains(table.String(), row) {
 			t.Errorf("no %q row in:\n%s", row, table.String())
 		}
+	}
+	if fi, err := os.Stat(profile); err != nil || fi.Size() == 0 {
+		t.Errorf("--cpuprofile wrote no profile: %v", err)
 	}
 }

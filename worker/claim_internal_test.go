@@ -27,6 +27,8 @@ func TestConcurrentDeliveriesOfOneJobCallTheFlowOnce(t *testing.T) {
 			return &flow.Result{StatusCode: 200, ExecutionID: "x1"}, nil
 		})
 	})
+	b.storeEvent(42, "e1")
+	b.storeEvent(43, "e1")
 	_, first := dispatchDelivery(t, 42, 1)
 	_, second := dispatchDelivery(t, 43, 1) // the same job from the event's second copy
 	second.seq = 8

@@ -129,6 +129,9 @@ func (w *Worker) dispatch(ctx context.Context, d *Delivery) (*dispatchState, err
 		return nil, err
 	}
 	d.History = ds.st.Attempts
+	if err := w.mapInputs(ctx, job); err != nil {
+		return ds, err
+	}
 
 	if fr.DryRun || fr.controls.dryRun(job.Flow) {
 		d.Attempt = &status.Record{
@@ -505,6 +508,41 @@ func (w *Worker) recordDispatchDeadLetter(ctx context.Context, d *Delivery, ds *
 		}
 	}
 	return w.publishStatus(ctx, genKey(job), st)
+}
+
+// mapInputs gives a version 3 job its inputs: it reads the job's event back from
+// REMEDIATION_EVENTS by its sequence and maps it for the job's flow with the configuration in
+// force. The event must be the one the job names (its subject and id); the job is sealed, and
+// a stored message never changes, so that binds the inputs to what intake validated. An event
+// no longer stored (expired or deleted while its job waited) cannot be called for: the job is
+// dead-lettered, saying so; another read error is retried.
+func (w *Worker) mapInputs(ctx context.Context, job *Job) error {
+	if job.Inputs != nil { // an older job carried them
+		return nil
+	}
+	msg, err := w.cfg.Broker.GetMessage(ctx, broker.StreamEvents, job.EventSequence)
+	if errors.Is(err, broker.ErrMessageNotFound) {
+		return DeadLetterf(status.ReasonPermanentFailure, "the job's event, #%d in %s, is no longer stored (expired or deleted while the job waited): its inputs cannot be mapped; keep events at least as long as jobs (streams.maxAge, streams.maxBytes)", job.EventSequence, broker.StreamEvents)
+	}
+	if err != nil {
+		return Retry(0, "event unavailable", fmt.Errorf("read the job's event #%d: %w", job.EventSequence, err))
+	}
+	if msg.Subject != job.Subject {
+		return DeadLetterf(status.ReasonPermanentFailure, "the job's event #%d is on %s, not %s as the job says", job.EventSequence, msg.Subject, job.Subject)
+	}
+	ev, err := w.decode(ctx, job.EventKind, msg.Data)
+	if err != nil {
+		return err // a dead letter: the event no longer passes validation
+	}
+	if ev.ID != job.EventID {
+		return DeadLetterf(status.ReasonPermanentFailure, "the job's event #%d is event %q, not %q as the job says", job.EventSequence, ev.ID, job.EventID)
+	}
+	in, err := w.cfg.Router.Inputs(ev, job.Flow)
+	if err != nil {
+		return DeadLetter(status.ReasonSchemaViolation, err)
+	}
+	job.Inputs = in
+	return nil
 }
 
 // embedEvent loads the dead letter's event from REMEDIATION_EVENTS by its sequence and embeds

@@ -305,6 +305,15 @@ func (b *fakeBroker) GetMessage(ctx context.Context, stream string, seq uint64) 
 	return m, nil
 }
 
+// storeEvent stores, at seq in REMEDIATION_EVENTS, a minimal ISPM issue with id: the event a
+// job of that sequence refers to, which dispatch reads back to map the flow's inputs.
+func (b *fakeBroker) storeEvent(seq uint64, id string) {
+	data := fmt.Appendf(nil, `{"eventId":%q,"issueId":"i-%s","issueTitle":"Unused Admin Account","issueSeverity":"High","entityIdInService":"00u1"}`, id, id)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.events[seq] = &broker.StoredMessage{Stream: broker.StreamEvents, Subject: event.SubjectISPM, Sequence: seq, Data: data}
+}
+
 // published returns what was published to subjects with the given prefix.
 func (b *fakeBroker) publishedTo(prefix string) []published {
 	b.mu.Lock()
@@ -319,10 +328,15 @@ func (b *fakeBroker) publishedTo(prefix string) []published {
 }
 
 // Stand-ins for the validator, router and invoker, for tests that never reach them.
+// nopValidator takes every ISPM document for an on-demand issue (the shape of the events
+// storeEvent stores) and refuses any other kind.
 type nopValidator struct{}
 
-func (nopValidator) Validate(event.Kind, []byte) (event.Shape, error) {
-	return "", fmt.Errorf("not used")
+func (nopValidator) Validate(kind event.Kind, _ []byte) (event.Shape, error) {
+	if kind != event.KindISPMIssue {
+		return "", fmt.Errorf("nopValidator: kind %q not used", kind)
+	}
+	return event.ShapeISPMOnDemand, nil
 }
 
 type nopRouter struct{}

@@ -127,11 +127,12 @@ func TestDoorbellWakesAnIdleFlowMostUrgentFirst(t *testing.T) {
 	}
 	testwait.Until(t, "the flow idle", func() bool { return r.idles.Load() > 0 })
 	names := map[string]string{} // idempotency key → the job's name
-	job := func(name string, p event.Priority) *fakeMsg {
+	job := func(name string, p event.Priority, seq uint64) *fakeMsg {
+		fb.storeEvent(seq, name)
 		key := jobKey(keysForTests(), event.KindISPMIssue, name, "f")
 		names[idempotencyKeyPrefix+key] = name
 		data, err := json.Marshal(Job{Version: jobVersion, Key: key, IdempotencyKey: idempotencyKeyPrefix + key, EventID: name, EventKind: event.KindISPMIssue,
-			Flow: "f", Rule: "r", Priority: p, Subject: event.SubjectISPM, EventSequence: 1})
+			Flow: "f", Rule: "r", Priority: p, Subject: event.SubjectISPM, EventSequence: seq})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -140,8 +141,8 @@ func TestDoorbellWakesAnIdleFlowMostUrgentFirst(t *testing.T) {
 		return m
 	}
 	// Both wait in JetStream when the low one's ring comes: the high one goes first.
-	fb.source(DispatchConsumer("f", event.PriorityLow)).msgs <- job("low", event.PriorityLow)
-	fb.source(DispatchConsumer("f", event.PriorityHigh)).msgs <- job("high", event.PriorityHigh)
+	fb.source(DispatchConsumer("f", event.PriorityLow)).msgs <- job("low", event.PriorityLow, 1)
+	fb.source(DispatchConsumer("f", event.PriorityHigh)).msgs <- job("high", event.PriorityHigh, 2)
 	ring(DispatchSubject("f", event.PriorityLow))
 	var order []string
 	for range 2 {

@@ -62,7 +62,7 @@ func (w *Worker) intake(ctx context.Context, d *Delivery) error {
 			return DeadLetterf(status.ReasonNoRoute, "rule %q routes to flow %q, which this worker does not run", dec.Rule, dec.Flow)
 		}
 	}
-	principal, inputs, err := w.authorize(ctx, d, ev, decisions)
+	principal, err := w.authorize(ctx, d, ev, decisions)
 	if err != nil {
 		return err
 	}
@@ -79,7 +79,7 @@ func (w *Worker) intake(ctx context.Context, d *Delivery) error {
 		jobs[i] = &Job{
 			Version: jobVersion, Key: key, IdempotencyKey: idempotencyKeyPrefix + key,
 			EventID: ev.ID, EventKind: ev.Kind, EventTime: ev.Time, Flow: dec.Flow, Rule: dec.Rule, Priority: ev.Priority(),
-			Inputs: inputs[i], Subject: d.Subject, Principal: principal.ID, PrincipalGroups: principal.Groups,
+			Subject: d.Subject, Principal: principal.ID, PrincipalGroups: principal.Groups,
 			EventSequence: d.Sequence, FirstSeen: firstSeen,
 		}
 	}
@@ -100,7 +100,7 @@ func (w *Worker) intake(ctx context.Context, d *Delivery) error {
 		}
 		flow := jobs[i].Flow
 		if payloadTooLarge(err) { // permanent: the same job can never be stored
-			return DeadLetter(status.ReasonTooLarge, fmt.Errorf("the dispatch job for flow %s is too large to store (its inputs; the event is %d bytes): %w", flow, len(d.Data), err))
+			return DeadLetter(status.ReasonTooLarge, fmt.Errorf("the dispatch job for flow %s is too large to store (the event is %d bytes): %w", flow, len(d.Data), err))
 		}
 		return Retry(0, "could not store the dispatch job", fmt.Errorf("store dispatch job for flow %s: %w", flow, err))
 	}
@@ -143,18 +143,19 @@ type skipError struct {
 
 func (e *skipError) Error() string { return "skipped: " + e.why }
 
-// authorize finds the event's principal and checks that it may run every flow decided, then
-// maps the event's inputs for each flow (inputs[i] is for decisions[i]). It is all or nothing:
-// if the principal may not run one of the flows, the whole event is dead-lettered as
-// unauthorized, naming every denied flow, and no flow runs; an event that does not fit a
-// flow's input mapping is dead-lettered as schema_violation, and no flow runs either.
-func (w *Worker) authorize(ctx context.Context, d *Delivery, ev *event.Event, decisions []policy.Decision) (policy.Principal, []map[string]any, error) {
+// authorize finds the event's principal and checks that it may run every flow decided, and
+// that the event fits each flow's input mapping (dispatch maps the inputs again from the
+// event when it calls). It is all or nothing: if the principal may not run one of the flows,
+// the whole event is dead-lettered as unauthorized, naming every denied flow, and no flow
+// runs; an event that does not fit a flow's input mapping is dead-lettered as
+// schema_violation, and no flow runs either.
+func (w *Worker) authorize(ctx context.Context, d *Delivery, ev *event.Event, decisions []policy.Decision) (policy.Principal, error) {
 	_, span := w.tracer.Start(ctx, "authorize", traceAttrs(attrEventID.String(ev.ID)))
 	defer span.End()
 	p, err := w.cfg.Router.Principal(ev, d.Header, d.Subject)
 	if err != nil {
 		span.SetStatus(codes.Error, err.Error())
-		return policy.Principal{}, nil, DeadLetter(status.ReasonUnauthorized, err)
+		return policy.Principal{}, DeadLetter(status.ReasonUnauthorized, err)
 	}
 	span.SetAttributes(attribute.String("principal", p.ID), attribute.String("principal.from", p.From))
 	denied := &deniedError{flows: len(decisions)}
@@ -165,18 +166,15 @@ func (w *Worker) authorize(ctx context.Context, d *Delivery, ev *event.Event, de
 	}
 	if len(denied.errs) > 0 {
 		span.SetStatus(codes.Error, denied.Error())
-		return policy.Principal{}, nil, DeadLetter(status.ReasonUnauthorized, denied)
+		return policy.Principal{}, DeadLetter(status.ReasonUnauthorized, denied)
 	}
-	inputs := make([]map[string]any, len(decisions))
-	for i, dec := range decisions {
-		in, err := w.cfg.Router.Inputs(ev, dec.Flow)
-		if err != nil {
+	for _, dec := range decisions {
+		if _, err := w.cfg.Router.Inputs(ev, dec.Flow); err != nil {
 			span.SetStatus(codes.Error, err.Error())
-			return policy.Principal{}, nil, DeadLetter(status.ReasonSchemaViolation, err)
+			return policy.Principal{}, DeadLetter(status.ReasonSchemaViolation, err)
 		}
-		inputs[i] = in
 	}
-	return p, inputs, nil
+	return p, nil
 }
 
 // deniedError is every authorization refusal of one event, on one line.

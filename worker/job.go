@@ -20,10 +20,13 @@ func DispatchSubject(flow string, p event.Priority) string {
 
 // Job is one (event, flow) invocation to make: what intake hands to dispatch.
 //
-// Version 2 refers to the event by its sequence in REMEDIATION_EVENTS instead of carrying a
-// copy of its payload and headers, so that a job is never much larger than its inputs and an
-// event near the size limit can always be stored as a job. A dispatch dead letter loads the
-// event by that sequence to embed it.
+// A job refers to its event by the event's sequence in REMEDIATION_EVENTS instead of carrying
+// a copy of it, so that a waiting job is a fraction of its event's size and an event near the
+// size limit can always be stored as a job. Version 2 stopped copying the payload and
+// headers; version 3 stops copying the flow's inputs as well: dispatch reads the event back
+// when it calls the flow and maps the inputs with the configuration in force then (as it
+// re-checks the route and the grant). A dispatch dead letter loads the event the same way to
+// embed it.
 type Job struct {
 	Version int `json:"v"`
 	// Key identifies the (event, flow) pair: the same for every retry, duplicate and replay.
@@ -35,7 +38,9 @@ type Job struct {
 	Flow           string         `json:"flow"`
 	Rule           string         `json:"rule"`
 	Priority       event.Priority `json:"priority"`
-	Inputs         map[string]any `json:"inputs"`
+	// Inputs are what the flow receives: carried by version 2 jobs (still read when an older
+	// worker left them in the stream), mapped from the event at dispatch for version 3.
+	Inputs map[string]any `json:"inputs,omitempty"`
 	// Subject is the subject the event was published to (a replay publishes there).
 	Subject string `json:"subject"`
 	// Principal is the id of the principal the event was authorized for.
@@ -50,9 +55,10 @@ type Job struct {
 	FirstSeen     time.Time `json:"firstSeen"`
 }
 
-// jobVersion is the version intake writes. Dispatch also reads version 1 jobs (which carried
-// the payload and headers, now ignored) left in the stream by an older worker.
-const jobVersion = 2
+// jobVersion is the version intake writes. Dispatch also reads version 1 and 2 jobs left in
+// the stream by an older worker (version 1 carried the payload and headers, now ignored;
+// both carried the inputs, which are used as they are).
+const jobVersion = 3
 
 // JobKey derives the key of the (event, flow) pair: a keyed hash with the primary record key
 // (see sealing.go), safe as a KV key and a header value, and unpredictable without a key.
@@ -73,7 +79,7 @@ func decodeJob(b []byte) (*Job, error) {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return nil, fmt.Errorf("dispatch job is not valid JSON: %w", err)
 	}
-	if (j.Version != jobVersion && j.Version != 1) || j.Key == "" || j.Flow == "" {
+	if j.Version < 1 || j.Version > jobVersion || j.Key == "" || j.Flow == "" {
 		return nil, fmt.Errorf("dispatch job is malformed (version %d, key %q, flow %q)", j.Version, j.Key, j.Flow)
 	}
 	return &j, nil

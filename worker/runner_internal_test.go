@@ -331,9 +331,9 @@ func TestSuccessJustBeforeCancellationIsRecorded(t *testing.T) {
 			return &flow.Result{StatusCode: 200, ExecutionID: "x1"}, nil
 		})
 	})
-	d, m := dispatchDelivery(t, 42, 1)
+	b.storeEvent(42, "e1")
+	_, m := dispatchDelivery(t, 42, 1)
 	b.source(DispatchConsumer("f", event.Priorities[0])).msgs <- m
-	_ = d
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
