@@ -92,6 +92,10 @@ type Broker struct {
 	logger *slog.Logger
 	url    string // redacted, for messages
 
+	// getStreams caches the stream handles GetMessage reads through (name →
+	// jetstream.Stream), so that a read is one request, not a STREAM.INFO first.
+	getStreams sync.Map
+
 	closed     chan struct{}
 	closedOnce sync.Once
 }

@@ -65,13 +65,25 @@ func (b *Broker) stream(ctx context.Context, name string) (jetstream.Stream, err
 
 // GetMessage reads the message with sequence seq from stream. Errors wrap
 // [ErrStreamNotFound] or [ErrMessageNotFound].
+//
+// The stream's handle is kept after the first read (the dispatch hot path reads
+// each job's event); a read that finds the stream gone drops it.
 func (b *Broker) GetMessage(ctx context.Context, stream string, seq uint64) (*StoredMessage, error) {
-	s, err := b.stream(ctx, stream)
-	if err != nil {
-		return nil, err
+	var s jetstream.Stream
+	if h, ok := b.getStreams.Load(stream); ok {
+		s = h.(jetstream.Stream)
+	} else {
+		var err error
+		if s, err = b.stream(ctx, stream); err != nil {
+			return nil, err
+		}
+		b.getStreams.Store(stream, s)
 	}
 	raw, err := s.GetMsg(ctx, seq)
 	if err != nil {
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			b.getStreams.Delete(stream)
+		}
 		return nil, streamErr(fmt.Sprintf("get message #%d", seq), stream, err)
 	}
 	return &StoredMessage{

@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/remediator/remediator/broker"
+	"github.com/remediator/remediator/event"
 	"github.com/remediator/remediator/flow"
 	"github.com/remediator/remediator/status"
 	"github.com/remediator/remediator/telemetry"
@@ -530,9 +531,13 @@ func (w *Worker) mapInputs(ctx context.Context, job *Job) error {
 	if msg.Subject != job.Subject {
 		return DeadLetterf(status.ReasonPermanentFailure, "the job's event #%d is on %s, not %s as the job says", job.EventSequence, msg.Subject, job.Subject)
 	}
-	ev, err := w.decode(ctx, job.EventKind, msg.Data)
-	if err != nil {
-		return err // a dead letter: the event no longer passes validation
+	var ev *event.Event
+	if job.EventShape != "" { // validated by intake, which sealed the job naming the shape
+		if ev, err = event.Decode(job.EventShape, msg.Data); err != nil {
+			return DeadLetter(status.ReasonSchemaViolation, err)
+		}
+	} else if ev, err = w.decode(ctx, job.EventKind, msg.Data); err != nil {
+		return err // a dead letter: the event does not pass validation
 	}
 	if ev.ID != job.EventID {
 		return DeadLetterf(status.ReasonPermanentFailure, "the job's event #%d is event %q, not %q as the job says", job.EventSequence, ev.ID, job.EventID)

@@ -78,7 +78,7 @@ func (w *Worker) intake(ctx context.Context, d *Delivery) error {
 		key := jobKey(w.cfg.Keys, ev.Kind, ev.ID, dec.Flow)
 		jobs[i] = &Job{
 			Version: jobVersion, Key: key, IdempotencyKey: idempotencyKeyPrefix + key,
-			EventID: ev.ID, EventKind: ev.Kind, EventTime: ev.Time, Flow: dec.Flow, Rule: dec.Rule, Priority: ev.Priority(),
+			EventID: ev.ID, EventKind: ev.Kind, EventShape: ev.Shape, EventTime: ev.Time, Flow: dec.Flow, Rule: dec.Rule, Priority: ev.Priority(),
 			Subject: d.Subject, Principal: principal.ID, PrincipalGroups: principal.Groups,
 			EventSequence: d.Sequence, FirstSeen: firstSeen,
 		}

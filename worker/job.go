@@ -30,14 +30,17 @@ func DispatchSubject(flow string, p event.Priority) string {
 type Job struct {
 	Version int `json:"v"`
 	// Key identifies the (event, flow) pair: the same for every retry, duplicate and replay.
-	Key            string         `json:"key"`
-	IdempotencyKey string         `json:"idempotencyKey"`
-	EventID        string         `json:"eventId"`
-	EventKind      event.Kind     `json:"eventKind"`
-	EventTime      time.Time      `json:"eventTime,omitzero"`
-	Flow           string         `json:"flow"`
-	Rule           string         `json:"rule"`
-	Priority       event.Priority `json:"priority"`
+	Key            string     `json:"key"`
+	IdempotencyKey string     `json:"idempotencyKey"`
+	EventID        string     `json:"eventId"`
+	EventKind      event.Kind `json:"eventKind"`
+	// EventShape is the layout intake validated the event in: dispatch decodes the event it
+	// reads back in that shape without validating it again (version 3).
+	EventShape event.Shape    `json:"eventShape,omitempty"`
+	EventTime  time.Time      `json:"eventTime,omitzero"`
+	Flow       string         `json:"flow"`
+	Rule       string         `json:"rule"`
+	Priority   event.Priority `json:"priority"`
 	// Inputs are what the flow receives: carried by version 2 jobs (still read when an older
 	// worker left them in the stream), mapped from the event at dispatch for version 3.
 	Inputs map[string]any `json:"inputs,omitempty"`
