@@ -43,6 +43,17 @@ type ConsumerConfig struct {
 	// InactiveThreshold deletes the consumer after this long without
 	// fetches. 0 = never.
 	InactiveThreshold time.Duration
+	// StateInMemory keeps the consumer's delivery state (ack floor, pending and
+	// redelivery counts) in the server's memory instead of a file the server
+	// rewrites after acks: with hundreds of consumers those writes cost more
+	// than the messages. Meant for work-queue streams, where it loses nothing
+	// the stream does not keep — an acked message is deleted from the stream,
+	// an unacked one stays in it. A server restart loses the state of messages
+	// in flight (they are delivered again at once, counted from one) and, on a
+	// single server, the consumer itself: [Consumer.Fetch] then reports
+	// [ErrConsumerNotFound] and [Consumer.Recreate] brings it back. Changing it
+	// on an existing consumer deletes and creates the consumer again.
+	StateInMemory bool
 }
 
 // MinAckWait is the shortest [ConsumerConfig.AckWait] accepted: below it a
@@ -84,6 +95,7 @@ func (cfg ConsumerConfig) jetstreamConfig() jetstream.ConsumerConfig {
 		MaxDeliver:        cfg.MaxDeliver,
 		MaxAckPending:     cfg.MaxAckPending,
 		InactiveThreshold: cfg.InactiveThreshold,
+		MemoryStorage:     cfg.StateInMemory,
 	}
 	switch len(cfg.FilterSubjects) {
 	case 0:
@@ -128,9 +140,20 @@ func (b *Broker) Consumer(ctx context.Context, cfg ConsumerConfig) (*Consumer, e
 
 // create creates or updates the durable on the server and binds c to it.
 func (c *Consumer) create(ctx context.Context) error {
-	cons, err := retryTransient(ctx, c.b.logger, "create consumer "+c.name, func(ctx context.Context) (jetstream.Consumer, error) {
+	createOrUpdate := func(ctx context.Context) (jetstream.Consumer, error) {
 		return c.b.js.CreateOrUpdateConsumer(ctx, c.stream, c.cfg.jetstreamConfig())
-	})
+	}
+	cons, err := retryTransient(ctx, c.b.logger, "create consumer "+c.name, createOrUpdate)
+	if err != nil && storageChangeRefused(err) {
+		// The server keeps a consumer's storage for life. The durable's unacked
+		// messages stay in the stream: the new consumer delivers them again.
+		if derr := c.b.js.DeleteConsumer(ctx, c.stream, c.name); derr != nil && !errors.Is(derr, jetstream.ErrConsumerNotFound) {
+			return streamErr("replace consumer "+c.name+" (its state storage changed)", c.stream, derr)
+		}
+		c.logger.WarnContext(ctx, "durable consumer replaced: where it keeps its state changed; its unacknowledged messages are delivered again",
+			"stream", c.stream, "consumer", c.name, "state_in_memory", c.cfg.StateInMemory)
+		cons, err = retryTransient(ctx, c.b.logger, "create consumer "+c.name, createOrUpdate)
+	}
 	if err != nil {
 		if errors.Is(err, jetstream.ErrOverlappingFilterSubjects) || hasCode(err, codeWQConsumerNotUnique, codeWQMultipleUnfiltered) {
 			return fmt.Errorf("consumer %s on %s: its filter %v overlaps another consumer's, which a work-queue stream forbids: %w",
@@ -140,6 +163,12 @@ func (c *Consumer) create(ctx context.Context) error {
 	}
 	c.cons.Store(&cons)
 	return nil
+}
+
+// storageChangeRefused reports the server's refusal to change where an existing
+// consumer keeps its state.
+func storageChangeRefused(err error) bool {
+	return strings.Contains(err.Error(), "storage type can not be updated")
 }
 
 // Recreate creates the durable consumer again from the configuration it was

@@ -306,3 +306,48 @@ func TestDispatchWorkQueueRemovesAckedJobs(t *testing.T) {
 		t.Fatal("a second, overlapping consumer on the work queue was accepted")
 	}
 }
+
+// A dispatch consumer moved from file to memory state (an upgrade to the default) is replaced,
+// not refused, and the messages its predecessor had delivered but not acknowledged are
+// delivered again: nothing waiting in the work-queue stream is lost.
+func TestConsumerStateMovedToMemoryDeliversUnackedAgain(t *testing.T) {
+	t.Parallel()
+	b := brokertest.Connect(t)
+	ctx := testCtx(t)
+	for i := range 3 {
+		mustPublish(t, b, "remediation.dispatch.moved.high", fmt.Sprint(i))
+	}
+	cfg := consumerConfig(broker.StreamDispatch, "moved", "remediation.dispatch.moved.high")
+	onFile, err := b.Consumer(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := onFile.Fetch(ctx, 2, time.Second)
+	if err != nil || len(held) != 2 {
+		t.Fatalf("Fetch = %d, %v", len(held), err)
+	}
+	if err := held[0].Ack(ctx); err != nil { // one done; one delivered and not acknowledged
+		t.Fatal(err)
+	}
+
+	cfg.StateInMemory = true
+	inMemory, err := b.Consumer(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Consumer with its state moved to memory: %v", err)
+	}
+	var got []string
+	testwait.Until(t, "the two unacknowledged messages", func() bool {
+		msgs, err := inMemory.Fetch(ctx, 10, 100*time.Millisecond)
+		if err != nil {
+			return false
+		}
+		for _, m := range msgs {
+			got = append(got, string(m.Data()))
+			_ = m.Ack(ctx)
+		}
+		return len(got) >= 2
+	})
+	if len(got) != 2 || got[0] != "1" || got[1] != "2" {
+		t.Errorf("the replaced consumer delivered %v; want [1 2] (the acknowledged one gone, the held one again)", got)
+	}
+}

@@ -109,6 +109,7 @@ var documentedDefaults = []defaultCase{
 	{"worker.ackWait", "30s", func(c *config.Config) any { return c.Worker.AckWait }, 30 * time.Second},
 	{"worker.intakeMaxDeliver", "20", func(c *config.Config) any { return c.Worker.IntakeMaxDeliver }, 20},
 	{"worker.dispatchMaxDeliver", "100", func(c *config.Config) any { return c.Worker.DispatchMaxDeliver }, 100},
+	{"worker.dispatchConsumerState", "memory", func(c *config.Config) any { return c.Worker.DispatchConsumerState }, "memory"},
 	{"worker.quickRetryDelay", "200ms", func(c *config.Config) any { return c.Worker.QuickRetryDelay }, 200 * time.Millisecond},
 	{"nats.connectTimeout", "5s", func(c *config.Config) any { return c.NATS.ConnectTimeout }, 5 * time.Second},
 	{"nats.connectAttempts", "-1", func(c *config.Config) any { return *c.NATS.ConnectAttempts }, -1},
@@ -262,7 +263,7 @@ func TestParseUnknownKey(t *testing.T) {
 		{"in a list entry", "flows:\n  - name: f\n    url: https://x/invoke\n    clientToken: {env: T}\n    token: s3cr3t-value\n", "flows[0].token (line 5): unknown key (known keys here: action, auth, blastRadius, breaker, clientToken"},
 		{"in a flow mapping", "flows:\n  - {name: f, clientToken: {env: T, fille: /x}}\n", "flows[0].clientToken.fille (line 2): unknown key; did you mean file?"},
 		{"deep in a list", "simulator:\n  flows:\n    - alias: a\n    - alias: b\n      ratelimit: 3\n", "simulator.flows[1].ratelimit (line 5): unknown key; did you mean rateLimit?"},
-		{"nothing close", "worker:\n  colour: blue\n", "worker.colour (line 2): unknown key (known keys here: ackWait, dispatchMaxDeliver, intakeConcurrency"},
+		{"nothing close", "worker:\n  colour: blue\n", "worker.colour (line 2): unknown key (known keys here: ackWait, dispatchConsumerState, dispatchMaxDeliver, intakeConcurrency"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

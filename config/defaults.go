@@ -52,6 +52,9 @@ const (
 	// DefaultDispatchMaxDeliver is well above DefaultMaxAttempts: a job is also handed back,
 	// without an attempt, while its flow waits for its rate budget or is held.
 	DefaultDispatchMaxDeliver = 100
+	// DefaultDispatchConsumerState keeps dispatch consumers' state in memory: see
+	// WorkerConfig.DispatchConsumerState.
+	DefaultDispatchConsumerState = "memory"
 
 	// DefaultMaxEventBytes is the size contract (256 KiB): the largest event accepted.
 	DefaultMaxEventBytes = int64(256 << 10)
@@ -151,6 +154,7 @@ func (c *Config) SetDefaults() {
 	setDuration(&w.AckWait, DefaultAckWait)
 	setInt(&w.IntakeMaxDeliver, DefaultIntakeMaxDeliver)
 	setInt(&w.DispatchMaxDeliver, DefaultDispatchMaxDeliver)
+	setString(&w.DispatchConsumerState, DefaultDispatchConsumerState)
 	if c.Limits.MaxEventBytes == 0 {
 		c.Limits.MaxEventBytes = DefaultMaxEventBytes
 	}

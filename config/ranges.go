@@ -96,6 +96,9 @@ func (c *Config) validateRanges(bad func(where, format string, args ...any)) {
 	if w.IntakeMaxDeliver < 1 {
 		bad("worker.intakeMaxDeliver", "must be at least 1, got %d", w.IntakeMaxDeliver)
 	}
+	if w.DispatchConsumerState != "memory" && w.DispatchConsumerState != "file" {
+		bad("worker.dispatchConsumerState", "%q is not memory or file", w.DispatchConsumerState)
+	}
 	if w.DispatchMaxDeliver < 1 {
 		bad("worker.dispatchMaxDeliver", "must be at least 1, got %d", w.DispatchMaxDeliver)
 	} else if w.MaxAttempts >= 1 && w.DispatchMaxDeliver < w.MaxAttempts {

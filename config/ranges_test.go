@@ -19,6 +19,7 @@ func TestValidateRanges(t *testing.T) {
 		{"negative quick retries", "worker: {quickRetries: -1}\n", "worker.quickRetries: must not be negative"},
 		{"negative quick retry delay", "worker: {quickRetryDelay: -1s}\n", "worker.quickRetryDelay: must be positive"},
 		{"intake max deliver zero", "worker: {intakeMaxDeliver: -1}\n", "worker.intakeMaxDeliver: must be at least 1, got -1"},
+		{"dispatch consumer state", "worker: {dispatchConsumerState: disk}\n", `worker.dispatchConsumerState: "disk" is not memory or file`},
 		{"dispatch max deliver below attempts", "worker: {maxAttempts: 8, dispatchMaxDeliver: 5}\n", "worker.dispatchMaxDeliver: 5 is below worker.maxAttempts 8"},
 		{"negative max attempts", "worker: {maxAttempts: -3}\n", "worker.maxAttempts: must be at least 1, got -3"},
 		{"negative shutdown timeout", "worker: {shutdownTimeout: -1s}\n", "worker.shutdownTimeout: must be positive"},

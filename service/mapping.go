@@ -66,6 +66,7 @@ func workerConfig(cfg *config.Config, base worker.Config, flows []worker.Flow) w
 	base.Replicas = cfg.Streams.Replicas
 	base.IntakeMaxDeliver = w.IntakeMaxDeliver
 	base.DispatchMaxDeliver = w.DispatchMaxDeliver
+	base.DispatchStateInMemory = w.DispatchConsumerState == "memory"
 	base.MaxEventBytes = int(cfg.Limits.MaxEventBytes)
 	base.Unrouted = worker.Unrouted(cfg.Unrouted)
 	return base

@@ -144,6 +144,12 @@ type Config struct {
 	// are also handed back without an attempt (rate budget, breaker, blast-radius cap), so
 	// it should be well above MaxAttempts. ≥ MaxAttempts.
 	DispatchMaxDeliver int
+	// DispatchStateInMemory keeps the dispatch consumers' delivery state in the server's memory
+	// (broker.ConsumerConfig.StateInMemory), not in files rewritten after acks: with many flows
+	// those writes were most of the broker's work. Jobs still wait in the file-backed stream;
+	// a server restart redelivers the jobs in flight (the job state in KV and the claim keep a
+	// flow from being called twice). Config worker.dispatchConsumerState.
+	DispatchStateInMemory bool
 	// MaxEventBytes is the largest event intake accepts (limits.maxEventBytes): a larger one
 	// is dead-lettered as too_large with a reference to it, never copied into a record. > 0.
 	MaxEventBytes int
@@ -447,6 +453,7 @@ func (w *Worker) bind(ctx context.Context) ([]*runner, error) {
 				Stream: broker.StreamDispatch, Durable: DispatchConsumer(name, p),
 				FilterSubjects: []string{DispatchSubject(name, p)},
 				AckWait:        w.cfg.AckWait, MaxAckPending: 10 * fr.Concurrency, MaxDeliver: w.cfg.DispatchMaxDeliver,
+				StateInMemory: w.cfg.DispatchStateInMemory,
 			}
 			c, err := w.cfg.Broker.Consumer(ctx, cfg)
 			if err != nil {
