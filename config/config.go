@@ -172,10 +172,13 @@ type Worker struct {
 	// blast-radius cap), so it must be at least maxAttempts, and is best well above. Default 100.
 	DispatchMaxDeliver int `yaml:"dispatchMaxDeliver"`
 	// DispatchConsumerState is where the server keeps the dispatch consumers' delivery state:
-	// "memory" (default) or "file". Jobs wait in the stream either way (streams.storage); with
-	// "file" the server rewrites a state file per consumer after acks, which with many flows
-	// costs more than the jobs. What "memory" loses on a server restart is the delivery count
-	// and retry delay of the jobs in flight: they are delivered again at once.
+	// "memory" or "file". Default "memory" on one server, "file" on a cluster
+	// (streams.replicas > 1), which refuses "memory". Jobs wait in the stream either way
+	// (streams.storage); with "file" the server rewrites a state file per consumer after acks,
+	// which with many flows costs more than the jobs. What "memory" loses on a server restart
+	// is the delivery count and retry delay of the jobs in flight: they are delivered again at
+	// once. On a replicated cluster, replicated in-memory consumer state left jobs undelivered
+	// after a stream leader's loss in the cluster-fault benchmark, hence "file" there.
 	DispatchConsumerState string `yaml:"dispatchConsumerState"`
 	// ShutdownTimeout is how long in-flight events may take to finish on SIGTERM. Default 30s.
 	// Keep the orchestrator's grace period above it plus about 10s for the NATS drain.

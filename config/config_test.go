@@ -699,3 +699,25 @@ func TestQuickRetriesZeroMeansNone(t *testing.T) {
 		t.Errorf("quickRetries: 0 became %d; an explicit 0 must turn quick retries off", *c.Worker.QuickRetries)
 	}
 }
+
+// On a cluster the dispatch consumers keep their state in files unless told otherwise; on
+// one server in memory.
+func TestDispatchConsumerStateFollowsTheReplicas(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		yaml, want string
+	}{
+		{"", "memory"},
+		{"streams: {replicas: 3}\n", "file"},
+		{"streams: {replicas: 3}\nworker: {dispatchConsumerState: file}\n", "file"},
+		{"worker: {dispatchConsumerState: file}\n", "file"},
+	} {
+		c, err := config.Parse([]byte(tt.yaml), "remediator.yaml")
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", tt.yaml, err)
+		}
+		if got := c.Worker.DispatchConsumerState; got != tt.want {
+			t.Errorf("Parse(%q): worker.dispatchConsumerState = %q, want %q", tt.yaml, got, tt.want)
+		}
+	}
+}

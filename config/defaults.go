@@ -52,8 +52,8 @@ const (
 	// DefaultDispatchMaxDeliver is well above DefaultMaxAttempts: a job is also handed back,
 	// without an attempt, while its flow waits for its rate budget or is held.
 	DefaultDispatchMaxDeliver = 100
-	// DefaultDispatchConsumerState keeps dispatch consumers' state in memory: see
-	// WorkerConfig.DispatchConsumerState.
+	// DefaultDispatchConsumerState keeps dispatch consumers' state in memory on one server; on
+	// a cluster (streams.replicas > 1) it is "file": see WorkerConfig.DispatchConsumerState.
 	DefaultDispatchConsumerState = "memory"
 
 	// DefaultMaxEventBytes is the size contract (256 KiB): the largest event accepted.
@@ -154,7 +154,12 @@ func (c *Config) SetDefaults() {
 	setDuration(&w.AckWait, DefaultAckWait)
 	setInt(&w.IntakeMaxDeliver, DefaultIntakeMaxDeliver)
 	setInt(&w.DispatchMaxDeliver, DefaultDispatchMaxDeliver)
-	setString(&w.DispatchConsumerState, DefaultDispatchConsumerState)
+	if w.DispatchConsumerState == "" {
+		w.DispatchConsumerState = DefaultDispatchConsumerState
+		if c.Streams.Replicas > 1 {
+			w.DispatchConsumerState = "file"
+		}
+	}
 	if c.Limits.MaxEventBytes == 0 {
 		c.Limits.MaxEventBytes = DefaultMaxEventBytes
 	}

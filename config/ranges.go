@@ -96,8 +96,11 @@ func (c *Config) validateRanges(bad func(where, format string, args ...any)) {
 	if w.IntakeMaxDeliver < 1 {
 		bad("worker.intakeMaxDeliver", "must be at least 1, got %d", w.IntakeMaxDeliver)
 	}
-	if w.DispatchConsumerState != "memory" && w.DispatchConsumerState != "file" {
+	switch {
+	case w.DispatchConsumerState != "memory" && w.DispatchConsumerState != "file":
 		bad("worker.dispatchConsumerState", "%q is not memory or file", w.DispatchConsumerState)
+	case w.DispatchConsumerState == "memory" && c.Streams.Replicas > 1:
+		bad("worker.dispatchConsumerState", "memory is for one server: with streams.replicas %d use file (replicated in-memory consumer state lost jobs when a stream leader went down)", c.Streams.Replicas)
 	}
 	if w.DispatchMaxDeliver < 1 {
 		bad("worker.dispatchMaxDeliver", "must be at least 1, got %d", w.DispatchMaxDeliver)

@@ -20,6 +20,7 @@ func TestValidateRanges(t *testing.T) {
 		{"negative quick retry delay", "worker: {quickRetryDelay: -1s}\n", "worker.quickRetryDelay: must be positive"},
 		{"intake max deliver zero", "worker: {intakeMaxDeliver: -1}\n", "worker.intakeMaxDeliver: must be at least 1, got -1"},
 		{"dispatch consumer state", "worker: {dispatchConsumerState: disk}\n", `worker.dispatchConsumerState: "disk" is not memory or file`},
+		{"dispatch consumer state in memory on a cluster", "streams: {replicas: 3}\nworker: {dispatchConsumerState: memory}\n", "worker.dispatchConsumerState: memory is for one server: with streams.replicas 3 use file"},
 		{"dispatch max deliver below attempts", "worker: {maxAttempts: 8, dispatchMaxDeliver: 5}\n", "worker.dispatchMaxDeliver: 5 is below worker.maxAttempts 8"},
 		{"negative max attempts", "worker: {maxAttempts: -3}\n", "worker.maxAttempts: must be at least 1, got -3"},
 		{"negative shutdown timeout", "worker: {shutdownTimeout: -1s}\n", "worker.shutdownTimeout: must be positive"},

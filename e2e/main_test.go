@@ -143,6 +143,9 @@ func newStack(t testing.TB, opt stackOptions) *stack {
 	cfg.Ingress.Addr = "off" // several replicas share this file; none needs Okta's way in
 	cfg.Simulator.Enabled = false
 	cfg.Streams.Replicas = opt.replicas
+	if opt.replicas > 1 {
+		cfg.Worker.DispatchConsumerState = "file" // what a file naming the replicas gets by default
+	}
 	for i := range cfg.Flows {
 		cfg.Flows[i].URL = hs.URL + "/api/flo/" + cfg.Flows[i].Name + "/invoke"
 		cfg.Flows[i].ClientToken = config.Secret{Env: "E2E_FLOW_TOKEN"}

@@ -106,28 +106,39 @@ func (w *Worker) dispatch(ctx context.Context, d *Delivery) (*dispatchState, err
 	if err := w.checkJob(job, d.Subject); err != nil {
 		return nil, err
 	}
-	st, rev, err := w.loadJob(ctx, job.Key)
-	if err != nil {
-		return nil, Retry(0, "job state unavailable", err)
-	}
-	switch {
-	case st.Terminal != nil && st.EventSequence == job.EventSequence:
-		return &dispatchState{st: st, rev: rev}, errAlreadyTerminal
-	case st.Terminal != nil && st.Terminal.Outcome == status.Succeeded:
-		return &dispatchState{st: st, rev: rev}, errDuplicate
-	}
 	// The claim is the job message's, not one delivery's: a redelivery of the message that
 	// holds it (handed back before it called, or after a failure) goes on.
 	holder := strconv.FormatUint(d.Sequence, 10)
-	if c := st.Claim; c != nil && c.Message != holder && time.Now().Before(c.Until) {
-		return nil, Retry(claimWait(c.Until, d.Delivered), "another delivery of this job is calling the flow", errClaimed)
-	}
-	if st.EventSequence != job.EventSequence {
-		st = jobState{EventSequence: job.EventSequence}
-	}
-	ds := &dispatchState{st: st, rev: rev}
-	if err := w.claimJob(ctx, job.Key, ds, holder, fr); err != nil {
+	// Most jobs have no record yet: creating it with the claim is the read and the claim in
+	// one request. Only when a record exists is it read and judged.
+	ds := &dispatchState{st: jobState{EventSequence: job.EventSequence}}
+	claimed, err := w.claimJob(ctx, job.Key, ds, holder, fr)
+	if err != nil {
 		return nil, err
+	}
+	if !claimed {
+		st, rev, err := w.loadJob(ctx, job.Key)
+		if err != nil {
+			return nil, Retry(0, "job state unavailable", err)
+		}
+		switch {
+		case st.Terminal != nil && st.EventSequence == job.EventSequence:
+			return &dispatchState{st: st, rev: rev}, errAlreadyTerminal
+		case st.Terminal != nil && st.Terminal.Outcome == status.Succeeded:
+			return &dispatchState{st: st, rev: rev}, errDuplicate
+		}
+		if c := st.Claim; c != nil && c.Message != holder && time.Now().Before(c.Until) {
+			return nil, Retry(claimWait(c.Until, d.Delivered), "another delivery of this job is calling the flow", errClaimed)
+		}
+		if st.EventSequence != job.EventSequence {
+			st = jobState{EventSequence: job.EventSequence}
+		}
+		ds = &dispatchState{st: st, rev: rev}
+		if claimed, err = w.claimJob(ctx, job.Key, ds, holder, fr); err != nil {
+			return nil, err
+		} else if !claimed {
+			return nil, Retry(0, "another delivery of this job claimed it first", errClaimed)
+		}
 	}
 	d.History = ds.st.Attempts
 	if err := w.mapInputs(ctx, job); err != nil {
@@ -597,9 +608,10 @@ const claimPoll = 250 * time.Millisecond
 
 // claimJob stores this delivery's claim on the job before any call, with the same optimistic
 // concurrency as saveJob: of two deliveries racing, one stores its claim and calls, the other
-// is handed back. The claim lasts as long as this delivery may take: each attempt's wait for
-// its rate-budget slot and its call, plus an ack wait.
-func (w *Worker) claimJob(ctx context.Context, key string, ds *dispatchState, holder string, fr *flowRunner) error {
+// is handed back. It reports false, and changes nothing, when the record changed since ds was
+// read (or, for ds.rev 0, exists). The claim lasts as long as this delivery may take: each
+// attempt's wait for its rate-budget slot and its call, plus an ack wait.
+func (w *Worker) claimJob(ctx context.Context, key string, ds *dispatchState, holder string, fr *flowRunner) (bool, error) {
 	timeout := fr.Endpoint.Timeout
 	if timeout <= 0 {
 		timeout = flow.DefaultTimeout
@@ -607,12 +619,13 @@ func (w *Worker) claimJob(ctx context.Context, key string, ds *dispatchState, ho
 	hold := w.cfg.AckWait + time.Duration(w.cfg.QuickRetries+1)*(timeout+w.cfg.AckWait/2)
 	ds.st.Claim = &jobClaim{Message: holder, Until: time.Now().Add(hold).UTC()}
 	if err := w.writeJob(ctx, key, ds); err != nil {
+		ds.st.Claim = nil
 		if errors.Is(err, broker.ErrKeyExists) || errors.Is(err, broker.ErrRevisionMismatch) {
-			return Retry(0, "another delivery of this job claimed it first", err)
+			return false, nil
 		}
-		return Retry(0, "job state unavailable", err)
+		return false, Retry(0, "job state unavailable", err)
 	}
-	return nil
+	return true, nil
 }
 
 // saveJob writes the state at the end of a delivery (its claim cleared) with optimistic
