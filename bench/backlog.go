@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"runtime"
 	"time"
@@ -51,49 +50,38 @@ type Backlog struct {
 // no-op flows, so that every event still ends in a terminal status.
 func (r *runner) backlog(ctx context.Context, flows, n int) (res Backlog, err error) {
 	res = Backlog{Name: fmt.Sprintf("remediator, %d jobs waiting", n), Flows: flows}
-	srv, err := startNATS(ctx, r.cfg.NATS, r.log)
+	err = r.onPipeline(ctx, flows, 1, func(srv *natsServer, b *broker.Broker) error {
+		return r.measureBacklog(ctx, srv, b, n, &res)
+	})
+	return res, err
+}
+
+// measureBacklog pauses every flow, publishes n events and waits until each is a waiting job
+// (or was dispatched before the pause took effect), then fills res.
+func (r *runner) measureBacklog(ctx context.Context, srv *natsServer, b *broker.Broker, n int, res *Backlog) error {
+	cfg, err := r.serviceConfig(srv, res.Flows)
 	if err != nil {
-		return res, err
-	}
-	defer func() { err = errors.Join(err, srv.stop()) }()
-	ss, err := r.startServices(ctx, srv, flows, 1)
-	defer func() {
-		if serr := stopServices(ss); serr != nil {
-			err = errors.Join(err, fmt.Errorf("bench: stopping the services: %w", serr))
-		}
-	}()
-	if err != nil {
-		return res, err
-	}
-	b, err := srv.connect(ctx, r.log)
-	if err != nil {
-		return res, err
-	}
-	defer b.Close()
-	cfg, err := r.serviceConfig(srv, flows)
-	if err != nil {
-		return res, err
+		return err
 	}
 	keys, err := service.RecordKeys(cfg, lookupEnv, false)
 	if err != nil {
-		return res, err
+		return err
 	}
 	o := ops.New(b, ops.Options{Keys: keys, Host: "remediator-bench"})
 	pauseAll := ops.Switch{Kind: ops.Pause, Flow: ops.AllFlows, On: true, Reason: "bench: a backlog of waiting jobs"}
 	by := ops.Operator{User: "remediator-bench", Via: "bench"}
 	if err := o.SetSwitch(ctx, pauseAll, by); err != nil {
-		return res, fmt.Errorf("bench: pause every flow: %w", err)
+		return fmt.Errorf("bench: pause every flow: %w", err)
 	}
 	before, err := backlogCounts(ctx, b)
 	if err != nil {
-		return res, err
+		return err
 	}
 
-	w := r.newWorkload(n, flows)
-	pub := newPublisher(b, w)
+	pub := newPublisher(b, r.newWorkload(n, res.Flows))
 	resetPeakRSS()
 	if err := pub.run(ctx, r.cfg.Publishers, 0); err != nil {
-		return res, fmt.Errorf("bench: publish: %w", err)
+		return fmt.Errorf("bench: publish: %w", err)
 	}
 	// Every event becomes a waiting job, or a succeeded status if a runner took it before
 	// the pause reached it.
@@ -101,21 +89,22 @@ func (r *runner) backlog(ctx context.Context, flows, n int) (res Backlog, err er
 	last, lastProgress := -1, time.Now()
 	for {
 		if now, err = backlogCounts(ctx, b); err != nil {
-			return res, err
+			return err
 		}
 		got := now.sub(before)
-		if got.jobs+got.succeeded >= n {
+		total := got.jobs + got.succeeded
+		if total >= n {
 			break
 		}
-		if total := got.jobs + got.succeeded; total != last {
+		if total != last {
 			last, lastProgress = total, time.Now()
 		} else if time.Since(lastProgress) > r.cfg.Stall {
-			return res, fmt.Errorf("bench: %s: %d of %d events became jobs, none more for %s", res.Name, total, n, r.cfg.Stall)
+			return fmt.Errorf("bench: %s: %d of %d events became jobs, none more for %s", res.Name, total, n, r.cfg.Stall)
 		}
 		select {
 		case <-time.After(50 * time.Millisecond):
 		case <-ctx.Done():
-			return res, context.Cause(ctx)
+			return context.Cause(ctx)
 		}
 	}
 	span := time.Since(pub.first())
@@ -132,7 +121,7 @@ func (r *runner) backlog(ctx context.Context, flows, n int) (res Backlog, err er
 	select {
 	case <-time.After(r.cfg.IdleWindow):
 	case <-ctx.Done():
-		return res, context.Cause(ctx)
+		return context.Cause(ctx)
 	}
 	runtime.GC()
 	var ms runtime.MemStats
@@ -141,13 +130,13 @@ func (r *runner) backlog(ctx context.Context, flows, n int) (res Backlog, err er
 	res.RSSBytes = currentRSS()
 
 	if srv.emb != nil {
-		return res, nil // the server and its store go with the measurement
+		return nil // the server and its store go with the measurement
 	}
 	pauseAll.On = false
 	if err := o.SetSwitch(ctx, pauseAll, by); err != nil {
-		return res, fmt.Errorf("bench: resume every flow: %w", err)
+		return fmt.Errorf("bench: resume every flow: %w", err)
 	}
-	return res, r.drain(ctx, b, before.dispatch.Messages)
+	return r.drain(ctx, b, before.dispatch.Messages)
 }
 
 // backlogCount is what the backlog row watches: the events and dispatch streams, and the

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/remediator/remediator/broker"
 	"github.com/remediator/remediator/config"
 	"github.com/remediator/remediator/event"
 	"github.com/remediator/remediator/service"
@@ -126,12 +127,12 @@ func stopServices(ss []running) error {
 	return errors.Join(errs...)
 }
 
-// full measures remediator: replicas services with flows flows on a fresh server, n events.
-func (r *runner) full(ctx context.Context, name string, flows, replicas, n int, rate float64, idle bool) (m Measurement, err error) {
-	m = Measurement{Name: name, Flows: flows, Replicas: replicas}
+// onPipeline runs fn against replicas services with flows flows on a fresh server (or the
+// external one), with bench's own client b, then stops the services and the server.
+func (r *runner) onPipeline(ctx context.Context, flows, replicas int, fn func(srv *natsServer, b *broker.Broker) error) (err error) {
 	srv, err := startNATS(ctx, r.cfg.NATS, r.log)
 	if err != nil {
-		return m, err
+		return err
 	}
 	defer func() { err = errors.Join(err, srv.stop()) }()
 	ss, err := r.startServices(ctx, srv, flows, replicas)
@@ -141,15 +142,24 @@ func (r *runner) full(ctx context.Context, name string, flows, replicas, n int, 
 		}
 	}()
 	if err != nil {
-		return m, err
+		return err
 	}
 	b, err := srv.connect(ctx, r.log)
 	if err != nil {
-		return m, err
+		return err
 	}
 	defer b.Close()
-	calls := r.flows.calls.Load()
-	err = r.measure(ctx, b, r.newWorkload(n, flows), rate, idle, &m)
-	m.FlowCalls = r.flows.calls.Load() - calls
+	return fn(srv, b)
+}
+
+// full measures remediator: replicas services with flows flows on a fresh server, n events.
+func (r *runner) full(ctx context.Context, name string, flows, replicas, n int, rate float64, idle bool) (m Measurement, err error) {
+	m = Measurement{Name: name, Flows: flows, Replicas: replicas}
+	err = r.onPipeline(ctx, flows, replicas, func(_ *natsServer, b *broker.Broker) error {
+		calls := r.flows.calls.Load()
+		err := r.measure(ctx, b, r.newWorkload(n, flows), rate, idle, &m)
+		m.FlowCalls = r.flows.calls.Load() - calls
+		return err
+	})
 	return m, err
 }

@@ -33,13 +33,7 @@ func TestConcurrentDeliveriesOfOneJobCallTheFlowOnce(t *testing.T) {
 	_, second := dispatchDelivery(t, 43, 1) // the same job from the event's second copy
 	second.seq = 8
 	src := b.source(DispatchConsumer("f", event.Priorities[0]))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	t.Cleanup(runWorker(w))
 
 	src.msgs <- first
 	waitFor(t, "the first delivery to call the flow", inCall)

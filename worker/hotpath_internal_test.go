@@ -37,13 +37,7 @@ func idleDispatchRequests(t *testing.T, n int) (requests, waits int64) {
 		flows = append(flows, Flow{Endpoint: flow.Endpoint{Name: fmt.Sprintf("f%03d", i)}, RateLimit: 1000, Concurrency: 2, Breaker: breakerForTests()})
 	}
 	w := fakeWorker(t, fb, func(c *Config) { c.Broker, c.Flows = b, flows })
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	t.Cleanup(runWorker(w))
 	testwait.Until(t, "worker ready", w.Ready)
 	dispatch := func() (requests, waits int64) {
 		for _, r := range w.runners {
@@ -110,13 +104,7 @@ func TestDoorbellWakesAnIdleFlowMostUrgentFirst(t *testing.T) {
 			return &flow.Result{StatusCode: 200}, nil
 		})
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	t.Cleanup(runWorker(w))
 	ring := <-b.ring
 	testwait.Until(t, "worker ready", w.Ready)
 	var r *runner

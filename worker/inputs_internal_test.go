@@ -31,13 +31,7 @@ func runDispatch(t *testing.T, b *fakeBroker, m *fakeMsg) *atomic.Pointer[flow.R
 			return &flow.Result{StatusCode: 200, ExecutionID: "x1"}, nil
 		})
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	t.Cleanup(runWorker(w))
 	b.source(DispatchConsumer("f", event.Priorities[0])).msgs <- m
 	waitFor(t, "the job to be settled", m.settled)
 	return &got
