@@ -106,39 +106,9 @@ func (w *Worker) dispatch(ctx context.Context, d *Delivery) (*dispatchState, err
 	if err := w.checkJob(job, d.Subject); err != nil {
 		return nil, err
 	}
-	// The claim is the job message's, not one delivery's: a redelivery of the message that
-	// holds it (handed back before it called, or after a failure) goes on.
-	holder := strconv.FormatUint(d.Sequence, 10)
-	// Most jobs have no record yet: creating it with the claim is the read and the claim in
-	// one request. Only when a record exists is it read and judged.
-	ds := &dispatchState{st: jobState{EventSequence: job.EventSequence}}
-	claimed, err := w.claimJob(ctx, job.Key, ds, holder, fr)
+	ds, err := w.claim(ctx, d, job, fr)
 	if err != nil {
-		return nil, err
-	}
-	if !claimed {
-		st, rev, err := w.loadJob(ctx, job.Key)
-		if err != nil {
-			return nil, Retry(0, "job state unavailable", err)
-		}
-		switch {
-		case st.Terminal != nil && st.EventSequence == job.EventSequence:
-			return &dispatchState{st: st, rev: rev}, errAlreadyTerminal
-		case st.Terminal != nil && st.Terminal.Outcome == status.Succeeded:
-			return &dispatchState{st: st, rev: rev}, errDuplicate
-		}
-		if c := st.Claim; c != nil && c.Message != holder && time.Now().Before(c.Until) {
-			return nil, Retry(claimWait(c.Until, d.Delivered), "another delivery of this job is calling the flow", errClaimed)
-		}
-		if st.EventSequence != job.EventSequence {
-			st = jobState{EventSequence: job.EventSequence}
-		}
-		ds = &dispatchState{st: st, rev: rev}
-		if claimed, err = w.claimJob(ctx, job.Key, ds, holder, fr); err != nil {
-			return nil, err
-		} else if !claimed {
-			return nil, Retry(0, "another delivery of this job claimed it first", errClaimed)
-		}
+		return ds, err
 	}
 	d.History = ds.st.Attempts
 	if err := w.mapInputs(ctx, job); err != nil {
@@ -590,6 +560,46 @@ func (w *Worker) loadJob(ctx context.Context, key string) (jobState, uint64, err
 		return st, 0, err
 	}
 	return w.openJobState(ctx, key, b), rev, nil
+}
+
+// claim takes the job's claim before any call. Most jobs have no record yet: creating it with
+// the claim is the read and the claim in one request. Only when a record exists is it read and
+// judged: a terminal record of this generation (errAlreadyTerminal) or a success of an earlier
+// one (errDuplicate) ends the delivery with that state; another delivery's live claim hands it
+// back; an earlier generation starts afresh. The claim is the job message's, not one
+// delivery's: a redelivery of the message that holds it (handed back before it called, or
+// after a failure) goes on.
+func (w *Worker) claim(ctx context.Context, d *Delivery, job *Job, fr *flowRunner) (*dispatchState, error) {
+	holder := strconv.FormatUint(d.Sequence, 10)
+	ds := &dispatchState{st: jobState{EventSequence: job.EventSequence}}
+	if claimed, err := w.claimJob(ctx, job.Key, ds, holder, fr); err != nil {
+		return nil, err
+	} else if claimed {
+		return ds, nil
+	}
+	st, rev, err := w.loadJob(ctx, job.Key)
+	if err != nil {
+		return nil, Retry(0, "job state unavailable", err)
+	}
+	switch {
+	case st.Terminal != nil && st.EventSequence == job.EventSequence:
+		return &dispatchState{st: st, rev: rev}, errAlreadyTerminal
+	case st.Terminal != nil && st.Terminal.Outcome == status.Succeeded:
+		return &dispatchState{st: st, rev: rev}, errDuplicate
+	}
+	if c := st.Claim; c != nil && c.Message != holder && time.Now().Before(c.Until) {
+		return nil, Retry(claimWait(c.Until, d.Delivered), "another delivery of this job is calling the flow", errClaimed)
+	}
+	if st.EventSequence != job.EventSequence {
+		st = jobState{EventSequence: job.EventSequence}
+	}
+	ds = &dispatchState{st: st, rev: rev}
+	if claimed, err := w.claimJob(ctx, job.Key, ds, holder, fr); err != nil {
+		return nil, err
+	} else if !claimed {
+		return nil, Retry(0, "another delivery of this job claimed it first", errClaimed)
+	}
+	return ds, nil
 }
 
 // errClaimed says another delivery of the job holds its claim.
