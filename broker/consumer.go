@@ -166,7 +166,8 @@ func (c *Consumer) create(ctx context.Context) error {
 }
 
 // storageChangeRefused reports the server's refusal to change where an existing
-// consumer keeps its state.
+// consumer keeps its state. The server answers with its generic consumer-create
+// error code, so the description is all there is to match.
 func storageChangeRefused(err error) bool {
 	return strings.Contains(err.Error(), "storage type can not be updated")
 }
