@@ -359,19 +359,37 @@ func (p *Poller) leaseResult(ctx context.Context, rev uint64, err error) (bool, 
 	return true, nil
 }
 
-// release hands the lease back on shutdown, so another replica takes over at once.
+// release hands the lease back on shutdown, so another replica takes over at once. It reads
+// the lease rather than trusting leaseRev, and reads it again when it changed meanwhile: a
+// shutdown that cancels a renewal mid-write leaves leaseRev unknown, while the renewal may
+// still be stored after the first read.
 func (p *Poller) release() {
-	if p.leaseRev == 0 {
-		return
-	}
+	p.leaseRev = 0
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	val, _ := json.Marshal(leaseValue{Holder: p.cfg.Holder, Expires: p.cfg.Now()})
-	if _, err := p.cfg.Store.Update(ctx, LeaseKey, val, p.leaseRev); err != nil {
+	var err error
+	for range releaseAttempts {
+		var data []byte
+		var rev uint64
+		if data, rev, err = p.cfg.Store.Get(ctx, LeaseKey); err != nil {
+			break
+		}
+		var cur leaseValue
+		if json.Unmarshal(data, &cur) != nil || cur.Holder != p.cfg.Holder || !p.cfg.Now().Before(cur.Expires) {
+			return // not ours, or already free
+		}
+		val, _ := json.Marshal(leaseValue{Holder: p.cfg.Holder, Expires: p.cfg.Now()})
+		if _, err = p.cfg.Store.Update(ctx, LeaseKey, val, rev); !errors.Is(err, broker.ErrRevisionMismatch) {
+			break
+		}
+	}
+	if err != nil && !errors.Is(err, broker.ErrKeyNotFound) {
 		p.log.Warn("could not hand the backfill lease back; another replica takes over when it expires", slog.Any("error", err))
 	}
-	p.leaseRev = 0
 }
+
+// releaseAttempts bounds release's read-and-update rounds.
+const releaseAttempts = 3
 
 func (p *Poller) loadCursor(ctx context.Context) error {
 	data, rev, err := p.cfg.Store.Get(ctx, CursorKey)

@@ -61,14 +61,15 @@ func Example() {
 			log.Fatal(err)
 		}
 	}
-	pending, err := c.Pending(ctx)
+	// Nothing else waits: the duplicate was never stored, the event is acknowledged.
+	more, err := c.Fetch(ctx, 10, 200*time.Millisecond)
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("pending:", pending)
+	fmt.Println("more:", len(more))
 	// Output:
 	// stored in REMEDIATION_EVENTS as #1, duplicate: false
 	// stored in REMEDIATION_EVENTS as #1, duplicate: true
 	// remediation.events.itp {"risk":"HIGH"} delivery 1
-	// pending: 0
+	// more: 0
 }
