@@ -63,3 +63,49 @@ func TestConcurrentDeliveriesOfOneJobCallTheFlowOnce(t *testing.T) {
 		t.Errorf("%d succeeded statuses; want 1", n)
 	}
 }
+
+// The same job message delivered again while its first delivery is still calling the flow
+// (JetStream redelivers when heartbeats are lost, as in a stream leader's election) is handed
+// back, not run alongside: the flow is called once.
+func TestRedeliveryDuringTheCallDoesNotCallAgain(t *testing.T) {
+	t.Parallel()
+	b := newFakeBroker()
+	b.storeEvent(42, "e1")
+	var calls atomic.Int32
+	inCall, release := make(chan struct{}), make(chan struct{})
+	w := fakeWorker(t, b, func(c *Config) {
+		c.Invoker = invokerFunc(func(context.Context, flow.Endpoint, flow.Request) (*flow.Result, error) {
+			if calls.Add(1) == 1 {
+				close(inCall)
+				<-release
+			}
+			return &flow.Result{StatusCode: 200, ExecutionID: "x1"}, nil
+		})
+	})
+	_, first := dispatchDelivery(t, 42, 1)
+	src := b.source(DispatchConsumer("f", event.Priorities[0]))
+	t.Cleanup(runWorker(w))
+
+	src.msgs <- first
+	waitFor(t, "the first delivery to call the flow", inCall)
+	again := newFakeMsg(first.subject, first.data, 2, first.seq) // the same message, delivery 2
+	again.header = map[string][]string{seal.Header: first.header[seal.Header]}
+	src.msgs <- again
+	waitFor(t, "the redelivery to be settled", again.settled)
+	if got := again.outcome(); got != "nak" {
+		t.Errorf("the redelivery during the call was settled %q; want nak (handed back)", got)
+	}
+	close(release)
+	waitFor(t, "the first delivery to be settled", first.settled)
+
+	third := newFakeMsg(first.subject, first.data, 3, first.seq)
+	third.header = map[string][]string{seal.Header: first.header[seal.Header]}
+	src.msgs <- third
+	waitFor(t, "the third delivery to be settled", third.settled)
+	if got := third.outcome(); got != "ack" {
+		t.Errorf("the delivery after the call was settled %q; want ack (its success found)", got)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("the flow was called %d times; want 1", n)
+	}
+}

@@ -41,8 +41,12 @@ type jobState struct {
 // jobClaim is a delivery's hold on a job while it may call the flow.
 type jobClaim struct {
 	// Message identifies the holder: the job message's dispatch stream sequence.
-	Message string    `json:"message"`
-	Until   time.Time `json:"until"`
+	Message string `json:"message"`
+	// Delivery is the holder's delivery of that message. A later delivery of the same message
+	// finding the claim live is a redelivery while the holder may still be calling (its
+	// heartbeats lost, e.g. in a stream leader's election): it waits, as another message would.
+	Delivery int       `json:"delivery,omitempty"`
+	Until    time.Time `json:"until"`
 }
 
 // Sentinels the dispatch handler returns to its recorder; they never reach the runner.
@@ -140,7 +144,13 @@ func (w *Worker) invoke(ctx context.Context, d *Delivery, fr *flowRunner, job *J
 	policy := backoff.WithContext(backoff.WithMaxRetries(quick, uint64(w.cfg.QuickRetries)), ctx)
 	var last *flow.Error
 	slotBooked := d.SlotBooked
+	tries := 0
 	op := func() error {
+		if tries++; tries > 1 { // a quick retry: the claim covered one attempt
+			if err := w.renewClaim(ctx, job.Key, ds, fr); err != nil {
+				return backoff.Permanent(Retry(0, "could not renew the job's claim", err))
+			}
+		}
 		if ok, until, err := fr.blast.take(ctx); err != nil {
 			return backoff.Permanent(Retry(0, "blast-radius cap unavailable", err))
 		} else if !ok {
@@ -422,7 +432,14 @@ func (w *Worker) recordDispatch(next dispatchFunc) Step {
 		}
 		dl, ok := asDeadLetter(err)
 		if !ok {
-			// A retry: what an attempt taught was saved and announced by the handler.
+			// A retry: what an attempt taught was saved and announced by the handler. A claim
+			// still stored (handed back before any attempt) is cleared, so that the next
+			// delivery does not wait for it; if that fails, it lapses.
+			if ds != nil && ds.st.Claim != nil {
+				if serr := w.saveJob(ctx, job.Key, ds); serr != nil {
+					w.log.WarnContext(ctx, "could not clear the job's claim; the next delivery waits until it lapses", "flow", job.Flow, "event_id", job.EventID, "error", serr)
+				}
+			}
 			return Result{Err: err}
 		}
 		if rerr := w.recordDispatchDeadLetter(ctx, d, ds, dl); rerr != nil {
@@ -566,13 +583,12 @@ func (w *Worker) loadJob(ctx context.Context, key string) (jobState, uint64, err
 // the claim is the read and the claim in one request. Only when a record exists is it read and
 // judged: a terminal record of this generation (errAlreadyTerminal) or a success of an earlier
 // one (errDuplicate) ends the delivery with that state; another delivery's live claim hands it
-// back; an earlier generation starts afresh. The claim is the job message's, not one
-// delivery's: a redelivery of the message that holds it (handed back before it called, or
-// after a failure) goes on.
+// back, be it another message's or an earlier delivery of this one (whose hand-back would have
+// cleared it); an earlier generation starts afresh.
 func (w *Worker) claim(ctx context.Context, d *Delivery, job *Job, fr *flowRunner) (*dispatchState, error) {
 	holder := strconv.FormatUint(d.Sequence, 10)
 	ds := &dispatchState{st: jobState{EventSequence: job.EventSequence}}
-	if claimed, err := w.claimJob(ctx, job.Key, ds, holder, fr); err != nil {
+	if claimed, err := w.claimJob(ctx, job.Key, ds, holder, d.Delivered, fr); err != nil {
 		return nil, err
 	} else if claimed {
 		return ds, nil
@@ -587,14 +603,14 @@ func (w *Worker) claim(ctx context.Context, d *Delivery, job *Job, fr *flowRunne
 	case st.Terminal != nil && st.Terminal.Outcome == status.Succeeded:
 		return &dispatchState{st: st, rev: rev}, errDuplicate
 	}
-	if c := st.Claim; c != nil && c.Message != holder && time.Now().Before(c.Until) {
+	if c := st.Claim; c != nil && (c.Message != holder || c.Delivery != d.Delivered) && time.Now().Before(c.Until) {
 		return nil, Retry(claimWait(c.Until, d.Delivered), "another delivery of this job is calling the flow", errClaimed)
 	}
 	if st.EventSequence != job.EventSequence {
 		st = jobState{EventSequence: job.EventSequence}
 	}
 	ds = &dispatchState{st: st, rev: rev}
-	if claimed, err := w.claimJob(ctx, job.Key, ds, holder, fr); err != nil {
+	if claimed, err := w.claimJob(ctx, job.Key, ds, holder, d.Delivered, fr); err != nil {
 		return nil, err
 	} else if !claimed {
 		return nil, Retry(0, "another delivery of this job claimed it first", errClaimed)
@@ -619,15 +635,11 @@ const claimPoll = 250 * time.Millisecond
 // claimJob stores this delivery's claim on the job before any call, with the same optimistic
 // concurrency as saveJob: of two deliveries racing, one stores its claim and calls, the other
 // is handed back. It reports false, and changes nothing, when the record changed since ds was
-// read (or, for ds.rev 0, exists). The claim lasts as long as this delivery may take: each
-// attempt's wait for its rate-budget slot and its call, plus an ack wait.
-func (w *Worker) claimJob(ctx context.Context, key string, ds *dispatchState, holder string, fr *flowRunner) (bool, error) {
-	timeout := fr.Endpoint.Timeout
-	if timeout <= 0 {
-		timeout = flow.DefaultTimeout
-	}
-	hold := w.cfg.AckWait + time.Duration(w.cfg.QuickRetries+1)*(timeout+w.cfg.AckWait/2)
-	ds.st.Claim = &jobClaim{Message: holder, Until: time.Now().Add(hold).UTC()}
+// read (or, for ds.rev 0, exists). The claim covers one attempt: its wait for a rate-budget
+// slot and its call (an ack wait and the flow's timeout); renewClaim extends it before each
+// quick retry.
+func (w *Worker) claimJob(ctx context.Context, key string, ds *dispatchState, holder string, delivery int, fr *flowRunner) (bool, error) {
+	ds.st.Claim = &jobClaim{Message: holder, Delivery: delivery, Until: w.claimUntil(fr)}
 	if err := w.writeJob(ctx, key, ds); err != nil {
 		ds.st.Claim = nil
 		if errors.Is(err, broker.ErrKeyExists) || errors.Is(err, broker.ErrRevisionMismatch) {
@@ -636,6 +648,26 @@ func (w *Worker) claimJob(ctx context.Context, key string, ds *dispatchState, ho
 		return false, Retry(0, "job state unavailable", err)
 	}
 	return true, nil
+}
+
+// claimUntil is when a claim taken now lapses: an ack wait (the longest a delivery waits for
+// its rate-budget slot, and JetStream's patience with a silent holder) plus the flow's timeout.
+func (w *Worker) claimUntil(fr *flowRunner) time.Time {
+	timeout := fr.Endpoint.Timeout
+	if timeout <= 0 {
+		timeout = flow.DefaultTimeout
+	}
+	return time.Now().Add(w.cfg.AckWait + timeout).UTC()
+}
+
+// renewClaim extends this delivery's claim for one more attempt (a quick retry). It fails when
+// the record changed meanwhile: the claim is no longer certainly ours.
+func (w *Worker) renewClaim(ctx context.Context, key string, ds *dispatchState, fr *flowRunner) error {
+	if ds.st.Claim == nil {
+		return errors.New("no claim to renew")
+	}
+	ds.st.Claim.Until = w.claimUntil(fr)
+	return w.writeJob(ctx, key, ds)
 }
 
 // saveJob writes the state at the end of a delivery (its claim cleared) with optimistic
