@@ -144,13 +144,7 @@ func (w *Worker) invoke(ctx context.Context, d *Delivery, fr *flowRunner, job *J
 	policy := backoff.WithContext(backoff.WithMaxRetries(quick, uint64(w.cfg.QuickRetries)), ctx)
 	var last *flow.Error
 	slotBooked := d.SlotBooked
-	tries := 0
 	op := func() error {
-		if tries++; tries > 1 { // a quick retry: the claim covered one attempt
-			if err := w.renewClaim(ctx, job.Key, ds, fr); err != nil {
-				return backoff.Permanent(Retry(0, "could not renew the job's claim", err))
-			}
-		}
 		if ok, until, err := fr.blast.take(ctx); err != nil {
 			return backoff.Permanent(Retry(0, "blast-radius cap unavailable", err))
 		} else if !ok {
@@ -166,6 +160,13 @@ func (w *Worker) invoke(ctx context.Context, d *Delivery, fr *flowRunner, job *J
 			}
 		}
 		slotBooked = false
+		// The claim must outlast the call: a quick retry, or a long wait for the budget's slot
+		// on the last delivery, renews it first.
+		if c := ds.st.Claim; c != nil && time.Until(c.Until) < flowTimeout(fr) {
+			if err := w.renewClaim(ctx, job.Key, ds, fr); err != nil {
+				return backoff.Permanent(Retry(0, "could not renew the job's claim", err))
+			}
+		}
 		done, err := fr.breaker.Allow()
 		if err != nil {
 			return backoff.Permanent(errCircuitOpen)
@@ -636,8 +637,8 @@ const claimPoll = 250 * time.Millisecond
 // concurrency as saveJob: of two deliveries racing, one stores its claim and calls, the other
 // is handed back. It reports false, and changes nothing, when the record changed since ds was
 // read (or, for ds.rev 0, exists). The claim covers one attempt: its wait for a rate-budget
-// slot and its call (an ack wait and the flow's timeout); renewClaim extends it before each
-// quick retry.
+// slot and its call (an ack wait and the flow's timeout); renewClaim extends it before a call
+// that could outlast it (a quick retry, a long wait for the budget).
 func (w *Worker) claimJob(ctx context.Context, key string, ds *dispatchState, holder string, delivery int, fr *flowRunner) (bool, error) {
 	ds.st.Claim = &jobClaim{Message: holder, Delivery: delivery, Until: w.claimUntil(fr)}
 	if err := w.writeJob(ctx, key, ds); err != nil {
@@ -653,15 +654,19 @@ func (w *Worker) claimJob(ctx context.Context, key string, ds *dispatchState, ho
 // claimUntil is when a claim taken now lapses: an ack wait (the longest a delivery waits for
 // its rate-budget slot, and JetStream's patience with a silent holder) plus the flow's timeout.
 func (w *Worker) claimUntil(fr *flowRunner) time.Time {
-	timeout := fr.Endpoint.Timeout
-	if timeout <= 0 {
-		timeout = flow.DefaultTimeout
-	}
-	return time.Now().Add(w.cfg.AckWait + timeout).UTC()
+	return time.Now().Add(w.cfg.AckWait + flowTimeout(fr)).UTC()
 }
 
-// renewClaim extends this delivery's claim for one more attempt (a quick retry). It fails when
-// the record changed meanwhile: the claim is no longer certainly ours.
+// flowTimeout is how long one call of the flow may take.
+func flowTimeout(fr *flowRunner) time.Duration {
+	if fr.Endpoint.Timeout > 0 {
+		return fr.Endpoint.Timeout
+	}
+	return flow.DefaultTimeout
+}
+
+// renewClaim extends this delivery's claim for one more call. It fails when the record changed
+// meanwhile: the claim is no longer certainly ours.
 func (w *Worker) renewClaim(ctx context.Context, key string, ds *dispatchState, fr *flowRunner) error {
 	if ds.st.Claim == nil {
 		return errors.New("no claim to renew")
