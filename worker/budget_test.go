@@ -29,18 +29,15 @@ func budgetKV(t *testing.T) *broker.KV {
 	return kv
 }
 
-// Three replicas booking slots for one flow at once never book more than the limit in any
-// second (plus the one-interval catch-up allowance). This is a property of the booked slots,
-// so it holds however slow or loaded the machine is.
-func TestBudgetIsSharedAcrossReplicas(t *testing.T) {
-	t.Parallel()
-	kv := budgetKV(t)
-	const limit, perReplica = 20.0, 25
+// bookConcurrently books perReplica slots of flow's budget from each of replicas budgets at
+// once, and returns every slot booked, in time order.
+func bookConcurrently(t *testing.T, kv KV, flow string, limit float64, replicas, perReplica int) []time.Time {
+	t.Helper()
 	var mu sync.Mutex
 	var slots []time.Time
 	var wg sync.WaitGroup
-	for range 3 {
-		b := newBudget(kv, "suspend", limit)
+	for range replicas {
+		b := newBudget(kv, flow, limit)
 		wg.Go(func() {
 			for range perReplica {
 				s, err := b.reserve(context.Background())
@@ -55,16 +52,14 @@ func TestBudgetIsSharedAcrossReplicas(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if len(slots) != 3*perReplica {
-		t.Fatalf("booked %d slots, want %d", len(slots), 3*perReplica)
-	}
 	slices.SortFunc(slots, func(a, b time.Time) int { return a.Compare(b) })
-	for i := 1; i < len(slots); i++ {
-		if slots[i].Equal(slots[i-1]) {
-			t.Fatalf("two replicas booked the same slot %v", slots[i])
-		}
-	}
-	// Any one-second window holds at most limit+1 slots.
+	return slots
+}
+
+// checkSecondWindows fails the test when any one-second window of slots (in time order) holds
+// more than limit+1 of them (the limit plus the one-interval catch-up allowance).
+func checkSecondWindows(t *testing.T, slots []time.Time, limit float64) {
+	t.Helper()
 	for i := range slots {
 		j := i
 		for j < len(slots) && slots[j].Sub(slots[i]) < time.Second {
@@ -74,6 +69,26 @@ func TestBudgetIsSharedAcrossReplicas(t *testing.T) {
 			t.Fatalf("%d slots within one second from %v; the limit is %.0f/s", n, slots[i], limit)
 		}
 	}
+}
+
+// Three replicas booking slots for one flow at once never book more than the limit in any
+// second (plus the one-interval catch-up allowance). This is a property of the booked slots,
+// so it holds however slow or loaded the machine is.
+func TestBudgetIsSharedAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	kv := budgetKV(t)
+	const limit, perReplica = 20.0, 25
+	slots := bookConcurrently(t, kv, "suspend", limit, 3, perReplica)
+	if len(slots) != 3*perReplica {
+		t.Fatalf("booked %d slots, want %d", len(slots), 3*perReplica)
+	}
+	for i := 1; i < len(slots); i++ {
+		if slots[i].Equal(slots[i-1]) {
+			t.Fatalf("two replicas booked the same slot %v", slots[i])
+		}
+	}
+	// Any one-second window holds at most limit+1 slots.
+	checkSecondWindows(t, slots, limit)
 	// And the schedule is dense: 75 slots at 20/s span about 3.7 s, not more.
 	if span := slots[len(slots)-1].Sub(slots[0]); span > time.Duration(float64(len(slots))/limit*float64(time.Second))+time.Second {
 		t.Errorf("75 slots span %s; the budget wastes capacity", span)
@@ -87,41 +102,14 @@ func TestBudgetLeasesKeepTheSharedLimitWithFewWrites(t *testing.T) {
 	t.Parallel()
 	kv := budgetKV(t)
 	const limit, perReplica = 1000.0, 300
-	var mu sync.Mutex
-	var slots []time.Time
-	var wg sync.WaitGroup
-	for range 3 {
-		b := newBudget(kv, "lifted", limit)
-		wg.Go(func() {
-			for range perReplica {
-				s, err := b.reserve(context.Background())
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				mu.Lock()
-				slots = append(slots, s)
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	slices.SortFunc(slots, func(a, b time.Time) int { return a.Compare(b) })
+	slots := bookConcurrently(t, kv, "lifted", limit, 3, perReplica)
 	interval := time.Duration(float64(time.Second) / limit)
 	for i := 1; i < len(slots); i++ {
 		if d := slots[i].Sub(slots[i-1]); d < interval {
 			t.Fatalf("two slots %s apart (%v, %v); the interval is %s", d, slots[i-1], slots[i], interval)
 		}
 	}
-	for i := range slots {
-		j := i
-		for j < len(slots) && slots[j].Sub(slots[i]) < time.Second {
-			j++
-		}
-		if n := j - i; n > int(limit)+1 {
-			t.Fatalf("%d slots within one second from %v; the limit is %.0f/s", n, slots[i], limit)
-		}
-	}
+	checkSecondWindows(t, slots, limit)
 	_, rev, err := kv.Get(context.Background(), "lifted")
 	if err != nil {
 		t.Fatal(err)
